@@ -1,0 +1,38 @@
+"""The one way the harness handles a generator that cannot condition on the label.
+
+The label becomes the last column before ``fit``; after ``sample`` that column is split off and
+thresholded at 0.5 (a count generator may emit any non-negative number there). Every such
+generator is treated the same, so their utility scores are comparable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.dataset import EHRDataset
+from generators.base import Generator
+
+
+def fit_generator(gen: Generator, train: EHRDataset) -> None:
+    if gen.supports_conditioning or train.y is None:
+        gen.fit(train)
+    else:
+        gen.fit(train.with_label_as_column())
+
+
+def sample_generator(
+    gen: Generator, n: int, train: EHRDataset, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``n`` records with labels, whatever the generator supports."""
+    if gen.supports_conditioning or train.y is None:
+        X, y = gen.sample(n, labels)
+    else:
+        Xy, _ = gen.sample(n)
+        Xy = np.asarray(Xy, dtype=np.float32)
+        X, y = Xy[:, :-1], (Xy[:, -1] >= 0.5).astype(np.int64)
+    X = np.asarray(X, dtype=np.float32)
+    if X.shape != (n, train.n_codes):
+        raise ValueError(
+            f"generator {gen.name!r} returned records of shape {X.shape}, expected {(n, train.n_codes)}"
+        )
+    return X, None if y is None else np.asarray(y, dtype=np.int64)

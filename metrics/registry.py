@@ -1,0 +1,57 @@
+"""Metrics by name: ours, and third parties' through the ``ehrbench.metrics`` entry points."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from bench.errors import OptionError
+from metrics.base import Metric
+
+ENTRY_POINT_GROUP = "ehrbench.metrics"
+
+BUILTIN: dict[str, str] = {
+    "dimwise_probability": "metrics.fidelity:DimensionWiseProbability",
+    "tstr_lr": "metrics.utility:TSTRLogistic",
+    "tstr_xgb": "metrics.utility:TSTRXGBoost",
+    "mia_dcr": "metrics.privacy:DistanceMembershipInference",
+    "speed": "metrics.speed:Speed",
+    "label_fidelity": "metrics.label_fidelity:LabelFidelity",
+}
+
+
+def _plugins() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available() -> list[str]:
+    return sorted({*BUILTIN, *_plugins()})
+
+
+def get_class(name: str) -> type[Metric]:
+    if name in BUILTIN:
+        module, _, attr = BUILTIN[name].partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+    else:
+        plugins = _plugins()
+        if name not in plugins:
+            raise OptionError(f"unknown metric {name!r}; valid metrics: {', '.join(available())}")
+        try:
+            cls = plugins[name].load()  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise OptionError(f"metric plugin {name!r} failed to load: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Metric)):
+        raise OptionError(f"metric {name!r} does not subclass metrics.base.Metric")
+    return cls
+
+
+def default_names() -> list[str]:
+    return [n for n in sorted(BUILTIN) if get_class(n).default]
+
+
+def resolve(names: list[str] | None) -> list[type[Metric]]:
+    """Metric classes for ``names`` (the default suite when None), validated up front."""
+    chosen = names if names else default_names()
+    for n in chosen:
+        get_class(n)  # raises with the valid names
+    return [get_class(n) for n in chosen]
