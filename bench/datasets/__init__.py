@@ -41,7 +41,18 @@ def _eunomia_key() -> str:
     return f"eunomia-{st.st_size}-{int(st.st_mtime)}"
 
 
+def _toy() -> EHRDataset:
+    from bench.datasets.toy import make_toy
+
+    return make_toy()
+
+
 REGISTRY: dict[str, DatasetEntry] = {
+    "toy": DatasetEntry(
+        "toy",
+        "tiny simulated dataset (600 x 24, binary, three latent groups) for tests and smoke runs",
+        _toy,
+    ),
     "eunomia": DatasetEntry(
         "eunomia",
         "OHDSI Eunomia (Synthea, simulated): 2,694 persons x 243 concepts, binary; "
