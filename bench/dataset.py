@@ -1,12 +1,20 @@
-"""The one data model every loader produces and every generator and metric consumes."""
+"""The one data model every loader produces and every generator and metric consumes.
+
+A dataset is held either dense (a float32 array) or sparse (a scipy CSR matrix, passed as ``X``).
+Sparse datasets keep ``.X`` working: the dense float32 copy is built on first access and kept, so
+code written for dense data runs unchanged, while loaders, ``split`` and ``subset`` never build
+it. Code that can work in batches uses ``iter_batches`` or ``X_sparse`` and never holds the whole
+dense matrix (see docs/datasets.md, "Memory").
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from bench.errors import DatasetError
 
@@ -36,6 +44,9 @@ class EHRDataset:
         where = f"dataset {self.name!r}" + (f" ({self.source})" if self.source else "")
         if self.kind not in KINDS:
             raise DatasetError(f"{where}: kind must be one of {KINDS}, got {self.kind!r}")
+        if sparse.issparse(self.X):
+            self._init_sparse(where)
+            return
         X = np.asarray(self.X)
         if X.ndim != 2:
             raise DatasetError(f"{where}: the record matrix must be 2-D, got shape {X.shape}")
@@ -65,29 +76,156 @@ class EHRDataset:
         elif (np.round(X) != X).any():
             c = np.argwhere(np.round(X) != X)[0][1]
             raise DatasetError(f"{where}: count data holds non-integer values in column {self._col(c)!r}")
-        if len(self.columns) != X.shape[1]:
-            raise DatasetError(
-                f"{where}: {len(self.columns)} column ids for {X.shape[1]} columns in the matrix"
-            )
-        if len(set(self.columns)) != len(self.columns):
-            raise DatasetError(f"{where}: column ids are not unique")
-        if self.names is not None and len(self.names) != X.shape[1]:
-            raise DatasetError(f"{where}: {len(self.names)} column names for {X.shape[1]} columns")
+        self._check_columns(where, X.shape[1])
         object.__setattr__(self, "X", X)
         object.__setattr__(self, "columns", [str(c) for c in self.columns])
         if self.y is not None:
             object.__setattr__(self, "y", _validate_label(self.y, X.shape[0], where, self.label_name))
 
+    def _check_columns(self, where: str, n_cols: int) -> None:
+        if len(self.columns) != n_cols:
+            raise DatasetError(f"{where}: {len(self.columns)} column ids for {n_cols} columns in the matrix")
+        if len(set(self.columns)) != len(self.columns):
+            raise DatasetError(f"{where}: column ids are not unique")
+        if self.names is not None and len(self.names) != n_cols:
+            raise DatasetError(f"{where}: {len(self.names)} column names for {n_cols} columns")
+
+    def _init_sparse(self, where: str) -> None:
+        """Validate a sparse matrix on its stored values only, so no dense copy is ever made.
+
+        The checks and messages are those of the dense path; the matrix is kept as canonical CSR
+        (duplicates summed, explicit zeros dropped, indices sorted) so that stored values run in
+        row-major order and the first bad value found is the first bad cell of the dense matrix.
+        """
+        shape = self.X.shape
+        if len(shape) != 2:
+            raise DatasetError(f"{where}: the record matrix must be 2-D, got shape {shape}")
+        if shape[0] == 0 or shape[1] == 0:
+            raise DatasetError(f"{where}: the record matrix is empty (shape {tuple(shape)})")
+        if not np.issubdtype(self.X.dtype, np.number) and self.X.dtype != bool:
+            raise DatasetError(f"{where}: the record matrix must be numeric, got dtype {self.X.dtype}")
+        M = sparse.csr_array(self.X, dtype=np.float32)
+        if not M.has_canonical_format or not M.data.all():
+            if M.format == self.X.format and np.shares_memory(M.indices, self.X.indices):
+                M = M.copy()  # never rewrite the caller's matrix in place
+            M.sum_duplicates()
+            M.eliminate_zeros()
+        data = M.data
+
+        def cell(k: int) -> tuple[int, int]:
+            r = int(np.searchsorted(M.indptr, k, side="right")) - 1
+            return r, int(M.indices[k])
+
+        finite = np.isfinite(data)
+        if not finite.all():
+            r, c = cell(int(np.argmin(finite)))
+            raise DatasetError(
+                f"{where}: non-finite values ({int((~finite).sum())} cells), first in column "
+                f"{self._col(c)!r} (record {r})"
+            )
+        if (data < 0).any():
+            r, c = cell(int(np.argmax(data < 0)))
+            raise DatasetError(f"{where}: negative counts in column {self._col(c)!r} (record {r})")
+        if self.kind == "binary":
+            bad = data != 1
+            if bad.any():
+                r, c = cell(int(np.argmax(bad)))
+                raise DatasetError(
+                    f"{where}: binary data holds values other than 0/1 "
+                    f"({int(bad.sum())} cells), first in column {self._col(c)!r} (record {r})"
+                )
+        elif (np.round(data) != data).any():
+            c = cell(int(np.argmax(np.round(data) != data)))[1]
+            raise DatasetError(f"{where}: count data holds non-integer values in column {self._col(c)!r}")
+        self._check_columns(where, M.shape[1])
+        object.__setattr__(self, "_csr", M)
+        object.__delattr__(self, "X")  # ``X`` is now built on demand by __getattr__
+        object.__setattr__(self, "columns", [str(c) for c in self.columns])
+        if self.y is not None:
+            object.__setattr__(self, "y", _validate_label(self.y, M.shape[0], where, self.label_name))
+
+    def __getattr__(self, attr: str) -> object:
+        # Only reached when normal lookup fails: for a sparse dataset whose dense copy is not built.
+        if attr == "X":
+            csr = self.__dict__.get("_csr")
+            if csr is not None:
+                dense = csr.toarray()
+                object.__setattr__(self, "X", dense)
+                return dense
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+
+    def __repr__(self) -> str:
+        # Aggregates only: a dataset's repr must never print records into logs.
+        n, d = self.shape
+        return (
+            f"EHRDataset(name={self.name!r}, records={n}, codes={d}, kind={self.kind!r}, "
+            f"labelled={self.y is not None}, sparse={self.is_sparse})"
+        )
+
     def _col(self, c: int) -> str:
         return str(self.columns[c]) if c < len(self.columns) else f"#{c}"
 
     @property
+    def is_sparse(self) -> bool:
+        """True when the records are held as CSR (``.X`` then builds a dense copy on first use)."""
+        return "_csr" in self.__dict__
+
+    @property
+    def has_dense(self) -> bool:
+        """True when a dense copy is in memory (always for dense datasets)."""
+        return "X" in self.__dict__
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        M = self.__dict__.get("_csr")
+        if M is None:
+            M = self.X
+        return int(M.shape[0]), int(M.shape[1])
+
+    @property
+    def X_sparse(self) -> sparse.csr_array:
+        """The records as float32 CSR; built from the dense matrix (and kept) for dense datasets."""
+        M = self.__dict__.get("_csr")
+        if M is None:
+            M = sparse.csr_array(self.X)
+            object.__setattr__(self, "_csr", M)
+        return M
+
+    def drop_dense(self) -> None:
+        """Free the cached dense copy of a sparse dataset (it is rebuilt if ``.X`` is read again)."""
+        if "_csr" in self.__dict__ and "X" in self.__dict__:
+            object.__delattr__(self, "X")
+
+    def iter_batches(
+        self, batch_size: int = 1024, shuffle: bool = False, seed: int | None = 0
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Dense float32 batches ``(X_batch, y_batch)``: only one batch is dense at a time."""
+        if batch_size <= 0:
+            raise DatasetError(f"batch_size must be positive, got {batch_size}")
+        n = self.n_records
+        order = np.random.default_rng(seed).permutation(n) if shuffle else None
+        src = self.__dict__.get("_csr") if "X" not in self.__dict__ else self.X
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size] if order is not None else slice(start, start + batch_size)
+            block = src[idx]
+            block = block.toarray() if sparse.issparse(block) else np.asarray(block)
+            yield block, (None if self.y is None else self.y[idx])
+
+    @property
+    def density(self) -> float:
+        """Fraction of non-zero cells."""
+        n, d = self.shape
+        if "X" not in self.__dict__:
+            return float(self._csr.nnz / (n * d))
+        return float((self.X > 0).mean())
+
+    @property
     def n_records(self) -> int:
-        return int(self.X.shape[0])
+        return self.shape[0]
 
     @property
     def n_codes(self) -> int:
-        return int(self.X.shape[1])
+        return self.shape[1]
 
     @property
     def has_label(self) -> bool:
@@ -99,16 +237,23 @@ class EHRDataset:
         if not self._fingerprint:
             h = hashlib.sha256()
             h.update(self.kind.encode())
-            h.update(repr(self.X.shape).encode())
-            h.update(np.ascontiguousarray(self.X).tobytes())
+            h.update(repr(self.shape).encode())
+            if self.has_dense:
+                h.update(np.ascontiguousarray(self.X).tobytes())
+            else:  # the same bytes as the dense matrix, a block of rows at a time
+                M = self._csr
+                step = max(1, (1 << 24) // max(1, M.shape[1]))
+                for start in range(0, M.shape[0], step):
+                    h.update(M[start : start + step].toarray().tobytes())
             h.update(b"y" if self.y is None else np.ascontiguousarray(self.y).tobytes())
             h.update("\x1f".join(self.columns).encode())
             self._fingerprint.append(h.hexdigest()[:16])
         return self._fingerprint[0]
 
     def subset(self, index: np.ndarray, suffix: str = "") -> EHRDataset:
+        src = self.X if self.has_dense else self._csr  # a sparse dataset stays sparse
         return EHRDataset(
-            X=self.X[index],
+            X=src[index],
             y=None if self.y is None else self.y[index],
             columns=self.columns,
             kind=self.kind,
@@ -135,8 +280,12 @@ class EHRDataset:
         """The label appended as the last column, for generators that cannot condition on it."""
         if self.y is None:
             return self
+        if self.has_dense:
+            X = np.hstack([self.X, self.y[:, None].astype(np.float32)])
+        else:
+            X = sparse.hstack([self._csr, sparse.csr_array(self.y[:, None].astype(np.float32))], format="csr")
         return EHRDataset(
-            X=np.hstack([self.X, self.y[:, None].astype(np.float32)]),
+            X=X,
             y=None,
             columns=[*self.columns, f"__label__{self.label_name}"],
             kind=self.kind,
@@ -153,7 +302,7 @@ class EHRDataset:
             "records": self.n_records,
             "codes": self.n_codes,
             "kind": self.kind,
-            "density": float((self.X > 0).mean()),
+            "density": self.density,
             "label": self.label_name if self.y is not None else None,
             "prevalence": None if self.y is None else float(self.y.mean()),
             "fingerprint": self.fingerprint,

@@ -57,7 +57,10 @@ def get_class(name: str) -> type[Generator]:
         return _extra[name]
     if name in BUILTIN:
         module, _, attr = BUILTIN[name].partition(":")
-        cls = getattr(importlib.import_module(module), attr)
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:  # e.g. an optional extra not installed
+            raise OptionError(f"generator {name!r} is unavailable: {exc}") from None
     else:
         plugins = _plugin_targets()
         if name not in plugins:

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.dataset import EHRDataset
+from bench.errors import MetricNotApplicable
 
 CATEGORIES = ("fidelity", "utility", "privacy", "speed")
 GOALS = ("maximize", "minimize", "target")
@@ -18,7 +19,12 @@ GOALS = ("maximize", "minimize", "target")
 
 @dataclass(frozen=True)
 class Score:
-    """One number a metric returns. ``goal='target'`` means closer to ``ideal`` is better."""
+    """One number a metric returns. ``goal='target'`` means closer to ``ideal`` is better.
+
+    ``reference`` marks a baseline the generator does not control (a model trained on real data,
+    the same statistic on real held-out records): the tables show it beside the generator's score
+    so that the score can be read against it, and never rank generators on it.
+    """
 
     name: str
     goal: str
@@ -26,6 +32,8 @@ class Score:
     upper: float = np.inf
     ideal: float | None = None
     description: str = ""
+    reference: bool = False
+    reference: bool = False  # a real-data reference (e.g. TRTR): shown, never ranked
 
     def __post_init__(self) -> None:
         if self.goal not in GOALS:
@@ -61,6 +69,13 @@ class Metric(ABC):
 
     def __init__(self, random_state: int | None = 0) -> None:
         self.random_state = random_state
+        # why a declared score is missing from the last ``compute`` result while the others are
+        # there (e.g. no column pair passes an association threshold): {score name: reason}
+        self.notes: dict[str, str] = {}
+
+    def rng(self) -> np.random.Generator:
+        """A fresh generator from ``random_state``, so every compute call draws the same samples."""
+        return np.random.default_rng(self.random_state)
 
     @abstractmethod
     def compute(
@@ -69,8 +84,61 @@ class Metric(ABC):
         """Score ``synthetic`` against the real data."""
 
     @classmethod
+    def score_names(cls) -> list[str]:
+        return [s.name for s in cls.scores]
+
+    @classmethod
     def score(cls, name: str) -> Score:
         for s in cls.scores:
             if s.name == name:
                 return s
         raise KeyError(name)
+
+
+def check_columns(real_train: EHRDataset, synthetic: SyntheticData) -> None:
+    """Refuse synthetic records whose shape cannot be compared with the real ones."""
+    X = np.asarray(synthetic.X)
+    if X.ndim != 2 or X.shape[1] != real_train.n_codes:
+        raise MetricNotApplicable(
+            f"the synthetic records have shape {X.shape}; {real_train.n_codes} columns are expected"
+        )
+    if X.shape[0] == 0:
+        raise MetricNotApplicable("there are no synthetic records")
+
+
+def sample_rows(n: int, cap: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most ``cap`` of ``n`` rows, drawn without replacement and kept in order.
+
+    All rows (in order, no draw) when ``n <= cap``: small inputs are then used whole, which keeps
+    the metric exact there and lets identical inputs give identical samples.
+    """
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.sort(rng.choice(n, cap, replace=False))
+
+
+def presence(X: np.ndarray) -> np.ndarray:
+    """Code presence as float32 0/1: counts above zero become one, binary data is returned as is."""
+    X = np.asarray(X)
+    if X.dtype == np.float32 and _is_binary(X):
+        return X
+    return (X > 0).astype(np.float32)
+
+
+def features(X: np.ndarray, kind: str) -> np.ndarray:
+    """The representation distance- and model-based metrics work on.
+
+    Binary records are used as they are (Euclidean distance is then the square root of the Hamming
+    distance). Counts are log1p-transformed so that one frequent code does not dominate distances;
+    zero stays zero, so an exact copy is still at distance zero.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    return X if kind == "binary" else np.log1p(X)
+
+
+def _is_binary(X: np.ndarray) -> bool:
+    # checked on a cheap view of at most 2,000 rows first; a full check only when that passes
+    head = X[:2000]
+    if not np.all((head == 0) | (head == 1)):
+        return False
+    return bool(np.all((X == 0) | (X == 1)))

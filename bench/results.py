@@ -1,0 +1,82 @@
+"""The run directory's tables, rebuilt from the finished jobs' records.
+
+``scores.csv`` holds every score that depends only on the data, code and seed, so the same command
+gives it bit for bit; ``timings.csv`` holds the speed category, which measures the machine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bench.io import read_json, write_csv, write_text
+from bench.tables import leaderboard_csv, leaderboard_latex, leaderboard_markdown, summarize
+
+SCORE_COLUMNS = ["generator", "dataset", "seed", "category", "family", "metric", "value", "goal",
+                 "ideal", "reference", "note"]
+JOB_COLUMNS = ["generator", "dataset", "seed", "status", "fit_s", "sample_s", "peak_mem_mb",
+               "gpu_peak_mem_mb", "n_synthetic", "wall_s", "error", "diagnostics"]
+
+
+def load_records(run_dir: Path) -> list[dict]:
+    records = []
+    for path in sorted((run_dir / "jobs").glob("*.json")):
+        try:
+            records.append(read_json(path))
+        except (OSError, ValueError):
+            continue
+    return records
+
+
+def long_scores(records: list[dict]) -> pd.DataFrame:
+    rows = [
+        {"generator": r["generator"], "dataset": r["dataset"], "seed": r["seed"], **s}
+        for r in records
+        for s in r.get("scores", [])
+    ]
+    df = pd.DataFrame(rows, columns=SCORE_COLUMNS)
+    return df.sort_values(["dataset", "generator", "seed", "category", "family", "metric"], kind="stable")
+
+
+def jobs_table(records: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        row = {k: r.get(k) for k in JOB_COLUMNS}
+        row["diagnostics"] = json.dumps(r.get("diagnostics") or {}, sort_keys=True)
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=JOB_COLUMNS)
+    return df.sort_values(["dataset", "generator", "seed"], kind="stable")
+
+
+def write_tables(run_dir: Path, datasets: list[str] | None = None, generators: list[str] | None = None) -> pd.DataFrame:
+    """Write scores.csv, timings.csv, jobs.csv and the leaderboards; return the summary."""
+    records = load_records(run_dir)
+    scores = long_scores(records)
+    speed = scores["category"] == "speed"
+    write_csv(run_dir / "scores.csv", scores[~speed])
+    write_csv(run_dir / "timings.csv", scores[speed])
+    jobs = jobs_table(records)
+    write_csv(run_dir / "jobs.csv", jobs)
+    summary = summarize(scores, generators)
+    write_csv(run_dir / "summary.csv", summary)
+    caption = _caption(run_dir)
+    write_text(run_dir / "leaderboard.md", leaderboard_markdown(summary, jobs, caption))
+    write_csv(run_dir / "leaderboard.csv", leaderboard_csv(summary))
+    write_text(run_dir / "leaderboard.tex", leaderboard_latex(summary, caption))
+    return summary
+
+
+def _caption(run_dir: Path) -> str:
+    try:
+        m = read_json(run_dir / "manifest.json")
+    except (OSError, ValueError):
+        return ""
+    seeds = m.get("config", {}).get("seeds", [])
+    prints = ", ".join(f"{n} {d['train']['fingerprint']}" for n, d in m.get("datasets", {}).items())
+    preset = m.get("config", {}).get("preset")
+    return (
+        f"ehrbench {m.get('ehrbench_version')} (code {m.get('code_version')}); seeds {seeds}; "
+        f"preset {preset or 'default'}; data {prints}. Mean ± std over seeds."
+    )

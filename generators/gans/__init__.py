@@ -1,0 +1,19 @@
+"""medGAN and the EHR GAN family, plus adapters over the ``ctgan`` package.
+
+Every class here follows :class:`generators.base.Generator`. The modules are imported lazily by the
+registry (``generators.registry.BUILTIN``), so importing this package stays cheap: the ``ctgan``
+package is only imported when ``ctgan`` or ``tvae`` is fitted, and ``opacus`` only by ``dpgan``.
+
+==========  =====================================  ==========================================
+name        class                                  paper
+==========  =====================================  ==========================================
+medgan      :class:`.medgan.MedGAN`                Choi et al., MLHC 2017
+medwgan     :class:`.medgan.MedWGAN`               Baowaly et al., JAMIA 2019 (WGAN-GP)
+medbgan     :class:`.medgan.MedBGAN`               Baowaly et al., JAMIA 2019 (boundary seeking)
+emrwgan     :class:`.emrwgan.EMRWGAN`              Zhang et al., JAMIA 2020
+corgan      :class:`.corgan.CorGAN`                Torfi & Fox, FLAIRS 2020
+dpgan       :class:`.dpgan.DPGAN`                  Xie et al., 2018
+ctgan       :class:`.sdv.CTGANGenerator`           Xu et al., NeurIPS 2019
+tvae        :class:`.sdv.TVAEGenerator`            Xu et al., NeurIPS 2019
+==========  =====================================  ==========================================
+"""

@@ -1,0 +1,100 @@
+"""The noise-prediction network: an MLP with residual blocks, a sinusoidal time embedding and an
+optional label embedding. It maps ``(x_t, t, y)`` to a guess of the noise; it knows nothing of
+schedules or samplers, so every sampler can drive the same trained weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Transformer-style features of the (integer) timestep: sines and cosines over geometrically
+    spaced frequencies, so nearby steps get nearby codes and the MLP can read the noise level."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = t.to(torch.float32)[:, None] * freqs[None, :]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=1)
+    return emb
+
+
+class TimeEmbedding(nn.Module):
+    """Sinusoidal features passed through a two-layer MLP, as in DDPM and TabDDPM."""
+
+    def __init__(self, time_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.time_dim = time_dim
+        self.mlp = nn.Sequential(nn.Linear(time_dim, out_dim), nn.SiLU(), nn.Linear(out_dim, out_dim))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return self.mlp(sinusoidal_embedding(t, self.time_dim))
+
+
+class ResidualBlock(nn.Module):
+    """``h + MLP(LayerNorm(h) + cond)``: the pre-norm residual form keeps deep stacks trainable with
+    the high learning rates TabDDPM uses, and adding the conditioning in every block lets each
+    layer see the noise level."""
+
+    def __init__(self, width: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.cond = nn.Linear(width, width)
+        self.fc1 = nn.Linear(width, 2 * width)
+        self.fc2 = nn.Linear(2 * width, width)
+        self.act = nn.SiLU()
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        z = self.norm(h) + self.cond(c)
+        return h + self.fc2(self.drop(self.act(self.fc1(z))))
+
+
+class Denoiser(nn.Module):
+    """epsilon-prediction MLP over patient vectors in ``[-1, 1]^d``.
+
+    ``n_classes > 0`` adds a label embedding with one extra "no label" entry (index
+    ``n_classes``), used for label dropout in classifier-free guidance.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        hidden_dim: int = 256,
+        n_blocks: int = 3,
+        time_dim: int = 128,
+        n_classes: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.n_features = n_features
+        self.n_classes = n_classes
+        self.inp = nn.Linear(n_features, hidden_dim)
+        self.time = TimeEmbedding(time_dim, hidden_dim)
+        self.label = nn.Embedding(n_classes + 1, hidden_dim) if n_classes > 0 else None
+        self.blocks = nn.ModuleList(ResidualBlock(hidden_dim, dropout) for _ in range(n_blocks))
+        self.out_norm = nn.LayerNorm(hidden_dim)
+        self.out = nn.Linear(hidden_dim, n_features)
+        # start as "predict zero noise": the loss starts at 1 and early steps are stable
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    @property
+    def null_label(self) -> int:
+        return self.n_classes
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        c = self.time(t)
+        if self.label is not None:
+            if y is None:
+                y = torch.full((x.shape[0],), self.null_label, dtype=torch.long, device=x.device)
+            c = c + self.label(y)
+        c = nn.functional.silu(c)
+        h = self.inp(x)
+        for block in self.blocks:
+            h = block(h, c)
+        return self.out(nn.functional.silu(self.out_norm(h)))

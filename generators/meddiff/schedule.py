@@ -1,0 +1,80 @@
+"""Noise schedules of the discrete-time DDPM: betas, cumulative alphas, and step grids.
+
+Everything here is kept in float64 because the samplers form ratios such as
+``sqrt(abar_prev / abar_t)`` where ``abar_t`` can be ~1e-9 at the end of a cosine schedule; float32
+would lose the digits that the fixed-point sampler needs to reproduce DDIM to 1e-4.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+SCHEDULES = ("linear", "cosine")
+
+
+class NoiseSchedule:
+    """``T`` forward-noising steps; index ``t`` in ``0..T-1`` is diffusion time ``t + 1``.
+
+    ``alpha_bar[t]`` is the fraction of signal variance left after ``t + 1`` steps, so
+    ``x_t = sqrt(alpha_bar[t]) x_0 + sqrt(1 - alpha_bar[t]) eps``. Index ``-1`` (clean data) has
+    ``alpha_bar = 1`` and is what every sampler ends on.
+    """
+
+    def __init__(self, betas: torch.Tensor) -> None:
+        betas = betas.to(torch.float64)
+        if betas.ndim != 1 or betas.numel() == 0:
+            raise ValueError("betas must be a non-empty 1-D tensor")
+        if not bool(((betas > 0) & (betas < 1)).all()):
+            raise ValueError("betas must lie in (0, 1)")
+        self.betas = betas
+        self.alpha_bar = torch.cumprod(1.0 - betas, dim=0)
+
+    @property
+    def T(self) -> int:
+        return int(self.betas.numel())
+
+    def abar(self, t: torch.Tensor | int) -> torch.Tensor:
+        """``alpha_bar`` at integer indices, with ``-1`` meaning clean data (``alpha_bar = 1``)."""
+        t = torch.as_tensor(t, dtype=torch.long)
+        padded = torch.cat([torch.ones(1, dtype=torch.float64), self.alpha_bar])
+        return padded[t + 1]
+
+    def grid(self, steps: int) -> torch.Tensor:
+        """``steps`` timestep indices from ``T - 1`` down to ``0``, evenly spaced ("trailing").
+
+        Starting at ``T - 1`` makes every sampler begin from (almost) pure noise whatever the
+        step count, and ending at ``0`` lets the last network call see the least noisy input.
+        """
+        if not 1 <= steps <= self.T:
+            raise ValueError(f"steps must be in 1..{self.T}, got {steps}")
+        if steps == 1:
+            return torch.tensor([self.T - 1], dtype=torch.long)
+        pts = torch.linspace(self.T - 1, 0, steps, dtype=torch.float64).round().long()
+        return torch.unique_consecutive(pts)
+
+
+def linear_betas(T: int, start: float = 1e-4, end: float = 0.02) -> torch.Tensor:
+    """Ho et al. (2020): betas linear in t; the end points are rescaled by ``1000 / T`` so the
+    total noise stays the same whatever ``T`` is (Nichol & Dhariwal 2021)."""
+    scale = 1000.0 / T
+    return torch.linspace(start * scale, min(end * scale, 0.999), T, dtype=torch.float64)
+
+
+def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+    """Nichol & Dhariwal (2021): ``alpha_bar(t) = cos^2(pi/2 (t/T + s)/(1 + s))``; betas capped at
+    ``max_beta`` so the last step is not a division by zero."""
+    steps = torch.arange(T + 1, dtype=torch.float64) / T
+    f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+    abar = f / f[0]
+    betas = 1.0 - abar[1:] / abar[:-1]
+    return betas.clamp(min=1e-8, max=max_beta)
+
+
+def make_schedule(kind: str, T: int) -> NoiseSchedule:
+    if kind == "linear":
+        return NoiseSchedule(linear_betas(T))
+    if kind == "cosine":
+        return NoiseSchedule(cosine_betas(T))
+    raise ValueError(f"unknown schedule {kind!r}; valid: {', '.join(SCHEDULES)}")

@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import harness
+from bench.cli import main
+from generators import registry
+from generators.base import Generator
+
+METRICS = "dimwise_probability,tstr_lr,mia_dcr,speed"
+
+
+class Exploding(Generator):
+    """Fails in fit, as a buggy generator would."""
+
+    name = "exploding"
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, data):
+        raise RuntimeError("boom")
+
+    def sample(self, n, labels=None):  # pragma: no cover - never reached
+        raise AssertionError
+
+
+class Unconditional(Generator):
+    """Records the data it was fitted on, to check the label-as-column contract."""
+
+    name = "unconditional"
+    seen: list[int] = []
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, data):
+        Unconditional.seen.append(data.n_codes)
+        assert data.y is None and data.columns[-1].startswith("__label__")
+        self.X_ = data.X
+        self.fitted_ = True
+        return self
+
+    def sample(self, n, labels=None):
+        rng = np.random.default_rng(self.random_state)
+        return self.X_[rng.integers(0, len(self.X_), n)], None
+
+
+@pytest.fixture(autouse=True)
+def _test_generators():
+    registry.register(Exploding)
+    registry.register(Unconditional)
+    yield
+    registry._extra.clear()
+
+
+def _run(tmp_path, *extra, gens="independent,real-copy", seeds="0,1"):
+    argv = ["run", "-g", gens, "-d", "toy", "-s", seeds, "-m", METRICS, "--results-dir", str(tmp_path),
+            "--no-progress", *extra]
+    return main(argv)
+
+
+def _only_run_dir(tmp_path):
+    dirs = sorted((tmp_path / "runs").iterdir())
+    assert len(dirs) == 1
+    return dirs[0]
+
+
+def test_run_writes_every_table_with_provenance(tmp_path, capsys):
+    assert _run(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "| independent | real-copy |" in out
+    d = _only_run_dir(tmp_path)
+    for name in ("scores.csv", "timings.csv", "jobs.csv", "manifest.json", "leaderboard.md", "leaderboard.tex"):
+        assert (d / name).is_file(), name
+    scores = pd.read_csv(d / "scores.csv")
+    assert set(scores.columns) >= {"generator", "dataset", "seed", "metric", "value", "goal"}
+    assert set(scores["generator"]) == {"independent", "real-copy"}
+    assert set(scores["seed"]) == {0, 1}
+    jobs = pd.read_csv(d / "jobs.csv")
+    assert len(jobs) == 4 and (jobs["status"] == "ok").all()
+    assert jobs[["fit_s", "sample_s", "peak_mem_mb"]].notna().all().all()
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["status"] == "complete" and m["config"]["seeds"] == [0, 1]
+    assert m["datasets"]["toy"]["train"]["fingerprint"]
+    assert m["packages"]["numpy"] and m["packages"]["torch"]
+    assert m["command"][:4] == ["python", "-m", "bench", "run"]
+
+
+def test_results_hold_aggregates_only(tmp_path, toy):
+    _run(tmp_path, "--seeds", "0")
+    d = _only_run_dir(tmp_path)
+    for path in d.rglob("*"):
+        if not path.is_file():
+            continue
+        for line in path.read_text().splitlines():
+            tokens = line.replace("[", ",").replace("]", ",").replace(" ", ",").split(",")
+            cells = sum(t.strip() in {"0", "1", "0.0", "1.0"} for t in tokens)
+            assert cells < toy.n_codes // 2, f"{path.name} looks like it holds a record"
+    assert not (d / "synthetic").exists()  # synthetic rows only when asked
+
+
+def test_membership_inference_flags_the_copying_generator(tmp_path):
+    _run(tmp_path)
+    scores = pd.read_csv(_only_run_dir(tmp_path) / "scores.csv")
+    mia = scores[scores["metric"] == "mia_dcr_auroc"].groupby("generator")["value"].mean()
+    assert mia["real-copy"] > 0.7
+    assert abs(mia["independent"] - 0.5) < 0.1
+    assert mia["real-copy"] > mia["independent"] + 0.2
+
+
+def test_same_command_twice_gives_identical_scores(tmp_path):
+    _run(tmp_path / "a")
+    _run(tmp_path / "b")
+    a = (_only_run_dir(tmp_path / "a") / "scores.csv").read_bytes()
+    b = (_only_run_dir(tmp_path / "b") / "scores.csv").read_bytes()
+    assert a == b
+
+
+def test_a_failing_generator_is_recorded_and_the_others_go_on(tmp_path):
+    assert _run(tmp_path, gens="exploding,real-copy", seeds="0") == 0
+    d = _only_run_dir(tmp_path)
+    jobs = pd.read_csv(d / "jobs.csv").set_index("generator")
+    assert jobs.loc["exploding", "status"] == "error"
+    assert "RuntimeError: boom" in jobs.loc["exploding", "error"]
+    assert jobs.loc["real-copy", "status"] == "ok" and jobs.loc["independent", "status"] == "ok"
+    assert "exploding seed 0 failed" in (d / "leaderboard.md").read_text()
+
+
+def test_unconditional_generators_get_the_label_as_a_column(tmp_path):
+    Unconditional.seen.clear()
+    assert _run(tmp_path, gens="unconditional", seeds="0") == 0
+    assert Unconditional.seen == [25]  # 24 codes + the label
+    scores = pd.read_csv(_only_run_dir(tmp_path) / "scores.csv")
+    tstr = scores[(scores["generator"] == "unconditional") & (scores["metric"] == "tstr_lr_auroc")]
+    assert tstr["value"].notna().all()  # the label came back and utility could be scored
+
+
+def test_rerun_resumes_and_recomputes_only_missing_jobs(tmp_path):
+    _run(tmp_path)
+    d = _only_run_dir(tmp_path)
+    before = (d / "scores.csv").read_bytes()
+    victim = next((d / "jobs").glob("real-copy__toy__s1.json"))
+    victim.unlink()
+    assert _run(tmp_path) == 0
+    assert _only_run_dir(tmp_path) == d
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["jobs"] == {"total": 4, "run": 1, "reused": 3, "failed": 0}
+    assert (d / "scores.csv").read_bytes() == before
+
+
+def test_force_starts_a_new_run(tmp_path):
+    _run(tmp_path, seeds="0")
+    _run(tmp_path, "--force", seeds="0")
+    assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_metric_that_cannot_run_records_why(tmp_path):
+    class OneClass(Unconditional):
+        name = "oneclass"
+        supports_conditioning = True
+
+        def fit(self, data):
+            self.X_ = data.X
+            self.fitted_ = True
+            return self
+
+        def sample(self, n, labels=None):
+            return self.X_[:n] if n <= len(self.X_) else np.resize(self.X_, (n, self.X_.shape[1])), np.zeros(n, int)
+
+    registry.register(OneClass)
+    _run(tmp_path, gens="oneclass", seeds="0")
+    scores = pd.read_csv(_only_run_dir(tmp_path) / "scores.csv")
+    row = scores[(scores["generator"] == "oneclass") & (scores["metric"] == "tstr_lr_auroc")].iloc[0]
+    assert np.isnan(row["value"]) and "one class" in row["note"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-g", "nosuch"], "unknown generator 'nosuch'; valid generators: "),
+        (["-d", "nosuch"], "unknown dataset 'nosuch'; valid datasets: "),
+        (["-m", "nosuch"], "unknown metric 'nosuch'; valid metrics: "),
+        (["-g", "independent:foo=1"], "has no option 'foo'"),
+        (["-s", "a,b"], "--seeds"),
+        (["--n-synthetic", "0"], "--n-synthetic"),
+    ],
+)
+def test_bad_names_exit_2_with_the_valid_ones_and_write_nothing(tmp_path, capsys, args, message):
+    argv = ["run", "-d", "toy", "-m", "dimwise_probability", "--results-dir", str(tmp_path), "--no-progress", *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_out_directory_of_another_configuration_is_refused(tmp_path, capsys):
+    out = tmp_path / "mine"
+    assert _run(tmp_path, "--out", str(out), seeds="0") == 0
+    assert _run(tmp_path, "--out", str(out), seeds="1") == 2
+    assert "another configuration" in capsys.readouterr().err
+
+
+def test_prepared_grid_orders_jobs_by_dataset_generator_seed():
+    cfg = harness.RunConfig(generators=["independent", "real-copy"], datasets=["toy"], seeds=[0, 1],
+                            metrics=["dimwise_probability"])
+    prep = harness.prepare(cfg)
+    assert [j.id for j in prep.jobs] == [
+        "independent__toy__s0", "independent__toy__s1", "real-copy__toy__s0", "real-copy__toy__s1"]
