@@ -1,34 +1,121 @@
-"""Nearest-neighbour distances in chunks, so memory stays bounded at any record count."""
+"""Nearest-neighbour distances in chunks, so memory stays bounded at any record count.
+
+Every function here walks the query rows in blocks of at most ``CHUNK_ELEMENTS`` query x reference
+cells: an N x N distance matrix is never held in memory, whatever N is.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 
 CHUNK_ELEMENTS = 16_000_000  # float32 cells of one query-by-reference block (64 MB)
 
 
+def _as_f32(X: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def squared_blocks(
+    query: np.ndarray, reference: np.ndarray, exclude_self: bool = False
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start, block)``: squared Euclidean distances of query rows ``start:start+len(block)``
+    to every reference row.
+
+    Computed as |q|^2 + |r|^2 - 2 q.r with one matrix product per block (BLAS does the work);
+    exact on binary and small-count data because float32 holds those integers exactly. With
+    ``exclude_self`` the query and reference are the same matrix and each row's distance to
+    itself is set to infinity.
+    """
+    q = _as_f32(query)
+    r = _as_f32(reference)
+    rn = np.einsum("ij,ij->i", r, r)
+    step = max(1, CHUNK_ELEMENTS // max(1, r.shape[0]))
+    for s in range(0, q.shape[0], step):
+        block = q[s : s + step]
+        d2 = block @ r.T
+        d2 *= -2.0
+        d2 += np.einsum("ij,ij->i", block, block)[:, None]
+        d2 += rn[None, :]
+        np.maximum(d2, 0, out=d2)
+        if exclude_self:
+            rows = np.arange(block.shape[0])
+            d2[rows, s + rows] = np.inf
+        yield s, d2
+
+
+def nearest_neighbours(
+    query: np.ndarray, reference: np.ndarray, k: int = 1, exclude_self: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and indices of the ``k`` nearest reference rows of each query row, nearest first.
+
+    Ties are broken towards the lower reference index, so results do not depend on the block size.
+    """
+    n_ref = np.asarray(reference).shape[0]
+    need = k + 1 if exclude_self else k
+    if n_ref < need:
+        raise ValueError(f"need at least {need} reference rows, got {n_ref}")
+    n_q = np.asarray(query).shape[0]
+    dist = np.empty((n_q, k), dtype=np.float32)
+    index = np.empty((n_q, k), dtype=np.int64)
+    for s, d2 in squared_blocks(query, reference, exclude_self):
+        if k < n_ref:
+            part = np.argpartition(d2, k - 1, axis=1)[:, :k]
+            # argpartition leaves ties at the k-th distance in arbitrary order: take every
+            # column tied with the k-th value and keep the lowest indices among them
+            kth = np.take_along_axis(d2, part, axis=1).max(axis=1)
+            idx = _lowest_index_k(d2, kth, k)
+        else:
+            idx = np.argsort(d2, axis=1, kind="stable")[:, :k]
+        vals = np.take_along_axis(d2, idx, axis=1)
+        order = np.lexsort((idx, vals), axis=1)
+        idx = np.take_along_axis(idx, order, axis=1)
+        vals = np.take_along_axis(vals, order, axis=1)
+        dist[s : s + d2.shape[0]] = np.sqrt(vals)
+        index[s : s + d2.shape[0]] = idx
+    return dist, index
+
+
+def _lowest_index_k(d2: np.ndarray, kth: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the indices of the k smallest values, ties at the k-th value resolved by index."""
+    out = np.empty((d2.shape[0], k), dtype=np.int64)
+    below = d2 < kth[:, None]
+    n_below = below.sum(axis=1)
+    for i in range(d2.shape[0]):
+        strict = np.flatnonzero(below[i])
+        tied = np.flatnonzero(d2[i] == kth[i])[: k - n_below[i]]
+        out[i] = np.concatenate([strict, tied])
+    return out
+
+
 def nearest_distances(
     query: np.ndarray, reference: np.ndarray, k: int = 1, exclude_self: bool = False
 ) -> np.ndarray:
-    """Euclidean distance from each query row to its ``k`` nearest reference rows.
+    """Euclidean distance from each query row to its ``k`` nearest reference rows (sorted).
 
     On binary rows the squared distance is the Hamming distance. With ``exclude_self`` the query
-    and reference are the same matrix and each row's own zero distance is skipped.
+    and reference are the same matrix and each row's own zero distance is skipped (a duplicate of
+    the row elsewhere still counts, at distance zero).
     """
-    q = np.ascontiguousarray(query, dtype=np.float32)
-    r = np.ascontiguousarray(reference, dtype=np.float32)
-    kk = k + 1 if exclude_self else k
-    if r.shape[0] < kk:
-        raise ValueError(f"need at least {kk} reference rows, got {r.shape[0]}")
-    rn = (r * r).sum(1)
-    out = np.empty((q.shape[0], k), dtype=np.float32)
-    qstep = max(1, CHUNK_ELEMENTS // max(1, r.shape[0]))
-    for s in range(0, q.shape[0], qstep):
-        block = q[s : s + qstep]
-        d2 = (block * block).sum(1)[:, None] + rn[None, :] - 2.0 * (block @ r.T)
-        np.maximum(d2, 0, out=d2)
-        if exclude_self:
-            d2[np.arange(block.shape[0]), np.arange(s, s + block.shape[0])] = np.inf
-        part = np.partition(d2, k - 1, axis=1)[:, :k]
-        out[s : s + qstep] = np.sort(part, axis=1)
+    n_ref = np.asarray(reference).shape[0]
+    need = k + 1 if exclude_self else k
+    if n_ref < need:
+        raise ValueError(f"need at least {need} reference rows, got {n_ref}")
+    out = np.empty((np.asarray(query).shape[0], k), dtype=np.float32)
+    for s, d2 in squared_blocks(query, reference, exclude_self):
+        part = np.partition(d2, k - 1, axis=1)[:, :k] if k < n_ref else d2
+        out[s : s + d2.shape[0]] = np.sort(part, axis=1)[:, :k]
     return np.sqrt(out)
+
+
+def cross_nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both directions of one cross-distance pass: each ``a`` row's nearest ``b`` distance and each
+    ``b`` row's nearest ``a`` distance, at the cost of a single walk over the blocks.
+    """
+    a_to_b = np.empty(np.asarray(a).shape[0], dtype=np.float32)
+    b_to_a = np.full(np.asarray(b).shape[0], np.inf, dtype=np.float32)
+    for s, d2 in squared_blocks(a, b):
+        a_to_b[s : s + d2.shape[0]] = d2.min(axis=1)
+        np.minimum(b_to_a, d2.min(axis=0), out=b_to_a)
+    return np.sqrt(a_to_b), np.sqrt(b_to_a)

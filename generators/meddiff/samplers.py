@@ -266,7 +266,7 @@ class ParaTAA(DDIM):
             noise = self.draw_noise(x_T, generator)
         S = self.steps
         k = self.coef
-        a_t = self._col(k.abar_t, x_T)
+        a_t = self._col(k.abar_t, x_T.unsqueeze(0))
         t_all = self.grid.to(x_T.device)
         # start from the trajectory a zero clean-data estimate would give
         Y = self._g(x_T, torch.zeros((S, *x_T.shape), dtype=x_T.dtype, device=x_T.device), noise)
