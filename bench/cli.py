@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--save-synthetic", action="store_true", help="also save each job's synthetic records (.npz)")
     r.add_argument("--no-baseline", action="store_true", help="do not add the 'independent' baseline")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--executor", default="local", help="where jobs run: local (default)")
+    r.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
+    r.add_argument("--jobs", "-j", type=int, default=1, help="jobs run at once (parallel executors)")
+    r.add_argument("--timeout", type=float, default=None, help="per-job wall-clock limit in seconds")
+    r.add_argument("--memory-mb", type=float, default=None, help="per-job resident memory cap in MB")
 
     sub.add_parser("list", help="list generators, datasets and metrics")
     return p
@@ -79,6 +84,10 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         raise OptionError("--datasets: no dataset named")
     if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
         raise OptionError(f"--device must be auto, cpu or cuda, got {args.device!r}")
+    from bench.executors import Limits, make_executor
+
+    executor = make_executor(args.executor, jobs=args.jobs, limits=Limits(args.timeout, args.memory_mb),
+                             ray_address=args.ray_address)
     prep = harness.prepare(config, data_dir=args.data_dir)  # every check before any file is written
     root = Path(args.results_dir) / "runs"
     if args.out:
@@ -90,7 +99,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         run_dir = harness.new_run_dir(root, config)
     progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
     try:
-        harness.run(prep, run_dir, command=["python", "-m", "bench", *argv], force=args.force, progress=progress)
+        harness.run(prep, run_dir, command=["python", "-m", "bench", *argv], force=args.force, progress=progress,
+                    executor=executor)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished jobs are kept in {run_dir}; rerun the same command to resume",
               file=sys.stderr)

@@ -25,6 +25,7 @@ from bench import datasets as dataset_registry
 from bench.conditioning import fit_generator, sample_generator
 from bench.dataset import EHRDataset
 from bench.errors import BenchError, MetricNotApplicable, OptionError
+from bench.executors import SerialExecutor
 from bench.io import read_json, write_csv, write_json
 from bench.memory import PeakMemory
 from bench.provenance import code_version, git_commit, machine, package_versions
@@ -157,6 +158,13 @@ def _make_generator(spec: GeneratorSpec, seed: int, preset: str | None, device: 
 
 def run_job(prep: Prepared, job: Job, synthetic_dir: Path | None = None) -> dict[str, Any]:
     """Train, sample and score one (generator, dataset, seed); never raises for a generator's fault."""
+    t0 = time.perf_counter()
+    record = _run_job(prep, job, synthetic_dir)
+    record["wall_s"] = time.perf_counter() - t0
+    return record
+
+
+def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None) -> dict[str, Any]:
     train, test = prep.splits[job.dataset]
     n = prep.config.n_synthetic or train.n_records
     record: dict[str, Any] = {
@@ -279,6 +287,17 @@ def new_run_dir(root: Path, config: RunConfig) -> Path:
     return d
 
 
+def _finished(path: Path, key: str) -> bool:
+    """A job counts as finished when its record exists, matches its key and did not fail."""
+    if not path.exists():
+        return False
+    try:
+        rec = read_json(path)
+    except (OSError, ValueError):
+        return False  # unreadable: recompute
+    return rec.get("key") == key and rec.get("status") == "ok"
+
+
 def run(
     prep: Prepared,
     run_dir: Path,
@@ -286,6 +305,7 @@ def run(
     force: bool = False,
     progress: bool = True,
     log=None,
+    executor=None,
 ) -> Path:
     """Run the grid into ``run_dir``, skipping jobs already finished there with the same key."""
     from tqdm import tqdm
@@ -329,32 +349,35 @@ def run(
     write_json(manifest_path, manifest)
     jobs_dir = run_dir / "jobs"
     jobs = prep.jobs
-    bar = tqdm(jobs, desc="jobs", unit="job", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    done = skipped = failed = 0
-    for job in bar:
-        bar.set_postfix_str(job.id[:60])
-        path = jobs_dir / f"{job.id}.json"
-        key = job_key(prep, job)
-        if not force and path.exists():
-            try:
-                if read_json(path).get("key") == key:
-                    skipped += 1
-                    continue
-            except (OSError, ValueError):
-                pass  # unreadable: recompute
-        t0 = time.perf_counter()
-        record = run_job(prep, job, run_dir / "synthetic" if prep.config.save_synthetic else None)
-        record["key"] = key
-        record["wall_s"] = time.perf_counter() - t0
-        history = record.pop("history")
-        if history:
-            write_csv(run_dir / "curves" / f"{job.id}.csv", pd.DataFrame(history))
-        write_json(path, record)
-        done += 1
-        if record["status"] != "ok":
-            failed += 1
-            bar.write(f"job {job.id} failed: {record['error']}", file=sys.stderr)
-        write_tables(run_dir, prep.config.datasets, [s.label for s in prep.specs])
+    pending, skipped = [], 0
+    for job in jobs:
+        if not force and _finished(jobs_dir / f"{job.id}.json", job_key(prep, job)):
+            skipped += 1
+        else:
+            pending.append(job)
+    if skipped:
+        log(f"{skipped} of {len(jobs)} jobs already finished in {run_dir}: reused")
+    executor = executor or SerialExecutor()
+    done = failed = 0
+    bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+    try:
+        for job, record in executor.run(prep, pending, run_dir / "synthetic" if prep.config.save_synthetic else None):
+            record["key"] = job_key(prep, job)
+            history = record.pop("history", [])
+            if history:
+                write_csv(run_dir / "curves" / f"{job.id}.csv", pd.DataFrame(history))
+            write_json(jobs_dir / f"{job.id}.json", record)
+            done += 1
+            if record["status"] != "ok":
+                failed += 1
+                bar.write(f"job {job.id} failed: {record['error']}", file=sys.stderr)
+            bar.update(1)
+            bar.set_postfix_str(job.id[:60])
+            write_tables(run_dir, prep.config.datasets, [s.label for s in prep.specs])
+    finally:
+        bar.close()
+        executor.close()
     manifest["status"] = "complete"
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     manifest["jobs"] = {"total": len(jobs), "run": done, "reused": skipped, "failed": failed}
