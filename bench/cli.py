@@ -58,6 +58,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--memory-mb", type=float, default=None, help="per-job resident memory cap in MB")
 
     sub.add_parser("list", help="list generators, datasets and metrics")
+
+    rep = sub.add_parser("report", help="tables (Markdown, CSV, LaTeX), figures and use-case ranking of a run")
+    rep.add_argument("run_dir", help="a run directory (results/runs/...)")
+    rep.add_argument("--out", default=None, help="output directory (default: RUN_DIR/report)")
+    rep.add_argument("--weights", default=None, help="use-case weights TOML (default: the built-in file)")
+
+    cmp_ = sub.add_parser("compare", help="which scores moved between two runs, beyond the seed spread")
+    cmp_.add_argument("run_a")
+    cmp_.add_argument("run_b")
+    cmp_.add_argument("--k", type=float, default=2.0, help="spread multiple that counts as moved (default: 2)")
+    cmp_.add_argument("--csv", default=None, help="also write the full comparison to this CSV")
+    cmp_.add_argument("--include-speed", action="store_true", help="also compare the speed scores")
+
+    chk = sub.add_parser("check", help="rerun the stored quick grid; fail if a score left its tolerance")
+    chk.add_argument("--baseline", default="results/baseline/quick.json")
+    chk.add_argument("--update", action="store_true", help="recompute and store the baseline instead")
+    chk.add_argument("--generators", "-g", default=None, help="with --update: the grid's generators")
+    chk.add_argument("--seeds", "-s", default=None, help="with --update: the grid's seeds")
+    chk.add_argument("--datasets", "-d", default=None, help="with --update: the grid's datasets")
+    chk.add_argument("--metrics", "-m", default=None, help="with --update: the grid's metric families")
+    chk.add_argument("--keep", default=None, help="keep the rerun's run directory under this folder")
+    chk.add_argument("--no-progress", action="store_true")
     return p
 
 
@@ -142,6 +164,65 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import build_report
+
+    out = build_report(Path(args.run_dir), Path(args.out) if args.out else None,
+                       Path(args.weights) if args.weights else None)
+    print((out / "leaderboard.md").read_text(encoding="utf-8"))
+    print((out / "ranking.md").read_text(encoding="utf-8"))
+    print(f"report: {out}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import compare, compare_markdown
+    from bench.io import write_csv
+
+    a, b = Path(args.run_a), Path(args.run_b)
+    df = compare(a, b, k=args.k, include_speed=args.include_speed)
+    if args.csv:
+        write_csv(Path(args.csv), df)
+    print(compare_markdown(df, a, b))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bench import harness
+    from bench.check import check, load_baseline, make_baseline
+
+    path = Path(args.baseline)
+    progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
+    work = Path(args.keep) if args.keep else None
+    if args.update:
+        cfg = load_baseline(path)["_config"] if path.is_file() else harness.RunConfig(
+            generators=[s.label for s in harness.parse_generators(DEFAULT_GENERATORS)], preset="quick")
+        if args.generators:
+            cfg.generators = [s.label for s in harness.parse_generators(args.generators)]
+        if args.seeds:
+            cfg.seeds = _int_list("--seeds", args.seeds)
+        if args.datasets:
+            cfg.datasets = _name_list(args.datasets)
+        if args.metrics:
+            cfg.metrics = _name_list(args.metrics)
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="ehrbench-baseline-") as tmp:
+            base = make_baseline(cfg, path, work or Path(tmp), progress)
+        print(f"baseline {path}: {len(base['scores'])} scores of {len(cfg.generators)} generators x "
+              f"{len(cfg.datasets)} datasets x {len(cfg.seeds)} seeds")
+        return 0
+    violations, n, run_dir = check(path, work, progress)
+    if violations:
+        print(f"check FAILED: {len(violations)} of {n} scores left their tolerance (baseline {path}):")
+        for v in violations:
+            print(f"  {v}")
+        print("If the change is intended, refresh the baseline: python -m bench check --update")
+        return 1
+    print(f"check passed: {n} scores within tolerance of {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -151,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, argv)
         if args.command == "list":
             return cmd_list(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "compare":
+            return cmd_compare(args)
+        if args.command == "check":
+            return cmd_check(args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

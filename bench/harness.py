@@ -71,8 +71,13 @@ class Job:
 
     @property
     def id(self) -> str:
-        slug = "".join(c if c.isalnum() or c in "-._" else "_" for c in self.spec.label)
-        return f"{slug}__{self.dataset}__s{self.seed}"
+        return job_id(self.spec.label, self.dataset, self.seed)
+
+
+def job_id(generator_label: str, dataset: str, seed: int) -> str:
+    """File-name-safe id of a job: its record, curves and profile files are named by it."""
+    slug = "".join(c if c.isalnum() or c in "-._" else "_" for c in generator_label)
+    return f"{slug}__{dataset}__s{seed}"
 
 
 @dataclass
@@ -219,6 +224,8 @@ def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None) -> dict[str, 
         **({"gpu_peak_mem_mb": record["gpu_peak_mem_mb"]} if record["gpu_peak_mem_mb"] is not None else {}),
         **record["diagnostics"],
     }
+    # per-code prevalence (an aggregate) for the report's dimension-wise probability scatter
+    record["profile"] = [round(float(v), 6) for v in (X > 0).mean(axis=0)]
     synthetic = SyntheticData(X=X, y=y, info=info)
     for cls in prep.metric_classes:
         record["scores"].extend(_score(cls, job.seed, train, test, synthetic))
@@ -367,6 +374,14 @@ def run(
             history = record.pop("history", [])
             if history:
                 write_csv(run_dir / "curves" / f"{job.id}.csv", pd.DataFrame(history))
+            profile = record.pop("profile", None)
+            if profile is not None:
+                train = prep.splits[job.dataset][0]
+                write_csv(run_dir / "profiles" / f"{job.id}.csv", pd.DataFrame({
+                    "column": train.columns,
+                    "real": np.round((train.X > 0).mean(axis=0), 6),
+                    "synthetic": profile,
+                }))
             write_json(jobs_dir / f"{job.id}.json", record)
             done += 1
             if record["status"] != "ok":

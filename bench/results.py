@@ -61,14 +61,14 @@ def write_tables(run_dir: Path, datasets: list[str] | None = None, generators: l
     write_csv(run_dir / "jobs.csv", jobs)
     summary = summarize(scores, generators)
     write_csv(run_dir / "summary.csv", summary)
-    caption = _caption(run_dir)
-    write_text(run_dir / "leaderboard.md", leaderboard_markdown(summary, jobs, caption))
+    text = caption(run_dir)
+    write_text(run_dir / "leaderboard.md", leaderboard_markdown(summary, jobs, text))
     write_csv(run_dir / "leaderboard.csv", leaderboard_csv(summary))
-    write_text(run_dir / "leaderboard.tex", leaderboard_latex(summary, caption))
+    write_text(run_dir / "leaderboard.tex", leaderboard_latex(summary, text))
     return summary
 
 
-def _caption(run_dir: Path) -> str:
+def caption(run_dir: Path) -> str:
     try:
         m = read_json(run_dir / "manifest.json")
     except (OSError, ValueError):

@@ -15,7 +15,7 @@ from metrics.base import Metric, Score, SyntheticData, check_columns, features, 
 
 
 def fit_masked_logistic(
-    X: np.ndarray, Y: np.ndarray, exclude: np.ndarray, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-5
+    X: np.ndarray, Y: np.ndarray, exclude: np.ndarray, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-4
 ) -> tuple[np.ndarray, np.ndarray]:
     """K L2-regularised logistic regressions at once: target k is ``Y[:, k]``, its inputs every
     column of ``X`` except column ``exclude[k]``.
@@ -27,7 +27,9 @@ def fit_masked_logistic(
     dimension-wise prediction affordable on hundreds of columns. Returns ``W`` (d x K; the
     excluded weights are exactly zero) and the intercepts ``b`` (K).
     """
-    X = np.ascontiguousarray(X, dtype=np.float64)
+    # float32 products: twice the BLAS speed, and ample precision for the 1e-4 gradient tolerance
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    Xt = np.ascontiguousarray(X.T)
     Y = np.asarray(Y, dtype=np.float64)
     n, d = X.shape
     K = Y.shape[1]
@@ -38,7 +40,7 @@ def fit_masked_logistic(
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         W = theta[: d * K].reshape(d, K) * mask
         b = theta[d * K :]
-        Z = X @ W + b
+        Z = (X @ W.astype(np.float32)).astype(np.float64) + b
         # log(1 + e^z) - y z, computed stably for large |z|
         loss = np.logaddexp(0.0, Z) - Y * Z
         P = np.empty_like(Z)
@@ -47,7 +49,7 @@ def fit_masked_logistic(
         ez = np.exp(Z[~pos])
         P[~pos] = ez / (1.0 + ez)
         R = (P - Y) / n
-        gW = (X.T @ R + alpha * W) * mask
+        gW = ((Xt @ R.astype(np.float32)).astype(np.float64) + alpha * W) * mask
         gb = R.sum(axis=0)
         f = loss.sum() / n + 0.5 * alpha * float((W * W).sum())
         return f, np.concatenate([gW.ravel(), gb])

@@ -13,6 +13,7 @@ an edited file or a new option rebuilds, and an unchanged one loads from the cac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -150,15 +151,16 @@ class DatasetEntry:
     """A named dataset.
 
     ``load(data_dir, **options)`` builds it; ``cache_key(data_dir, **options)`` names what it
-    reads (files with size and mtime) so the cache can tell an unchanged input, or is None for
-    datasets that are quicker to build than to read back. ``options`` declares every option with
+    reads (files with size and mtime) so the cache can tell an unchanged input; it returns None
+    when it cannot tell (a remote database). ``cache_key`` itself is None for datasets that are
+    quicker to build than to read back. ``options`` declares every option with
     its default; the loader receives all of them, coerced.
     """
 
     name: str
     description: str
     load: Callable[..., EHRDataset]
-    cache_key: Callable[..., str] | None = None
+    cache_key: Callable[..., str | None] | None = None
     options: Mapping[str, Option] = field(default_factory=dict)
     env_var: str | None = None  # where the data is when neither path= nor data_dir says
     extra: str | None = None  # the optional dependency group it needs, for messages
@@ -428,6 +430,8 @@ def load(
         stamp = entry.cache_key(where, **dict(opts))
     except OSError as exc:
         raise DatasetError(f"dataset {spec.name!r}: cannot read {exc.filename or exc}: {exc.strerror}") from None
+    if stamp is None:  # the loader cannot tell whether its input changed: always build
+        return entry.load(where, **opts)
     key = hashlib.sha256(f"{LOADER_VERSION}:{spec.name}:{stamp}".encode()).hexdigest()[:16]
     path = cache_dir() / f"{spec.name}-{key}.npz"
     if path.exists():
@@ -436,10 +440,8 @@ def load(
         except Exception:  # a corrupt cache is rebuilt, never trusted
             path.unlink(missing_ok=True)
     data = entry.load(where, **opts)
-    try:
+    with contextlib.suppress(OSError):  # a read-only or full cache directory costs speed, not the run
         _write_cache(path, data)
-    except OSError:  # a read-only or full cache directory costs speed, not the run
-        pass
     return data
 
 

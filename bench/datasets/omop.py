@@ -201,7 +201,7 @@ def load_omop(
         for dom in domains:
             if not _has_table(con, q, DOMAINS[dom][0]):
                 raise DatasetError(f"OMOP database {path}: table {DOMAINS[dom][0]} (domain {dom}) is missing")
-        persons = con.execute(f"SELECT person_id FROM {q}person ORDER BY person_id").fetchnumpy()["person_id"]
+        persons = con.execute(f"SELECT person_id AS pid FROM {q}person ORDER BY person_id").fetchnumpy()["pid"]
         persons = np.asarray(persons, dtype=np.int64)
         if persons.size == 0:
             raise DatasetError(f"OMOP database {path}: the person table is empty")
@@ -231,7 +231,7 @@ def load_omop(
             f"(ROW_NUMBER() OVER (ORDER BY person_id) - 1) AS r FROM {q}person"
         )
         trip = con.execute(
-            "SELECT p.r, k.col, a.n FROM ehr_agg a JOIN ehr_rows p USING (person_id) "
+            "SELECT p.r AS r, k.col AS col, a.n AS n FROM ehr_agg a JOIN ehr_rows p USING (person_id) "
             "JOIN ehr_keys k USING (domain, concept_id)"
         ).fetchnumpy()
         has_concept = _has_table(con, q, "concept")
@@ -250,15 +250,15 @@ def load_omop(
         if death:
             if not _has_table(con, q, "death"):
                 raise DatasetError(f"OMOP database {path}: outcome=death but there is no death table")
-            outcome_sql = f"SELECT DISTINCT person_id FROM {q}death"
+            outcome_sql = f"SELECT DISTINCT person_id AS pid FROM {q}death"
             params: list[Any] = []
         else:
             table, col = DOMAINS[outcome_domain]
             if not _has_table(con, q, table):
                 raise DatasetError(f"OMOP database {path}: outcome table {table} is missing")
-            outcome_sql = f"SELECT DISTINCT person_id FROM {q}{table} WHERE {col} = ?"
+            outcome_sql = f"SELECT DISTINCT person_id AS pid FROM {q}{table} WHERE {col} = ?"
             params = [outcome_id]
-        outcome = con.execute(outcome_sql, params).fetchnumpy()["person_id"]
+        outcome = con.execute(outcome_sql, params).fetchnumpy()["pid"]
     except duckdb.Error as exc:
         raise DatasetError(f"OMOP database {path}: query failed: {str(exc).splitlines()[0]}") from None
     finally:
@@ -331,13 +331,14 @@ def load_omop_dataset(
     )
 
 
-def omop_cache_key(data_dir: str | None, path: str | None = None, **options: Any) -> str:
-    """Files read (with size and mtime) plus options; remote databases are never cached."""
+def omop_cache_key(data_dir: str | None, path: str | None = None, **options: Any) -> str | None:
+    """Files read (with size and mtime) plus options; None (never cached) for a remote database,
+    whose changes cannot be seen from here."""
     import json
 
     target = _resolve_path(data_dir, path)
     if target.partition(":")[0].lower() in _REMOTE and not Path(target).exists():
-        raise OSError(f"{target} is a remote database")  # changes are invisible: rebuild each time
+        return None
     p = Path(target)
     files = sorted(_table_files(p).values()) if p.is_dir() else [p]
     stamps = []

@@ -16,18 +16,17 @@ def make_toy(
     n_records: int = 600, n_codes: int = 24, seed: int = 0, kind: str = "binary", n_groups: int = 3
 ) -> EHRDataset:
     rng = np.random.default_rng(seed)
-    group = rng.integers(0, n_groups, n_records)
-    # each group switches on its own block of codes at high rate, the rest at a low rate
-    profile = np.full((n_groups, n_codes), 0.04)
+    weights = np.arange(n_groups, 0, -1, dtype=float)
+    group = rng.choice(n_groups, n_records, p=weights / weights.sum())
+    # each group switches on its own block of codes at a high rate, the rest at a low one; rates
+    # differ from code to code so that prevalences spread out as in real data
+    profile = np.tile(0.005 + 0.08 * rng.random(n_codes), (n_groups, 1))
     block = max(1, n_codes // n_groups)
     for g in range(n_groups):
-        profile[g, g * block : (g + 1) * block] = 0.7
+        profile[g, g * block : (g + 1) * block] = 0.3 + 0.6 * rng.random(block)
     p = profile[group]
     present = rng.random((n_records, n_codes)) < p
-    if kind == "count":
-        X = present * (1 + rng.poisson(1.5 * p))
-    else:
-        X = present.astype(np.float32)
+    X = present * (1 + rng.poisson(1.5 * p)) if kind == "count" else present.astype(np.float32)
     logit = -2.0 + 2.5 * (group == 0) + 1.2 * present[:, 1] - 0.8 * present[:, -1]
     y = (rng.random(n_records) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     return EHRDataset(

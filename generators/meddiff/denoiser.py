@@ -40,17 +40,20 @@ class ResidualBlock(nn.Module):
     the high learning rates TabDDPM uses, and adding the conditioning in every block lets each
     layer see the noise level."""
 
-    def __init__(self, width: int, dropout: float = 0.0) -> None:
+    def __init__(self, width: int, dropout: float = 0.0, mult: int = 2) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(width)
         self.cond = nn.Linear(width, width)
-        self.fc1 = nn.Linear(width, 2 * width)
-        self.fc2 = nn.Linear(2 * width, width)
+        self.fc1 = nn.Linear(width, mult * width)
+        self.fc2 = nn.Linear(mult * width, width)
         self.act = nn.SiLU()
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        z = self.norm(h) + self.cond(c)
+    def forward(self, h: torch.Tensor, c: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """``c`` holds one conditioning row per distinct (timestep, label); ``index`` maps records
+        to rows, so during sampling (one timestep for many records) the conditioning costs one
+        row, not one per record."""
+        z = self.norm(h) + self.cond(c)[index]
         return h + self.fc2(self.drop(self.act(self.fc1(z))))
 
 
@@ -69,6 +72,7 @@ class Denoiser(nn.Module):
         time_dim: int = 128,
         n_classes: int = 0,
         dropout: float = 0.0,
+        mult: int = 2,
     ) -> None:
         super().__init__()
         self.n_features = n_features
@@ -76,7 +80,7 @@ class Denoiser(nn.Module):
         self.inp = nn.Linear(n_features, hidden_dim)
         self.time = TimeEmbedding(time_dim, hidden_dim)
         self.label = nn.Embedding(n_classes + 1, hidden_dim) if n_classes > 0 else None
-        self.blocks = nn.ModuleList(ResidualBlock(hidden_dim, dropout) for _ in range(n_blocks))
+        self.blocks = nn.ModuleList(ResidualBlock(hidden_dim, dropout, mult) for _ in range(n_blocks))
         self.out_norm = nn.LayerNorm(hidden_dim)
         self.out = nn.Linear(hidden_dim, n_features)
         # start as "predict zero noise": the loss starts at 1 and early steps are stable
@@ -88,13 +92,17 @@ class Denoiser(nn.Module):
         return self.n_classes
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        c = self.time(t)
+        key = t.long()
         if self.label is not None:
             if y is None:
                 y = torch.full((x.shape[0],), self.null_label, dtype=torch.long, device=x.device)
-            c = c + self.label(y)
+            key = key * (self.n_classes + 1) + y
+        uniq, index = torch.unique(key, return_inverse=True)
+        c = self.time(uniq // (self.n_classes + 1) if self.label is not None else uniq)
+        if self.label is not None:
+            c = c + self.label(uniq % (self.n_classes + 1))
         c = nn.functional.silu(c)
         h = self.inp(x)
         for block in self.blocks:
-            h = block(h, c)
+            h = block(h, c, index)
         return self.out(nn.functional.silu(self.out_norm(h)))

@@ -255,13 +255,13 @@ class MedDiff(Generator):
                 with torch.no_grad():
                     for pe, p in zip(ema.parameters(), net.parameters(), strict=True):
                         pe.lerp_(p, 1 - decay)
-                sums["loss"] += float(loss) * b
+                sums["loss"] += float(loss.detach()) * b
                 if clf is not None and opt_c is not None and y is not None:
                     lc = nn.functional.binary_cross_entropy_with_logits(clf(xt, t), y[idx].float())
                     opt_c.zero_grad(set_to_none=True)
                     lc.backward()
                     opt_c.step()
-                    sums["loss_classifier"] += float(lc) * b
+                    sums["loss_classifier"] += float(lc.detach()) * b
             rec = {"epoch": float(epoch), "loss": sums["loss"] / n, "lr": float(sched.get_last_lr()[0])}
             if clf is not None:
                 rec["loss_classifier"] = sums["loss_classifier"] / n

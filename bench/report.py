@@ -1,0 +1,277 @@
+"""``python -m bench report RUN_DIR``: the tables and figures a paper needs, from a finished run.
+
+Everything here reads the run directory only (job records, loss curves, per-code prevalence
+profiles), so a report can be rebuilt at any time without retraining anything.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import OptionError
+from bench.io import read_json, write_csv, write_text
+from bench.results import caption as run_caption
+from bench.results import write_tables
+from bench.tables import CATEGORY_ORDER, leaderboard_latex, leaderboard_markdown
+
+
+def check_run_dir(run_dir: Path) -> None:
+    if not run_dir.is_dir():
+        raise OptionError(f"run directory {run_dir} does not exist")
+    if not (run_dir / "manifest.json").is_file():
+        raise OptionError(f"{run_dir} is not a run directory (no manifest.json)")
+    if not any((run_dir / "jobs").glob("*.json")):
+        raise OptionError(f"{run_dir} holds no finished job yet")
+
+
+def load_weights(path: Path | None = None) -> dict[str, dict[str, float]]:
+    """Use-case weights: {use case: {score name: weight}} (and an optional description)."""
+    try:
+        if path is None:
+            text = resources.files("bench").joinpath("data/usecases.toml").read_text(encoding="utf-8")
+            source = "the built-in use-case weights"
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+            source = str(path)
+        raw = tomllib.loads(text)
+    except FileNotFoundError:
+        raise OptionError(f"weights file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise OptionError(f"weights file {source} is not valid TOML: {exc}") from None
+    out: dict[str, dict[str, float]] = {}
+    for case, table in raw.items():
+        if not isinstance(table, dict):
+            raise OptionError(f"weights file {source}: [{case}] must be a table of score = weight")
+        weights = {}
+        for k, v in table.items():
+            if k == "description":
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise OptionError(f"weights file {source}: [{case}] {k} must be a non-negative number, got {v!r}")
+            weights[k] = float(v)
+        out[case] = weights
+    return out
+
+
+def use_case_ranking(summary: pd.DataFrame, weights: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Rank generators per score (1 = best by its goal), then weight the ranks per use case."""
+    rows = []
+    ranked = summary[~summary["reference"].astype(bool) & summary["mean"].notna()].copy()
+    for dataset, sub in ranked.groupby("dataset", sort=False):
+        per_score = {}
+        for metric, g in sub.groupby("metric", sort=False):
+            goal = g["goal"].iloc[0]
+            if goal == "maximize":
+                key = -g["mean"]
+            elif goal == "minimize":
+                key = g["mean"]
+            else:
+                ideal = g["ideal"].iloc[0]
+                key = (g["mean"] - (0.0 if ideal is None or pd.isna(ideal) else ideal)).abs()
+            per_score[metric] = pd.Series(key.rank(method="average").to_numpy(), index=g["generator"])
+        ranks = pd.DataFrame(per_score)
+        for case, w in weights.items():
+            used = {m: wt for m, wt in w.items() if m in ranks.columns and wt > 0}
+            if not used:
+                continue
+            wv = pd.Series(used)
+            r = ranks[list(used)]
+            score = (r * wv).sum(axis=1, min_count=1) / r.notna().mul(wv).sum(axis=1)
+            order = score.rank(method="min")
+            for gen in ranks.index:
+                rows.append({"dataset": dataset, "use_case": case, "generator": gen,
+                             "weighted_rank": float(score[gen]), "position": int(order[gen]),
+                             "scores_used": len(used)})
+    df = pd.DataFrame(rows, columns=["dataset", "use_case", "generator", "weighted_rank", "position", "scores_used"])
+    return df.sort_values(["dataset", "use_case", "position"], kind="stable").reset_index(drop=True)
+
+
+def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]]) -> str:
+    out = ["# Use-case ranking", "",
+           "Generators ranked per score (1 = best), ranks combined with use-case weights "
+           "(Yan et al., 2022). Lower weighted rank is better.", ""]
+    for (dataset, case), g in ranking.groupby(["dataset", "use_case"], sort=False):
+        out.append(f"## {dataset}: {case}")
+        out.append("")
+        out.append("| position | generator | weighted rank |")
+        out.append("|---|---|---|")
+        for r in g.itertuples():
+            out.append(f"| {r.position} | {r.generator} | {r.weighted_rank:.2f} |")
+        used = ", ".join(f"{k} x{v:g}" for k, v in weights[case].items())
+        out += ["", f"weights: {used}", ""]
+    unknown = sorted({m for w in weights.values() for m in w} - set(ranking.attrs.get("scores", [])))
+    if unknown and ranking.attrs.get("scores"):
+        out.append(f"(weights naming no score of this run, ignored: {', '.join(unknown)})")
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------------------------ figures
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure_dimwise_scatter(run_dir: Path, dataset: str, generators: list[str], path: Path) -> bool:
+    """Per-code prevalence, real training vs synthetic, one panel per generator (first seed)."""
+    from bench.harness import job_id
+
+    profiles = {}
+    seeds = read_json(run_dir / "manifest.json").get("seeds", [0])
+    for gen in generators:
+        profile = run_dir / "profiles" / f"{job_id(gen, dataset, seeds[0])}.csv"
+        if profile.is_file():
+            profiles[gen] = pd.read_csv(profile)
+    if not profiles:
+        return False
+    plt = _plt()
+    n = len(profiles)
+    cols = min(4, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    top = max(float(max(p["real"].max(), p["synthetic"].max())) for p in profiles.values()) * 1.05
+    for ax, (gen, p) in zip(axes.flat, profiles.items(), strict=False):
+        ax.scatter(p["real"], p["synthetic"], s=8, alpha=0.6)
+        ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--")
+        r = np.corrcoef(p["real"], p["synthetic"])[0, 1] if p["synthetic"].std() > 0 else float("nan")
+        ax.set_title(f"{gen}\nr = {r:.3f}", fontsize=9)
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_xlabel("real prevalence")
+        ax.set_ylabel("synthetic prevalence")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(f"Dimension-wise probability on {dataset}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def figure_tradeoff(summary: pd.DataFrame, dataset: str, path: Path) -> bool:
+    """Fidelity against privacy: one point per generator with seed spread as error bars."""
+    sub = summary[summary["dataset"] == dataset]
+    fid = sub[sub["metric"] == "dwp_pearson_r"].set_index("generator")
+    for alt in ("detection_auroc",):
+        if alt in set(sub["metric"]):
+            fid = sub[sub["metric"] == alt].set_index("generator")
+    priv = sub[sub["metric"] == "mia_dcr_auroc"].set_index("generator")
+    gens = [g for g in fid.index if g in priv.index]
+    if not gens:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for g in gens:
+        ax.errorbar(priv.loc[g, "mean"], fid.loc[g, "mean"],
+                    xerr=np.nan_to_num(priv.loc[g, "std"]), yerr=np.nan_to_num(fid.loc[g, "std"]),
+                    fmt="o", capsize=3, label=g)
+    ax.axvline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("membership inference AUROC (0.5 = no leakage) ←")
+    ax.set_ylabel(f"{fid['metric'].iloc[0]} ({'↓' if fid['goal'].iloc[0] != 'maximize' else '↑'})")
+    ax.set_title(f"Fidelity-privacy trade-off on {dataset}")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def figure_loss_curves(run_dir: Path, path: Path) -> bool:
+    files = sorted((run_dir / "curves").glob("*__s0.csv")) or sorted((run_dir / "curves").glob("*.csv"))
+    if not files:
+        return False
+    plt = _plt()
+    n = len(files)
+    cols = min(3, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, f in zip(axes.flat, files, strict=False):
+        df = pd.read_csv(f)
+        x = df["epoch"] if "epoch" in df else np.arange(len(df))
+        for col in df.columns:
+            if col in ("epoch", "phase", "step") or not np.issubdtype(df[col].dtype, np.number):
+                continue
+            ax.plot(x, df[col], label=col, lw=1)
+        ax.set_title(f.stem.split("__")[0], fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def figure_sampler_study(csv: Path, path: Path) -> bool:
+    if not csv.is_file():
+        return False
+    df = pd.read_csv(csv)
+    ycol = next((c for c in ("dwp_pearson_r", "detection_auroc") if c in df.columns), None)
+    if ycol is None or "nfe" not in df.columns or "sampler" not in df.columns:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for s, g in df.groupby("sampler"):
+        g = g.sort_values("nfe")
+        ax.plot(g["nfe"], g[ycol], marker="o", label=s)
+    ax.set_xscale("log")
+    ax.set_xlabel("network evaluations (NFE)")
+    ax.set_ylabel(ycol)
+    ax.legend(fontsize=8)
+    ax.set_title("Sampler fidelity against NFE")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+# ------------------------------------------------------------------------------------------ report
+def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | None = None) -> Path:
+    check_run_dir(run_dir)
+    weights = load_weights(weights_path)
+    manifest = read_json(run_dir / "manifest.json")
+    generators = list(manifest.get("generators", {}))
+    summary = write_tables(run_dir, None, generators)
+    out = out or run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = pd.read_csv(run_dir / "jobs.csv")
+    caption = run_caption(run_dir) + " Cite: ehrbench (CITATION.cff) and the papers of each generator and metric."
+    write_text(out / "leaderboard.md", leaderboard_markdown(summary, jobs, caption))
+    write_text(out / "leaderboard.tex", leaderboard_latex(summary, caption))
+    write_csv(out / "leaderboard.csv", summary)
+    for cat in CATEGORY_ORDER:
+        part = summary[summary["category"] == cat]
+        if part.empty:
+            continue
+        write_text(out / f"{cat}.md", leaderboard_markdown(part, None, caption))
+        write_text(out / f"{cat}.tex", leaderboard_latex(part, caption))
+    ranking = use_case_ranking(summary, weights)
+    ranking.attrs["scores"] = sorted(set(summary["metric"]))
+    write_csv(out / "ranking.csv", ranking)
+    write_text(out / "ranking.md", _ranking_markdown(ranking, weights))
+    figures = []
+    for dataset in dict.fromkeys(summary["dataset"]):
+        if figure_dimwise_scatter(run_dir, dataset, generators, out / f"dimwise_{dataset}.png"):
+            figures.append(f"dimwise_{dataset}.png")
+        if figure_tradeoff(summary, dataset, out / f"tradeoff_{dataset}.png"):
+            figures.append(f"tradeoff_{dataset}.png")
+    if figure_loss_curves(run_dir, out / "loss_curves.png"):
+        figures.append("loss_curves.png")
+    if figure_sampler_study(run_dir / "sampler_study.csv", out / "sampler_nfe.png"):
+        figures.append("sampler_nfe.png")
+    index = ["# ehrbench report", "", caption, "", "## Leaderboard", "",
+             (out / "leaderboard.md").read_text(encoding="utf-8"), "## Use-case ranking", "",
+             "See [ranking.md](ranking.md).", "", "## Figures", ""]
+    index += [f"![{f}]({f})" for f in figures]
+    write_text(out / "README.md", "\n".join(index) + "\n")
+    return out
