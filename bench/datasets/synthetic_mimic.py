@@ -14,7 +14,7 @@ diagnosis matrices hard for generators, at any size up to 1,000,000 x 5,000 and 
   switches a cluster on (popular clusters more often, active records more often) and then has
   each member code with that member's own probability (0.3-0.9);
 * a label driven by a few clusters: three of the twenty most popular clusters raise the log-odds
-  of the label, plus a little from the record's activity; the intercept is solved so that the
+  of the label (by 2.5-3.5 each), plus a little from the record's activity; the intercept is solved so that the
   label's prevalence is ``prevalence`` (10% by default, MIMIC-III's in-hospital mortality).
 
 Generation is vectorised and done a block of rows at a time straight into sparse form: the
@@ -152,7 +152,10 @@ def make_synthetic_mimic(
         block = sparse.coo_array(
             (
                 np.concatenate([np.ones(r_bg.size), v_cl, np.ones(empty.size)]).astype(np.float32),
-                (np.concatenate([r_bg, r_cl, empty]), np.concatenate([c_bg, c_cl, c_fill])),
+                (
+                    np.concatenate([r_bg, r_cl, empty]).astype(np.int32),
+                    np.concatenate([c_bg, c_cl, c_fill]).astype(np.int32),
+                ),
             ),
             shape=(rows, d),
         ).tocsr()
