@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train, sample and score generators x datasets x seeds")
     r.add_argument("--generators", "-g", default=None,
                    help="comma-separated generator specs, options as name:key=value,key=value "
-                        f"(default: {DEFAULT_GENERATORS}); 'independent' is always added as the baseline")
+                        f"(default: {DEFAULT_GENERATORS}; 'all': every built-in generator); "
+                        "'independent' is always added as the baseline")
     r.add_argument("--datasets", "-d", default="eunomia", help="comma-separated dataset names (default: eunomia)")
     r.add_argument("--data-dir", default=None, help="directory holding a user-supplied dataset's files")
     r.add_argument("--seeds", "-s", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
@@ -58,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--memory-mb", type=float, default=None, help="per-job resident memory cap in MB")
 
     sub.add_parser("list", help="list generators, datasets and metrics")
+
+    lb = sub.add_parser("leaderboard", help="rebuild the committed leaderboard: every generator on eunomia")
+    lb.add_argument("--preset", default=None, help="generator preset (default: the published defaults)")
+    lb.add_argument("--seeds", "-s", default="0,1,2")
+    lb.add_argument("--generators", "-g", default="all")
+    lb.add_argument("--datasets", "-d", default="eunomia")
+    lb.add_argument("--out", default="results", help="where leaderboard.md/.tex go (default: results)")
+    lb.add_argument("--no-progress", action="store_true")
 
     rep = sub.add_parser("report", help="tables (Markdown, CSV, LaTeX), figures and use-case ranking of a run")
     rep.add_argument("run_dir", help="a run directory (results/runs/...)")
@@ -164,6 +173,30 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leaderboard(args: argparse.Namespace, argv: list[str]) -> int:
+    """The committed leaderboard: a resumable run of the grid, then its report copied to --out."""
+    import shutil
+
+    from bench import harness
+    from bench.report import build_report
+
+    specs = harness.parse_generators(args.generators)
+    config = harness.RunConfig(generators=[s.label for s in specs], datasets=_name_list(args.datasets),
+                               seeds=_int_list("--seeds", args.seeds), preset=args.preset)
+    prep = harness.prepare(config)
+    out = Path(args.out)
+    root = out / "runs"
+    run_dir = harness.find_resumable(root, config) or harness.new_run_dir(root, config)
+    progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
+    harness.run(prep, run_dir, command=["python", "-m", "bench", *argv], progress=progress)
+    report = build_report(run_dir, out / "leaderboard")
+    for name in ("leaderboard.md", "leaderboard.tex", "leaderboard.csv", "ranking.md"):
+        shutil.copyfile(report / name, out / name)
+    print((out / "leaderboard.md").read_text(encoding="utf-8"))
+    print(f"leaderboard: {out / 'leaderboard.md'} (run {run_dir}, report {report})")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import build_report
 
@@ -232,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, argv)
         if args.command == "list":
             return cmd_list(args)
+        if args.command == "leaderboard":
+            return cmd_leaderboard(args, argv)
         if args.command == "report":
             return cmd_report(args)
         if args.command == "compare":

