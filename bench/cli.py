@@ -52,11 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--save-synthetic", action="store_true", help="also save each job's synthetic records (.npz)")
     r.add_argument("--no-baseline", action="store_true", help="do not add the 'independent' baseline")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    r.add_argument("--executor", default="local", help="where jobs run: local (default)")
+    r.add_argument("--executor", default="local",
+                   help="where jobs run: local (one after another in this process; the default), process "
+                        "(a child process per job, --jobs at once), ray (Ray tasks on --ray-address, else on "
+                        "a local instance; pip install 'ehrbench[ray]')")
     r.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
-    r.add_argument("--jobs", "-j", type=int, default=1, help="jobs run at once (parallel executors)")
-    r.add_argument("--timeout", type=float, default=None, help="per-job wall-clock limit in seconds")
-    r.add_argument("--memory-mb", type=float, default=None, help="per-job resident memory cap in MB")
+    r.add_argument("--jobs", "-j", type=int, default=1, help="jobs run at once (process and ray executors)")
+    r.add_argument("--timeout", type=float, default=None,
+                   help="per-job wall-clock limit in seconds (process and ray executors)")
+    r.add_argument("--memory-mb", type=float, default=None,
+                   help="per-job resident memory cap in MB, the job's processes together (process and ray executors)")
 
     sub.add_parser("list", help="list generators, datasets and metrics")
 

@@ -29,6 +29,10 @@ class EHRDataset:
     ``X`` is dense float32 (records x codes). ``y`` is an int64 label vector with two classes, or
     ``None`` for unlabelled data. ``columns`` are stable code ids (e.g. OMOP concept ids);
     ``names`` are human-readable where the source has them.
+
+    ``X`` may also be given as any scipy sparse matrix: it is then kept as float32 CSR
+    (``X_sparse``), ``subset``/``split``/``with_label_as_column`` stay sparse, and ``.X`` builds
+    the dense float32 copy on first access (``drop_dense`` frees it again).
     """
 
     X: np.ndarray
@@ -112,9 +116,7 @@ class EHRDataset:
             M.sum_duplicates()
             M.eliminate_zeros()
         if M.indices.dtype != np.int32 and M.nnz < 2**31 and M.shape[1] < 2**31:
-            if np.shares_memory(M.indices, getattr(self.X, "indices", np.empty(0))):
-                M = M.copy()
-            M.indices = M.indices.astype(np.int32)  # half the memory of int64 indices
+            M.indices = M.indices.astype(np.int32)  # new arrays: half the memory of int64 indices
             M.indptr = M.indptr.astype(np.int32)
         data = M.data
 
@@ -145,6 +147,7 @@ class EHRDataset:
             raise DatasetError(f"{where}: count data holds non-integer values in column {self._col(c)!r}")
         self._check_columns(where, M.shape[1])
         object.__setattr__(self, "_csr", M)
+        object.__setattr__(self, "_sparse_backed", True)
         object.__delattr__(self, "X")  # ``X`` is now built on demand by __getattr__
         object.__setattr__(self, "columns", [str(c) for c in self.columns])
         if self.y is not None:
@@ -174,7 +177,7 @@ class EHRDataset:
     @property
     def is_sparse(self) -> bool:
         """True when the records are held as CSR (``.X`` then builds a dense copy on first use)."""
-        return "_csr" in self.__dict__
+        return bool(self.__dict__.get("_sparse_backed", False))
 
     @property
     def has_dense(self) -> bool:
@@ -190,7 +193,7 @@ class EHRDataset:
 
     @property
     def X_sparse(self) -> sparse.csr_array:
-        """The records as float32 CSR; built from the dense matrix (and kept) for dense datasets."""
+        """The records as float32 CSR; for a dense dataset, built from ``X`` on first use and kept."""
         M = self.__dict__.get("_csr")
         if M is None:
             M = sparse.csr_array(self.X)
@@ -199,7 +202,7 @@ class EHRDataset:
 
     def drop_dense(self) -> None:
         """Free the cached dense copy of a sparse dataset (it is rebuilt if ``.X`` is read again)."""
-        if "_csr" in self.__dict__ and "X" in self.__dict__:
+        if self.is_sparse and "X" in self.__dict__:
             object.__delattr__(self, "X")
 
     def iter_batches(
@@ -221,7 +224,7 @@ class EHRDataset:
     def density(self) -> float:
         """Fraction of non-zero cells."""
         n, d = self.shape
-        if "X" not in self.__dict__:
+        if self.is_sparse:
             return float(self._csr.nnz / (n * d))
         return float((self.X > 0).mean())
 
@@ -274,7 +277,7 @@ class EHRDataset:
         return self._fingerprint[0]
 
     def subset(self, index: np.ndarray, suffix: str = "") -> EHRDataset:
-        src = self.X if self.has_dense else self._csr  # a sparse dataset stays sparse
+        src = self._csr if self.is_sparse else self.X  # a sparse dataset stays sparse
         return EHRDataset(
             X=src[index],
             y=None if self.y is None else self.y[index],
@@ -303,7 +306,7 @@ class EHRDataset:
         """The label appended as the last column, for generators that cannot condition on it."""
         if self.y is None:
             return self
-        if self.has_dense:
+        if not self.is_sparse:
             X = np.hstack([self.X, self.y[:, None].astype(np.float32)])
         else:
             X = sparse.hstack([self._csr, sparse.csr_array(self.y[:, None].astype(np.float32))], format="csr")

@@ -25,7 +25,7 @@ from bench import datasets as dataset_registry
 from bench.conditioning import fit_generator, sample_generator
 from bench.dataset import EHRDataset
 from bench.errors import BenchError, MetricNotApplicable, OptionError
-from bench.executors import SerialExecutor
+from bench.executors import SerialExecutor, describe_executor, device_info
 from bench.io import read_json, write_csv, write_json
 from bench.memory import PeakMemory
 from bench.provenance import code_version, git_commit, machine, package_versions
@@ -121,6 +121,8 @@ def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
         raise OptionError(f"--seeds: seeds must be non-negative, got {config.seeds}")
     if config.n_synthetic is not None and config.n_synthetic <= 0:
         raise OptionError(f"--n-synthetic must be positive, got {config.n_synthetic}")
+    if config.device != "cpu":
+        device_info(config.device)  # --device cuda without CUDA: a clear error before any work
     specs = parse_spec_list(",".join(config.generators))
     for spec in specs:
         generator_registry.make(spec, random_state=0, preset=config.preset)  # raises on a bad option
@@ -335,6 +337,7 @@ def run(
                 "name another --out directory"
             )
     run_dir.mkdir(parents=True, exist_ok=True)
+    executor = executor or SerialExecutor()
     manifest = {
         "command": command,
         "config": prep.config.to_dict(),
@@ -356,6 +359,8 @@ def run(
             for s in prep.specs
         },
         "seeds": prep.config.seeds,
+        "executor": describe_executor(executor),
+        "device": device_info(prep.config.device),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "status": "running",
     }
@@ -370,7 +375,6 @@ def run(
             pending.append(job)
     if skipped:
         log(f"{skipped} of {len(jobs)} jobs already finished in {run_dir}: reused")
-    executor = executor or SerialExecutor()
     done = failed = 0
     bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)

@@ -90,13 +90,14 @@ def _lowest_index_k(d2: np.ndarray, kth: np.ndarray, k: int) -> np.ndarray:
 
 
 def nearest_distances(
-    query: np.ndarray, reference: np.ndarray, k: int = 1, exclude_self: bool = False
+    query: np.ndarray, reference: np.ndarray, k: int = 1, exclude_self: bool = False, squared: bool = False
 ) -> np.ndarray:
     """Euclidean distance from each query row to its ``k`` nearest reference rows (sorted).
 
     On binary rows the squared distance is the Hamming distance. With ``exclude_self`` the query
     and reference are the same matrix and each row's own zero distance is skipped (a duplicate of
-    the row elsewhere still counts, at distance zero).
+    the row elsewhere still counts, at distance zero). ``squared`` returns squared distances, for
+    comparisons with other squared distances without a round trip through the square root.
     """
     n_ref = np.asarray(reference).shape[0]
     need = k + 1 if exclude_self else k
@@ -106,7 +107,7 @@ def nearest_distances(
     for s, d2 in squared_blocks(query, reference, exclude_self):
         part = np.partition(d2, k - 1, axis=1)[:, :k] if k < n_ref else d2
         out[s : s + d2.shape[0]] = np.sort(part, axis=1)[:, :k]
-    return np.sqrt(out)
+    return out if squared else np.sqrt(out)
 
 
 def cross_nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

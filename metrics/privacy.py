@@ -1,4 +1,10 @@
-"""Privacy: can an attacker tell who was in the training data from the synthetic records?"""
+"""Privacy: what do the synthetic records give away about the patients they were trained on?
+
+Every score here is read against a baseline of real held-out patients: what an attacker learns
+from records of people who were never in the training data is what anyone learns about a
+population; only what the synthetic data reveals beyond that is leakage. Distances are Euclidean
+on the record vectors (binary: square root of the Hamming distance; counts: log1p counts).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,32 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_auc_score
 
 from bench.dataset import EHRDataset
-from metrics._distance import nearest_distances
-from metrics.base import Metric, Score, SyntheticData
+from bench.errors import MetricNotApplicable
+from metrics._distance import cross_nearest, nearest_distances, nearest_neighbours
+from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, sample_rows
 
 
+def _rows(data: EHRDataset | SyntheticData, cap: int | None, rng: np.random.Generator, kind: str) -> np.ndarray:
+    X = np.asarray(data.X)
+    return features(X[sample_rows(X.shape[0], cap, rng)], kind)
+
+
+def _beats(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of positions where ``a > b``, ties counting one half (distances tie often on binary
+    records; a strict comparison would pull every share below its chance level of 0.5)."""
+    return float(np.mean((a > b) + 0.5 * (a == b)))
+
+
+# ------------------------------------------------------------------------- membership inference
 class DistanceMembershipInference(Metric):
     """Membership inference from the distance to the closest synthetic record.
 
     The attacker holds a real record and calls it a training member when a synthetic record lies
     close to it. Members are training records, non-members the held-out records (equal numbers,
-    drawn with the metric's seed). AUROC 0.5 means the synthetic data tells the attacker nothing;
-    1.0 means it gives every member away, as copying the training rows does.
+    at most ``max_records`` each, drawn with the metric's seed); the attacker searches all
+    synthetic records. AUROC 0.5 means the synthetic data tells the attacker nothing; 1.0 means
+    it gives every member away, as copying the training rows does. The best F1 over thresholds
+    is reported beside it (2/3 is the F1 of calling everyone a member).
     """
 
     name = "mia_dcr"
@@ -27,17 +48,259 @@ class DistanceMembershipInference(Metric):
         Score("mia_dcr_best_f1", "minimize", 0.0, 1.0, None, "attack F1 at its best threshold"),
     )
 
+    def __init__(self, random_state: int | None = 0, max_records: int = 2000) -> None:
+        super().__init__(random_state)
+        self.max_records = max_records
+
     def compute(
         self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
     ) -> dict[str, float]:
-        rng = np.random.default_rng(self.random_state)
-        m = min(real_train.n_records, real_test.n_records)
-        members = real_train.X[rng.choice(real_train.n_records, m, replace=False)]
-        outsiders = real_test.X[rng.choice(real_test.n_records, m, replace=False)]
-        d_in = nearest_distances(members, synthetic.X)[:, 0]
-        d_out = nearest_distances(outsiders, synthetic.X)[:, 0]
+        check_columns(real_train, synthetic)
+        rng = self.rng()
+        kind = real_train.kind
+        m = min(real_train.n_records, real_test.n_records, self.max_records)
+        members = _rows(real_train, m, rng, kind)
+        outsiders = _rows(real_test, m, rng, kind)
+        syn = features(synthetic.X, kind)
+        d_in = nearest_distances(members, syn)[:, 0]
+        d_out = nearest_distances(outsiders, syn)[:, 0]
         truth = np.r_[np.ones(m), np.zeros(m)]
         score = -np.r_[d_in, d_out]  # closer -> more likely a member
         precision, recall, _ = precision_recall_curve(truth, score)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
         return {"mia_dcr_auroc": float(roc_auc_score(truth, score)), "mia_dcr_best_f1": float(f1.max())}
+
+
+# -------------------------------------------------------------------------- attribute inference
+class AttributeInference(Metric):
+    """Attribute inference (Choi et al. 2017; Yan et al. 2022): the attacker knows some of a
+    training patient's codes and infers the others from the ``k`` synthetic records nearest on the
+    known codes (a code is inferred present when at least half of those neighbours hold it).
+
+    Scored by F1 over the victims' unknown codes. The same attack run with real held-out records
+    as the attacker's database is the baseline: it measures what population knowledge alone
+    reveals. ``aia_f1_gain`` is the difference; 0 or below means the synthetic records reveal no
+    more than other patients would. The known codes are a ``known_fraction`` of all codes drawn
+    with ``random_state``; victims are at most ``max_victims`` training records; both databases
+    hold the same number of records (at most ``max_database``) so neither attack has the larger
+    pool to search.
+    """
+
+    name = "attribute_inference"
+    category = "privacy"
+    description = "infer unknown codes of training patients from their nearest synthetic records"
+    scores = (
+        Score("aia_f1", "minimize", 0.0, 1.0, None, "F1 of unknown codes inferred from synthetic records"),
+        Score("aia_f1_holdout", "minimize", 0.0, 1.0, None, "F1 of the same attack on real held-out records",
+              reference=True),
+        Score("aia_f1_gain", "minimize", -1.0, 1.0, 0.0, "aia_f1 minus the held-out baseline"),
+    )
+
+    def __init__(
+        self,
+        random_state: int | None = 0,
+        known_fraction: float = 0.5,
+        k: int = 1,
+        max_victims: int = 1000,
+        max_database: int = 10000,
+    ) -> None:
+        super().__init__(random_state)
+        if not 0 < known_fraction < 1:
+            raise ValueError(f"known_fraction must be in (0, 1), got {known_fraction}")
+        self.known_fraction = known_fraction
+        self.k = k
+        self.max_victims = max_victims
+        self.max_database = max_database
+
+    def compute(
+        self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
+    ) -> dict[str, float]:
+        check_columns(real_train, synthetic)
+        rng = self.rng()
+        d = real_train.n_codes
+        n_known = int(round(self.known_fraction * d))
+        if not 0 < n_known < d:
+            raise MetricNotApplicable(f"{d} codes cannot be split into known and unknown ones")
+        perm = rng.permutation(d)
+        known, unknown = np.sort(perm[:n_known]), np.sort(perm[n_known:])
+        size = min(synthetic.n_records, real_test.n_records, self.max_database)
+        if size < self.k:
+            raise MetricNotApplicable(f"the attack needs at least k={self.k} records in each database")
+        victims = real_train.X[sample_rows(real_train.n_records, self.max_victims, rng)]
+        truth = presence(victims[:, unknown]) > 0
+        if not truth.any():
+            raise MetricNotApplicable("the victims hold none of the unknown codes: F1 is undefined")
+        syn_db = np.asarray(synthetic.X)[sample_rows(synthetic.n_records, size, rng)]
+        hold_db = real_test.X[sample_rows(real_test.n_records, size, rng)]
+        f1_syn = self._attack(victims, syn_db, known, unknown, truth, real_train.kind)
+        f1_hold = self._attack(victims, hold_db, known, unknown, truth, real_train.kind)
+        return {"aia_f1": f1_syn, "aia_f1_holdout": f1_hold, "aia_f1_gain": f1_syn - f1_hold}
+
+    def _attack(
+        self, victims: np.ndarray, db: np.ndarray, known: np.ndarray, unknown: np.ndarray,
+        truth: np.ndarray, kind: str,
+    ) -> float:
+        _, idx = nearest_neighbours(features(victims[:, known], kind), features(db[:, known], kind), self.k)
+        held = presence(db[:, unknown]) > 0
+        votes = held[idx].mean(axis=1)  # victims x unknown codes: share of neighbours holding it
+        guess = votes >= 0.5
+        tp = float((guess & truth).sum())
+        return 2.0 * tp / float(guess.sum() + truth.sum())
+
+
+# ----------------------------------------------------------------------------------------- DCR
+class DistanceToClosestRecord(Metric):
+    """Distance to closest record (DCR) against the holdout baseline.
+
+    For synthetic records and, as the baseline, real held-out records: the distance to the
+    nearest training record. Fresh patients show how close an unrelated record falls by chance;
+    synthetic records falling closer are memorised. ``dcr_ratio`` = mean synthetic DCR / mean
+    held-out DCR (1: as far as fresh patients, 0: copies). ``dcr_closer_prob`` = probability that
+    a synthetic record is closer to the training data than a held-out record (ties one half):
+    0.5 for a generator that samples fresh patients, 1 for copies. At most ``max_queries``
+    synthetic and held-out records each, searched against all training records.
+    """
+
+    name = "dcr"
+    category = "privacy"
+    description = "distance to the closest training record, synthetic vs real held-out"
+    scores = (
+        Score("dcr_ratio", "maximize", 0.0, np.inf, 1.0, "mean DCR of synthetic / mean DCR of held-out records"),
+        Score("dcr_closer_prob", "minimize", 0.0, 1.0, 0.5,
+              "P(a synthetic record is closer to the training data than a held-out record)"),
+        Score("dcr_syn_mean", "maximize", 0.0, np.inf, None, "mean distance of synthetic records to the training data"),
+        Score("dcr_holdout_mean", "maximize", 0.0, np.inf, None,
+              "mean distance of held-out records to the training data", reference=True),
+    )
+
+    def __init__(self, random_state: int | None = 0, max_queries: int = 1000) -> None:
+        super().__init__(random_state)
+        self.max_queries = max_queries
+
+    def compute(
+        self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
+    ) -> dict[str, float]:
+        check_columns(real_train, synthetic)
+        rng = self.rng()
+        kind = real_train.kind
+        train = features(real_train.X, kind)
+        d_syn = nearest_distances(_rows(synthetic, self.max_queries, rng, kind), train)[:, 0]
+        d_hold = nearest_distances(_rows(real_test, self.max_queries, rng, kind), train)[:, 0]
+        out = {
+            "dcr_syn_mean": float(d_syn.mean()),
+            "dcr_holdout_mean": float(d_hold.mean()),
+            "dcr_closer_prob": float(
+                roc_auc_score(np.r_[np.ones(d_syn.size), np.zeros(d_hold.size)], -np.r_[d_syn, d_hold])
+            ),
+        }
+        if out["dcr_holdout_mean"] > 0:
+            out["dcr_ratio"] = out["dcr_syn_mean"] / out["dcr_holdout_mean"]
+        else:
+            self.notes["dcr_ratio"] = "every held-out record sampled has an exact twin in the training data"
+        return out
+
+
+# ---------------------------------------------------------------------------------------- NNAA
+def adversarial_accuracy(real: np.ndarray, fake: np.ndarray) -> float:
+    """Nearest-neighbour adversarial accuracy (Yale et al. 2020) of two equal-size samples.
+
+    AA = 1/2 [ P(d_RS > d_RR) + P(d_SR > d_SS) ]: how often a record's nearest neighbour in the
+    other set is farther than its nearest neighbour in its own set (leave-one-out). 0.5 when
+    the two sets are indistinguishable, near 1 when they are apart, near 0 when synthetic
+    records sit on top of real ones (copies).
+    """
+    d_rs, d_sr = cross_nearest(real, fake)
+    d_rr = nearest_distances(real, real, 1, exclude_self=True)[:, 0]
+    d_ss = nearest_distances(fake, fake, 1, exclude_self=True)[:, 0]
+    return 0.5 * (_beats(d_rs, d_rr) + _beats(d_sr, d_ss))
+
+
+class NearestNeighbourAdversarialAccuracy(Metric):
+    """NNAA (Yale et al. 2020) of synthetic records against training records, and the privacy
+    loss: AA against held-out records minus AA against training records.
+
+    ``nnaa`` 0.5 is ideal; far above 0.5 the synthetic records are unrealistic, far below they
+    copy the training data. A generator that memorises sits closer to its training records than to
+    fresh ones, so the privacy loss ``nnaa_test - nnaa`` is positive; 0 means no memorisation.
+    Each AA compares equal numbers of real and synthetic records, at most ``max_records``;
+    ties between distances count one half (frequent on binary records; Yale et al. count them as
+    not farther, which biases AA below 0.5 for two samples of one distribution).
+    """
+
+    name = "nnaa"
+    category = "privacy"
+    description = "nearest-neighbour adversarial accuracy and its privacy loss"
+    scores = (
+        Score("nnaa", "target", 0.0, 1.0, 0.5, "adversarial accuracy, training vs synthetic records"),
+        Score("nnaa_test", "target", 0.0, 1.0, 0.5, "adversarial accuracy, held-out vs synthetic records"),
+        Score("nnaa_privacy_loss", "minimize", -1.0, 1.0, 0.0, "nnaa_test minus nnaa"),
+    )
+
+    def __init__(self, random_state: int | None = 0, max_records: int = 4000) -> None:
+        super().__init__(random_state)
+        self.max_records = max_records
+
+    def compute(
+        self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
+    ) -> dict[str, float]:
+        check_columns(real_train, synthetic)
+        rng = self.rng()
+        kind = real_train.kind
+        m_tr = min(real_train.n_records, synthetic.n_records, self.max_records)
+        m_te = min(real_test.n_records, synthetic.n_records, self.max_records)
+        if min(m_tr, m_te) < 2:
+            raise MetricNotApplicable("NNAA needs at least two records on each side")
+        aa_train = adversarial_accuracy(_rows(real_train, m_tr, rng, kind), _rows(synthetic, m_tr, rng, kind))
+        aa_test = adversarial_accuracy(_rows(real_test, m_te, rng, kind), _rows(synthetic, m_te, rng, kind))
+        return {"nnaa": aa_train, "nnaa_test": aa_test, "nnaa_privacy_loss": aa_test - aa_train}
+
+
+# ----------------------------------------------------------------------------------- exact copy
+def row_ids(*arrays: np.ndarray) -> list[np.ndarray]:
+    """An integer per row such that two rows (of any of the arrays) get the same id exactly when
+    they are equal. Rows are packed into compact byte strings first (bits for 0/1 data, the
+    smallest integer type for counts) and sorted once: no Python object per row, so 100,000 rows
+    of 1,000 codes cost a few megabytes."""
+    mats = [np.asarray(a) for a in arrays]
+    if all(np.all((m == 0) | (m == 1)) for m in mats):
+        packed = [np.packbits(m.astype(bool), axis=1) for m in mats]
+    else:
+        integral = all(np.array_equal(m, np.round(m)) and (m >= 0).all() for m in mats)
+        top = max(float(m.max(initial=0)) for m in mats)
+        dtype = np.uint8 if integral and top < 2**8 else np.uint16 if integral and top < 2**16 else np.float32
+        packed = [np.ascontiguousarray(m, dtype=dtype) for m in mats]
+    width = packed[0].shape[1] * packed[0].itemsize
+    keys = np.concatenate([np.ascontiguousarray(p).view(np.dtype((np.void, width))).ravel() for p in packed])
+    _, ids = np.unique(keys, return_inverse=True)
+    bounds = np.cumsum([0] + [m.shape[0] for m in mats])
+    return [ids[bounds[i] : bounds[i + 1]] for i in range(len(mats))]
+
+
+class ExactCopy(Metric):
+    """Exact-copy rate: share of synthetic records identical to some training record, beyond the
+    share of real held-out records identical to some training record.
+
+    Short records (a single common code) recur among real patients too, so a copy is only leakage
+    above that baseline: ``exact_copy_excess`` = rate - held-out rate. The copy baseline
+    (resampling training records) scores a rate of 1.
+    """
+
+    name = "exact_copy"
+    category = "privacy"
+    description = "synthetic records identical to a training record, beyond the held-out rate"
+    scores = (
+        Score("exact_copy_rate", "minimize", 0.0, 1.0, 0.0, "share of synthetic records equal to a training record"),
+        Score("exact_copy_holdout_rate", "minimize", 0.0, 1.0, 0.0,
+              "share of held-out records equal to a training record", reference=True),
+        Score("exact_copy_excess", "minimize", -1.0, 1.0, 0.0, "exact_copy_rate minus the held-out rate"),
+    )
+
+    def compute(
+        self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
+    ) -> dict[str, float]:
+        check_columns(real_train, synthetic)
+        train_ids, syn_ids, test_ids = row_ids(real_train.X, np.asarray(synthetic.X), real_test.X)
+        seen = np.unique(train_ids)
+        rate = float(np.isin(syn_ids, seen, assume_unique=False).mean())
+        base = float(np.isin(test_ids, seen, assume_unique=False).mean())
+        return {"exact_copy_rate": rate, "exact_copy_holdout_rate": base, "exact_copy_excess": rate - base}

@@ -11,10 +11,27 @@ from metrics.base import Metric
 ENTRY_POINT_GROUP = "ehrbench.metrics"
 
 BUILTIN: dict[str, str] = {
+    # fidelity
     "dimwise_probability": "metrics.fidelity:DimensionWiseProbability",
+    "dimwise_prediction": "metrics.prediction:DimensionWisePrediction",
+    "column_correlation": "metrics.fidelity:ColumnCorrelation",
+    "pair_fidelity": "metrics.fidelity:ColumnPairFidelity",
+    "concept_abundance": "metrics.fidelity:ConceptAbundance",
+    "mmd": "metrics.support:MaximumMeanDiscrepancy",
+    "prdc": "metrics.support:SupportCoverage",
+    "latent_cluster": "metrics.detection:LatentClusterAnalysis",
+    "detection": "metrics.detection:Detection",
+    "sdmetrics_quality": "metrics.sdmetrics_quality:SDMetricsQuality",
+    # utility
     "tstr_lr": "metrics.utility:TSTRLogistic",
     "tstr_xgb": "metrics.utility:TSTRXGBoost",
+    # privacy
     "mia_dcr": "metrics.privacy:DistanceMembershipInference",
+    "attribute_inference": "metrics.privacy:AttributeInference",
+    "dcr": "metrics.privacy:DistanceToClosestRecord",
+    "nnaa": "metrics.privacy:NearestNeighbourAdversarialAccuracy",
+    "exact_copy": "metrics.privacy:ExactCopy",
+    # speed
     "speed": "metrics.speed:Speed",
     "label_fidelity": "metrics.label_fidelity:LabelFidelity",
 }

@@ -108,8 +108,8 @@ def _connect(path: str) -> tuple[Any, str]:
             return con, ""
         target = path.partition(":")[2] if kind in ("postgres", "mysql") else path
         options = "READ_ONLY" if kind == "duckdb" else f"TYPE {kind}, READ_ONLY"
-        con.execute(f"ATTACH {_quote_str(target)} AS cdm ({options})")
-        return con, "cdm."
+        con.execute(f"ATTACH {_quote_str(target)} AS ehr_cdm ({options})")
+        return con, "ehr_cdm."
     except duckdb.Error as exc:
         con.close()
         msg = str(exc).splitlines()[0]
@@ -131,7 +131,7 @@ def _find_schema(con: Any, prefix: str, schema: str | None, path: str) -> str:
         return ""
     rows = con.execute(
         "SELECT DISTINCT table_schema FROM information_schema.tables "
-        "WHERE table_catalog = 'cdm' AND lower(table_name) = 'person'"
+        "WHERE table_catalog = 'ehr_cdm' AND lower(table_name) = 'person'"
     ).fetchall()
     schemas = [r[0] for r in rows]
     if schema is not None:
@@ -140,14 +140,14 @@ def _find_schema(con: Any, prefix: str, schema: str | None, path: str) -> str:
                 f"OMOP database {path}: schema {schema!r} has no person table "
                 f"(schemas with one: {', '.join(schemas) or 'none'})"
             )
-        return f"cdm.{_quote_ident(schema)}."
+        return f"ehr_cdm.{_quote_ident(schema)}."
     if not schemas:
         raise DatasetError(f"OMOP database {path}: no person table in any schema")
     if len(schemas) > 1:
         raise DatasetError(
             f"OMOP database {path}: person tables in schemas {', '.join(schemas)}; choose one with schema=NAME"
         )
-    return f"cdm.{_quote_ident(schemas[0])}."
+    return f"ehr_cdm.{_quote_ident(schemas[0])}."
 
 
 def _has_table(con: Any, qual: str, table: str) -> bool:
@@ -168,7 +168,7 @@ def load_omop(
     outcome_domain: str = "condition",
     schema: str | None = None,
 ) -> EHRDataset:
-    """Every person of ``person``, one column per concept seen in ``domains``.
+    """Every person of ``person``, one column per concept those persons have in ``domains``.
 
     The label is whether the person has the outcome concept (looked up in ``outcome_domain``'s
     table), or, for ``outcome_concept="death"``, a row in ``death``. The outcome concept is
@@ -215,7 +215,7 @@ def load_omop(
         con.execute(
             f"CREATE TEMP TABLE ehr_agg AS SELECT person_id, domain, concept_id, COUNT(*) AS n "
             f"FROM ({union}) WHERE concept_id IS NOT NULL AND concept_id <> 0 AND concept_id <> ? "
-            "GROUP BY ALL",
+            f"AND person_id IN (SELECT person_id FROM {q}person) GROUP BY ALL",
             [outcome_id],
         )
         con.execute(
@@ -300,8 +300,10 @@ def _resolve_path(data_dir: str | None, path: str | None) -> str:
     if head in _REMOTE:
         return target
     p = Path(target).expanduser()
-    if path and data_dir and not p.is_absolute():
+    if path and data_dir and not p.is_absolute() and Path(data_dir).is_dir():
         p = Path(data_dir).expanduser() / p
+    if not p.exists():
+        raise DatasetError(f"OMOP database {p} does not exist")
     if p.is_dir() and not _table_files(p):
         dbs = sorted(x for x in p.iterdir() if x.suffix.lower() in (".duckdb", ".ddb", ".db"))
         if len(dbs) == 1:

@@ -16,6 +16,8 @@ it would give the label away.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -33,7 +35,9 @@ def _survset_rhc() -> pd.DataFrame:
             "dataset 'rhc' needs SurvSet (GPL-3, an optional extra): pip install 'ehrbench[rhc]'"
         ) from None
     try:
-        return SurvLoader().load_dataset("rhc")["df"]
+        with warnings.catch_warnings():  # its pickle names numpy.core, deprecated in numpy 2
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return SurvLoader().load_dataset("rhc")["df"]
     except Exception as exc:  # a SurvSet without rhc, or an unreadable copy
         raise DatasetError(f"dataset 'rhc': SurvSet could not load it: {exc}") from None
 

@@ -143,10 +143,9 @@ def make_synthetic_mimic(
         hit = rng.random(slot.size) < member_p[slot]
         r_cl = np.repeat(r_on, span)[hit]
         c_cl = member_code[slot[hit]]
-        if kind == "count":  # a code found through a cluster recurs with the record's activity
-            v_cl = 1.0 + rng.poisson(0.3 * w[r_cl])
-        else:
-            v_cl = np.ones(r_cl.size)
+        # a code found through a cluster recurs with the record's activity; drawn for both kinds
+        # so that, for one seed, the binary matrix is exactly the count matrix's support
+        v_cl = 1.0 + rng.poisson(0.3 * w[r_cl])
         # every MIMIC-III patient has a diagnosis: a record left empty gets one background code
         empty = np.flatnonzero(np.bincount(np.concatenate([r_bg, r_cl]), minlength=rows) == 0)
         c_fill = _sample(bg_cum, rng.random(empty.size))
