@@ -104,9 +104,11 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.quick and args.preset and args.preset != "quick":
         raise OptionError(f"--quick and --preset {args.preset} contradict each other")
     specs = harness.parse_generators(args.generators or DEFAULT_GENERATORS, add_baseline=not args.no_baseline)
+    from bench import datasets as dataset_registry
+
     config = harness.RunConfig(
         generators=[s.label for s in specs],
-        datasets=_name_list(args.datasets),
+        datasets=[d.label for d in dataset_registry.parse_datasets(args.datasets)],
         seeds=_int_list("--seeds", args.seeds),
         metrics=_name_list(args.metrics),
         preset=preset,
@@ -164,7 +166,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     describe = getattr(datasets, "describe_all", None)
     entries = describe() if describe else [(n, datasets.REGISTRY[n].description) for n in datasets.available()]
     for name, desc in entries:
-        print(f"  {name:<14} {desc}")
+        print(f"  {name:<16} {desc}")
     print("metrics:")
     for name in mets.available():
         try:
@@ -186,7 +188,10 @@ def cmd_leaderboard(args: argparse.Namespace, argv: list[str]) -> int:
     from bench.report import build_report
 
     specs = harness.parse_generators(args.generators)
-    config = harness.RunConfig(generators=[s.label for s in specs], datasets=_name_list(args.datasets),
+    from bench import datasets as dataset_registry
+
+    config = harness.RunConfig(generators=[s.label for s in specs],
+                               datasets=[d.label for d in dataset_registry.parse_datasets(args.datasets)],
                                seeds=_int_list("--seeds", args.seeds), preset=args.preset)
     prep = harness.prepare(config)
     out = Path(args.out)
@@ -240,7 +245,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.seeds:
             cfg.seeds = _int_list("--seeds", args.seeds)
         if args.datasets:
-            cfg.datasets = _name_list(args.datasets)
+            from bench import datasets as dataset_registry
+
+            cfg.datasets = [d.label for d in dataset_registry.parse_datasets(args.datasets)]
         if args.metrics:
             cfg.metrics = _name_list(args.metrics)
         import tempfile

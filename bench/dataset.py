@@ -268,7 +268,7 @@ class EHRDataset:
                 h.update(np.ascontiguousarray(self.X).tobytes())
             else:  # the same bytes as the dense matrix, a block of rows at a time
                 M = self._csr
-                step = max(1, (1 << 24) // max(1, d))
+                step = max(1, (1 << 22) // max(1, d))  # 16 MB of dense rows at a time
                 for start in range(0, n, step):
                     h.update(M[start : start + step].toarray().tobytes())
             h.update(b"y" if self.y is None else np.ascontiguousarray(self.y).tobytes())

@@ -321,7 +321,6 @@ class _Running:
             self.handle: Any = psutil.Process(self.process.pid)
         except psutil.NoSuchProcess:  # gone already: check() reports how it ended
             self.handle = None
-        self.peak_mb = 0.0
 
     @property
     def elapsed(self) -> float:
@@ -343,7 +342,6 @@ class _Running:
             return self._fail(prep, f"timeout: job exceeded {limits.timeout_s:g} s")
         if limits.memory_mb and self.handle is not None:
             rss = _tree_rss_mb(self.handle)
-            self.peak_mb = max(self.peak_mb, rss)
             if rss > limits.memory_mb:
                 return self._fail(prep, f"memory: {rss:.0f} MB exceeded the cap of {limits.memory_mb:g} MB")
         return None
@@ -411,9 +409,11 @@ class ProcessExecutor:
         preload = [*_PRELOAD, *sorted({m.__module__ for m in prep.metric_classes})]
         from generators import registry
 
+        extras = _extra_generators(prep)
         for spec in prep.specs:
-            with contextlib.suppress(Exception):
-                preload.append(registry.get_class(spec.name).__module__)
+            if spec.name not in extras:  # built-in or plugin; run-time classes are imported per job
+                with contextlib.suppress(Exception):
+                    preload.append(registry.get_class(spec.name).__module__)
         ctx.set_forkserver_preload(list(dict.fromkeys(preload)))  # only read when the server starts
         return ctx
 

@@ -76,8 +76,10 @@ class Job:
 
 def job_id(generator_label: str, dataset: str, seed: int) -> str:
     """File-name-safe id of a job: its record, curves and profile files are named by it."""
-    slug = "".join(c if c.isalnum() or c in "-._" else "_" for c in generator_label)
-    return f"{slug}__{dataset}__s{seed}"
+    def slug(text: str) -> str:
+        return "".join(c if c.isalnum() or c in "-._" else "_" for c in text)
+
+    return f"{slug(generator_label)}__{slug(dataset)}__s{seed}"
 
 
 @dataclass

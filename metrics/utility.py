@@ -25,7 +25,14 @@ def make_logistic(random_state: int | None):
     return LogisticRegression(max_iter=2000, C=1.0, random_state=random_state)
 
 
-def make_xgboost(random_state: int | None):
+def xgb_threads(n_cells: int) -> int:
+    """Threads for one xgboost fit: one below two million cells, where a second thread saves
+    little and, on a machine whose cores are busy, OpenMP's spin-waiting makes two threads many
+    times slower than one; two above."""
+    return 1 if n_cells < 2_000_000 else 2
+
+
+def make_xgboost(random_state: int | None, n_cells: int = 0):
     from xgboost import XGBClassifier
 
     return XGBClassifier(
@@ -34,13 +41,10 @@ def make_xgboost(random_state: int | None):
         learning_rate=0.1,
         subsample=0.8,
         tree_method="hist",
-        n_jobs=2,
+        n_jobs=xgb_threads(n_cells),
         random_state=0 if random_state is None else random_state,
         verbosity=0,
     )
-
-
-_MODELS = {"lr": make_logistic, "xgb": make_xgboost}
 
 
 def importance(model: str, clf: object, X: np.ndarray) -> np.ndarray:
@@ -74,7 +78,7 @@ def overlap_k(n_features: int) -> int:
 def _fit_predict(
     model: str, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, seed: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    clf = _MODELS[model](seed)
+    clf = make_xgboost(seed, X.size) if model == "xgb" else make_logistic(seed)
     clf.fit(X, y)
     return clf.predict_proba(X_test)[:, 1], importance(model, clf, X)
 

@@ -130,6 +130,14 @@ def test_parquet_rows_are_named(tmp_path):
         load_file(str(p), label="y")
 
 
+def test_date_columns_are_refused_not_turned_into_numbers(tmp_path):
+    p = tmp_path / "d.parquet"
+    pd.DataFrame({"a": [1, 0], "seen": pd.to_datetime(["2020-01-01", "2021-01-01"]), "y": [0, 1]}).to_parquet(p)
+    with pytest.raises(DatasetError, match="column 'seen': holds dates"):
+        load_file(str(p), label="y")
+    assert load_file(str(p), label="y", drop="seen").columns == ["a"]
+
+
 def test_npz_problems_are_named(tmp_path):
     p = tmp_path / "m.npz"
     sparse.save_npz(p, sparse.csr_matrix(np.array([[1.0, 0], [0, np.nan]])))

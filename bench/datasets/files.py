@@ -105,6 +105,10 @@ def _numeric(p: Path, df: pd.DataFrame, col: str, unit: str) -> np.ndarray:
     s = df[col]
     if s.dtype == bool:
         return s.to_numpy(np.float64)
+    if s.dtype.kind in "mM":  # dates would turn into nanosecond counts without a word
+        raise DatasetError(
+            f"data file {p}, column {col!r}: holds dates or durations, not codes; drop={col} leaves it out"
+        )
     if s.dtype.kind in "iuf":
         values = s.to_numpy(np.float64)
     else:

@@ -338,14 +338,18 @@ def write_mimic3_sample(
     diagnosis rows over 6,984 distinct codes) so the loader can be tried and timed without
     credentials. The content is random: no real patient is in it.
     """
+    if not 1 <= n_codes <= 50_000:
+        raise DatasetError(f"write_mimic3_sample: n_codes must be in 1..50,000, got {n_codes}")
+    if n_patients < 1:
+        raise DatasetError(f"write_mimic3_sample: n_patients must be positive, got {n_patients}")
     rng = np.random.default_rng(seed)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    subjects = np.sort(rng.choice(np.arange(1, 100_000), n_patients, replace=False))
+    subjects = 1 + np.sort(rng.choice(max(100_000, 2 * n_patients), n_patients, replace=False))
     n_adm = rng.geometric(0.79, n_patients)  # 1.27 admissions per patient, as in MIMIC-III
     adm_subject = np.repeat(subjects, n_adm)
     n_rows_adm = adm_subject.size
-    hadm = 100_000 + rng.choice(100_000, n_rows_adm, replace=False)
+    hadm = 100_000 + rng.choice(max(100_000, 2 * n_rows_adm), n_rows_adm, replace=False)
     died = (rng.random(n_rows_adm) < 0.099).astype(np.int64)
     admit = pd.Timestamp("2100-01-01") + pd.to_timedelta(rng.integers(0, 3650 * 24 * 60, n_rows_adm), unit="m")
     adm = pd.DataFrame(
