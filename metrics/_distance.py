@@ -60,6 +60,11 @@ def nearest_neighbours(
     dist = np.empty((n_q, k), dtype=np.float32)
     index = np.empty((n_q, k), dtype=np.int64)
     for s, d2 in squared_blocks(query, reference, exclude_self):
+        if k == 1:  # argmin returns the first minimum: the lowest index among ties
+            idx = d2.argmin(axis=1)[:, None]
+            dist[s : s + d2.shape[0]] = np.sqrt(np.take_along_axis(d2, idx, axis=1))
+            index[s : s + d2.shape[0]] = idx
+            continue
         if k < n_ref:
             part = np.argpartition(d2, k - 1, axis=1)[:, :k]
             # argpartition leaves ties at the k-th distance in arbitrary order: take every

@@ -58,13 +58,14 @@ class Detection(Metric):
         from xgboost import XGBClassifier
 
         from metrics.privacy import row_ids
-        from metrics.utility import xgb_threads
+        from metrics.utility import model_input
 
         check_columns(real_train, synthetic)
         if synthetic.n_records < self.n_folds:
             raise MetricNotApplicable(f"{self.n_folds}-fold detection needs at least {self.n_folds} synthetic records")
         X, y = _pooled(real_train, synthetic, self.max_records, self.rng())
         seed = 0 if self.random_state is None else self.random_state
+        Xb = model_input(X)
         score = np.empty(len(y))
         # identical records (a real record and its synthetic copy, or real duplicates) share a
         # fold: split apart, the model would learn the twin's opposite label and score below 0.5
@@ -73,11 +74,10 @@ class Detection(Metric):
         for fit_idx, held_idx in folds.split(X, y, groups):
             clf = XGBClassifier(
                 n_estimators=self.n_estimators, max_depth=4, learning_rate=0.1, subsample=0.8,
-                tree_method="hist", n_jobs=xgb_threads(fit_idx.size * X.shape[1]), random_state=seed,
-                verbosity=0,
-            )
-            clf.fit(X[fit_idx], y[fit_idx])
-            score[held_idx] = clf.predict_proba(X[held_idx])[:, 1]
+                tree_method="hist", n_jobs=1, random_state=seed, verbosity=0,
+            )  # one thread, sparse input: see metrics.utility.make_xgboost and model_input
+            clf.fit(Xb[fit_idx], y[fit_idx])
+            score[held_idx] = clf.predict_proba(Xb[held_idx])[:, 1]
         return {"detection_auroc": float(roc_auc_score(y, score))}
 
 

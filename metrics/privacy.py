@@ -48,7 +48,7 @@ class DistanceMembershipInference(Metric):
         Score("mia_dcr_best_f1", "minimize", 0.0, 1.0, None, "attack F1 at its best threshold"),
     )
 
-    def __init__(self, random_state: int | None = 0, max_records: int = 2000) -> None:
+    def __init__(self, random_state: int | None = 0, max_records: int = 1000) -> None:
         super().__init__(random_state)
         self.max_records = max_records
 
@@ -206,7 +206,7 @@ class DistanceToClosestRecord(Metric):
 
 
 # ---------------------------------------------------------------------------------------- NNAA
-def adversarial_accuracy(real: np.ndarray, fake: np.ndarray) -> float:
+def adversarial_accuracy(real: np.ndarray, fake: np.ndarray, d_ss: np.ndarray | None = None) -> float:
     """Nearest-neighbour adversarial accuracy (Yale et al. 2020) of two equal-size samples.
 
     AA = 1/2 [ P(d_RS > d_RR) + P(d_SR > d_SS) ]: how often a record's nearest neighbour in the
@@ -216,7 +216,8 @@ def adversarial_accuracy(real: np.ndarray, fake: np.ndarray) -> float:
     """
     d_rs, d_sr = cross_nearest(real, fake)
     d_rr = nearest_distances(real, real, 1, exclude_self=True)[:, 0]
-    d_ss = nearest_distances(fake, fake, 1, exclude_self=True)[:, 0]
+    if d_ss is None:  # the synthetic records' leave-one-out distances, when not computed already
+        d_ss = nearest_distances(fake, fake, 1, exclude_self=True)[:, 0]
     return 0.5 * (_beats(d_rs, d_rr) + _beats(d_sr, d_ss))
 
 
@@ -255,8 +256,13 @@ class NearestNeighbourAdversarialAccuracy(Metric):
         m_te = min(real_test.n_records, synthetic.n_records, self.max_records)
         if min(m_tr, m_te) < 2:
             raise MetricNotApplicable("NNAA needs at least two records on each side")
-        aa_train = adversarial_accuracy(_rows(real_train, m_tr, rng, kind), _rows(synthetic, m_tr, rng, kind))
-        aa_test = adversarial_accuracy(_rows(real_test, m_te, rng, kind), _rows(synthetic, m_te, rng, kind))
+        syn_tr = _rows(synthetic, m_tr, rng, kind)
+        d_ss = nearest_distances(syn_tr, syn_tr, 1, exclude_self=True)[:, 0]
+        aa_train = adversarial_accuracy(_rows(real_train, m_tr, rng, kind), syn_tr, d_ss)
+        if m_te == m_tr:  # the same synthetic sample serves both: its own distances are reused
+            aa_test = adversarial_accuracy(_rows(real_test, m_te, rng, kind), syn_tr, d_ss)
+        else:
+            aa_test = adversarial_accuracy(_rows(real_test, m_te, rng, kind), _rows(synthetic, m_te, rng, kind))
         return {"nnaa": aa_train, "nnaa_test": aa_test, "nnaa_privacy_loss": aa_test - aa_train}
 
 

@@ -21,7 +21,7 @@ from generators.gans._common import (
 )
 
 _PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": {"ae_epochs": 100, "epochs": 300},
+    "cpu": {"ae_epochs": 50, "epochs": 80},
     "quick": {"ae_epochs": 5, "epochs": 5},
 }
 

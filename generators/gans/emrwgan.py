@@ -17,7 +17,7 @@ from generators.gans._common import (
 # Batch 1000 gives 3 generator updates per epoch on eunomia; see the class docstring for what was
 # measured. ``quick`` is a smoke run of a few seconds.
 _PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": {"epochs": 1000},
+    "cpu": {"epochs": 40},
     "quick": {"epochs": 10},
 }
 

@@ -20,7 +20,7 @@ from bench.errors import GeneratorError, OptionError
 from generators._torch import check_finite, minibatches, resolve_device, to_tensor, torch_generator
 from generators.base import Generator, check_choice, check_positive
 from generators.meddiff.classifier import NoisyClassifier
-from generators.meddiff.denoiser import Denoiser
+from generators.meddiff.denoiser import Denoiser, EpsilonModel
 from generators.meddiff.samplers import SAMPLERS, EpsFn, Sampler, make_sampler
 from generators.meddiff.schedule import SCHEDULES, make_schedule
 
@@ -213,7 +213,10 @@ class MedDiff(Generator):
         torch.manual_seed(0 if self.random_state is None else int(self.random_state))  # weight init
 
         n_classes = 2 if mode == "classifier-free" else 0
-        net = Denoiser(self.n_codes_, self.hidden_dim, self.n_blocks, self.time_dim, n_classes, self.dropout).to(dev)
+        net = EpsilonModel(
+            Denoiser(self.n_codes_, self.hidden_dim, self.n_blocks, self.time_dim, n_classes, self.dropout),
+            self.schedule_.alpha_bar,
+        ).to(dev)
         ema = copy.deepcopy(net).requires_grad_(False)
         clf = NoisyClassifier(self.n_codes_, self.hidden_dim).to(dev) if mode == "classifier" else None
 
@@ -275,6 +278,12 @@ class MedDiff(Generator):
         return self
 
     # ------------------------------------------------------------------ sampling
+    def reseed(self, seed: int) -> None:
+        """Restart the private random stream, so the next ``sample`` draws the same noise (and
+        labels) as any other call after the same reseed: samplers then differ only by themselves."""
+        self._check_fitted()
+        self.rng_.manual_seed(int(seed))
+
     def make_sampler(self, name: str | None = None, steps: int | None = None, **kw: Any) -> Sampler:
         """A sampler over this model's schedule; defaults come from the generator's options."""
         self._check_fitted()

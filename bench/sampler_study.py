@@ -1,0 +1,265 @@
+"""Sampler study: one trained MedDiff, every sampler at several step budgets, cost against fidelity.
+
+For each (sampler, step budget) the study records the network evaluations per record (NFE, both
+sequential-equivalent and total), wall time, records per second, and fidelity against the real
+training records: the dimension-wise probability r (Pearson r of per-code prevalences) and the
+detection AUROC of gradient-boosted trees telling real from synthetic (cross-validated; 0.5 is
+indistinguishable). Every sampler starts from the same noise and the same labels (common random
+numbers), so differences between rows are the samplers', not the sampling noise's.
+
+Writes ``sampler_study.csv`` and ``sampler_study.png`` (fidelity against NFE) into ``out_dir``.
+Run it as ``python -m bench.sampler_study --out DIR`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.dataset import EHRDataset
+from bench.errors import BenchError, OptionError
+
+DEFAULT_SAMPLERS = ("ancestral", "ddim", "dpmpp2m", "parataa")
+DEFAULT_BUDGETS = (5, 10, 20, 50, 100)
+QUICK_BUDGETS = (5, 10)
+
+
+def detection_auroc(real: np.ndarray, synthetic: np.ndarray, seed: int = 0, folds: int = 3, trees: int = 100) -> float:
+    """Out-of-fold AUROC of xgboost telling ``real`` from ``synthetic`` (equal numbers of each).
+
+    Equal sizes keep 0.5 the chance level; identical rows share a fold, so copies of real
+    records cannot be told apart by memorising their twin's label.
+    """
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedGroupKFold
+    from xgboost import XGBClassifier
+
+    rng = np.random.default_rng(seed)
+    m = min(len(real), len(synthetic))
+    R = real[rng.choice(len(real), m, replace=False)]
+    S = synthetic[rng.choice(len(synthetic), m, replace=False)]
+    X = np.vstack([R, S]).astype(np.float32)
+    y = np.r_[np.zeros(m), np.ones(m)]
+    _, groups = np.unique(X, axis=0, return_inverse=True)
+    score = np.empty(len(y))
+    for fit_idx, held_idx in StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(X, y, groups.ravel()):
+        clf = XGBClassifier(
+            n_estimators=trees, max_depth=4, learning_rate=0.1, subsample=0.8, tree_method="hist",
+            n_jobs=2, random_state=seed, verbosity=0,
+        )
+        clf.fit(X[fit_idx], y[fit_idx])
+        score[held_idx] = clf.predict_proba(X[held_idx])[:, 1]
+    return float(roc_auc_score(y, score))
+
+
+def dimwise_r(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """Pearson r of per-code prevalences (0 when the synthetic profile is constant)."""
+    from metrics.fidelity import prevalence
+
+    p_real, p_syn = prevalence(real), prevalence(synthetic)
+    if np.ptp(p_syn) == 0 or np.ptp(p_real) == 0:
+        return 0.0
+    return float(np.corrcoef(p_real, p_syn)[0, 1])
+
+
+def _fidelity(train: EHRDataset, X: np.ndarray, seed: int) -> dict[str, float]:
+    from metrics.fidelity import prevalence
+
+    return {
+        "dwp_r": dimwise_r(train.X, X),
+        "dwp_apd": float(np.abs(prevalence(train.X) - prevalence(X)).mean()),
+        "detection_auroc": detection_auroc(train.X, X, seed),
+    }
+
+
+def _load(dataset: str | EHRDataset, seed: int) -> tuple[EHRDataset, EHRDataset]:
+    if isinstance(dataset, EHRDataset):
+        return dataset.split(seed=seed)
+    from bench import datasets
+
+    return datasets.load(dataset).split(seed=seed)
+
+
+def run_sampler_study(
+    out_dir: str | Path,
+    dataset: str | EHRDataset = "eunomia",
+    samplers: Sequence[str] = DEFAULT_SAMPLERS,
+    budgets: Sequence[int] | None = None,
+    n_samples: int | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    params: dict[str, Any] | None = None,
+    reference: bool = True,
+) -> pd.DataFrame:
+    """Train MedDiff once on ``dataset``'s training split and measure every sampler at every budget.
+
+    ``budgets`` are step counts (``steps`` of the sampler; the NFE columns say what each cost).
+    ``reference`` adds the ``T``-step ancestral sampler, the quality the accelerated samplers
+    must reach, and the real held-out records as the noise floor of the fidelity metrics.
+    ``n_samples`` defaults to the size of the training split (so detection compares equal sets).
+    ``quick`` uses the ``quick`` preset of MedDiff and two small budgets.
+    """
+    from generators.meddiff import MedDiff
+    from generators.meddiff.samplers import SAMPLERS
+
+    unknown = [s for s in samplers if s not in SAMPLERS]
+    if unknown:
+        raise OptionError(f"sampler study: unknown sampler(s) {unknown}; valid: {', '.join(SAMPLERS)}")
+    if budgets is None:
+        budgets = QUICK_BUDGETS if quick else DEFAULT_BUDGETS
+    if not budgets or any(int(b) <= 0 for b in budgets):
+        raise OptionError(f"sampler study: step budgets must be positive integers, got {list(budgets)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train, test = _load(dataset, seed)
+    n = int(n_samples or train.n_records)
+    if n <= 0:
+        raise OptionError(f"sampler study: n_samples must be positive, got {n_samples}")
+
+    config: dict[str, Any] = dict(MedDiff.presets["quick"]) if quick else {}
+    config.update(params or {})
+    gen = MedDiff(**config, random_state=seed)
+    gen.validate_params()
+    T = gen.timesteps
+    bad = [b for b in budgets if int(b) > T]
+    if bad:
+        raise OptionError(f"sampler study: budgets {bad} exceed the number of diffusion steps T={T}")
+    t0 = time.perf_counter()
+    gen.fit(train)
+    fit_s = time.perf_counter() - t0
+    labels = None
+    if train.y is not None and gen.mode_ != "none":
+        labels = np.random.default_rng(seed).permutation(np.resize(train.y, n))
+
+    runs: list[tuple[str, int, str]] = [(s, int(b), "") for s in samplers for b in budgets]
+    if reference and ("ancestral", T, "") not in runs:
+        runs.append(("ancestral", T, "reference"))
+    rows: list[dict[str, Any]] = []
+    for name, steps, role in runs:
+        sampler = gen.make_sampler(name, steps)
+        gen.reseed(seed)  # the same noise and labels for every sampler
+        t1 = time.perf_counter()
+        X, _ = gen.sample(n, labels=labels, sampler=sampler)
+        wall = time.perf_counter() - t1
+        diag = gen.diagnostics()
+        rows.append(
+            {
+                "sampler": name,
+                "steps": steps,
+                "role": role or ("reference" if name == "ancestral" and steps == T else ""),
+                "nfe": diag.get("nfe", float("nan")),
+                "nfe_total": diag.get("nfe_total", float("nan")),
+                "iterations": diag.get("iterations", float("nan")),
+                "converged": diag.get("converged", float("nan")),
+                "wall_s": wall,
+                "samples_per_s": n / wall if wall > 0 else float("inf"),
+                **_fidelity(train, X, seed),
+                "n_samples": n,
+                "fit_s": fit_s,
+            }
+        )
+    if reference:
+        rows.append(
+            {"sampler": "real-heldout", "steps": 0, "role": "noise floor", **_fidelity(train, test.X, seed),
+             "n_samples": test.n_records, "fit_s": float("nan")}
+        )
+    df = pd.DataFrame(rows)
+    ref = df[(df["sampler"] == "ancestral") & (df["steps"] == T)]
+    if not ref.empty:
+        df["dwp_r_vs_ancestral"] = df["dwp_r"] - float(ref["dwp_r"].iloc[0])
+        df["detection_vs_ancestral"] = df["detection_auroc"] - float(ref["detection_auroc"].iloc[0])
+    df.to_csv(out / "sampler_study.csv", index=False)
+    plot_study(df, out / "sampler_study.png", title=f"MedDiff samplers on {train.name} (n={n}, T={T})")
+    return df
+
+
+def plot_study(df: pd.DataFrame, path: str | Path, title: str = "") -> None:
+    """Fidelity against NFE: one line per sampler, ParaTAA also at its total evaluations
+    (hollow markers), the T-step ancestral sampler and the real held-out records as dashed lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    runs = df[df["sampler"] != "real-heldout"]
+    ref = runs[runs["role"] == "reference"]
+    floor = df[df["sampler"] == "real-heldout"]
+    for ax, col, label in (
+        (axes[0], "dwp_r", "dimension-wise probability r (higher is better)"),
+        (axes[1], "detection_auroc", "detection AUROC (0.5 is best)"),
+    ):
+        for name, grp in runs[runs["role"] != "reference"].groupby("sampler", sort=False):
+            grp = grp.sort_values("nfe")
+            line = ax.plot(grp["nfe"], grp[col], marker="o", label=f"{name} (sequential NFE)")[0]
+            if name == "parataa":
+                ax.plot(grp["nfe_total"], grp[col], marker="o", mfc="none", ls=":", color=line.get_color(),
+                        label="parataa (total NFE)")
+        if not ref.empty:
+            ax.axhline(float(ref[col].iloc[0]), color="k", ls="--", lw=1,
+                       label=f"ancestral, {int(ref['steps'].iloc[0])} steps")
+        if not floor.empty:
+            ax.axhline(float(floor[col].iloc[0]), color="grey", ls=":", lw=1, label="real held-out")
+        ax.set_xscale("log")
+        ax.set_xlabel("network evaluations per record (NFE)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``sampler-study``: train MedDiff once, compare samplers, write the table and the plot."""
+    p = argparse.ArgumentParser(prog="sampler-study", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="results/sampler_study", help="output directory")
+    p.add_argument("--dataset", default="eunomia")
+    p.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS), help="comma-separated sampler names")
+    p.add_argument("--budgets", type=_ints, default=None,
+                   help=f"comma-separated step budgets (default {DEFAULT_BUDGETS}; quick {QUICK_BUDGETS})")
+    p.add_argument("--n-samples", type=int, default=None, help="records per sampler (default: training size)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="tiny model and budgets, for smoke runs")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-reference", action="store_true", help="skip the T-step ancestral reference")
+    args = p.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        df = run_sampler_study(
+            args.out, dataset=args.dataset, samplers=[s.strip() for s in args.samplers.split(",") if s.strip()],
+            budgets=args.budgets, n_samples=args.n_samples, seed=args.seed, quick=args.quick,
+            reference=not args.no_reference,
+        )
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cols = ["sampler", "steps", "nfe", "nfe_total", "wall_s", "samples_per_s", "dwp_r", "detection_auroc"]
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(df[cols].to_string(index=False, float_format=lambda v: "nan" if math.isnan(v) else f"{v:.4g}"))
+    print(f"wrote {Path(args.out) / 'sampler_study.csv'} and {Path(args.out) / 'sampler_study.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

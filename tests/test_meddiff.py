@@ -1,0 +1,217 @@
+"""MedDiff: options, training contract, samplers over one model, label conditioning (tiny runs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bench.dataset import EHRDataset
+from bench.datasets.toy import make_toy
+from bench.errors import OptionError
+from generators import registry
+from generators.meddiff import MedDiff
+from generators.meddiff.samplers import DDIM, Ancestral, DPMSolverPP2M, ParaTAA
+from generators.meddiff.schedule import make_schedule
+
+TINY = dict(timesteps=100, hidden_dim=48, n_blocks=1, time_dim=16, epochs=60, batch_size=128, steps=10)
+
+
+@pytest.fixture(scope="module")
+def toy_data() -> tuple[EHRDataset, EHRDataset]:
+    return make_toy(n_records=600, seed=0).split(seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(toy_data: tuple[EHRDataset, EHRDataset]) -> MedDiff:
+    torch.set_num_threads(2)
+    return MedDiff(**TINY, random_state=0).fit(toy_data[0])
+
+
+@pytest.fixture(scope="module")
+def fitted_clf(toy_data: tuple[EHRDataset, EHRDataset]) -> MedDiff:
+    return MedDiff(**TINY, guidance="classifier", guidance_scale=2.0, random_state=0).fit(toy_data[0])
+
+
+def _real_classifier(train: EHRDataset):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=2000).fit(train.X, train.y)
+
+
+# ---------------------------------------------------------------------------------- options
+@pytest.mark.parametrize(
+    ("spec", "option", "value"),
+    [
+        ("meddiff:steps=0", "steps", "0"),
+        ("meddiff:steps=-3", "steps", "-3"),
+        ("meddiff:sampler=euler", "sampler", "euler"),
+        ("meddiff:steps=2000", "steps", "2000"),
+        ("meddiff:timesteps=50,steps=51", "steps", "51"),
+        ("meddiff:schedule=sigmoid", "schedule", "sigmoid"),
+        ("meddiff:guidance=both", "guidance", "both"),
+        ("meddiff:aa_tol=0", "aa_tol", "0"),
+        ("meddiff:eta=-0.5", "eta", "-0.5"),
+    ],
+)
+def test_bad_options_name_option_and_value(spec: str, option: str, value: str) -> None:
+    with pytest.raises(OptionError) as exc:
+        registry.make(spec)
+    assert option in str(exc.value)
+    assert value in str(exc.value)
+
+
+def test_guidance_needs_a_label() -> None:
+    unlabelled = EHRDataset(X=make_toy(n_records=100).X, y=None, columns=[f"c{j}" for j in range(24)])
+    for mode in ("classifier-free", "classifier"):
+        with pytest.raises(OptionError, match=f"guidance.*{mode}"):
+            MedDiff(**{**TINY, "epochs": 1}, guidance=mode).fit(unlabelled)
+    # the default (auto) trains an unconditional model and returns no labels
+    gen = MedDiff(**{**TINY, "epochs": 1}, random_state=0).fit(unlabelled)
+    X, y = gen.sample(20)
+    assert y is None and X.shape == (20, 24)
+
+
+def test_options_from_the_registry_are_typed() -> None:
+    gen = registry.make("meddiff:steps=20,sampler=ddim,eta=0.5,clip=false")
+    assert gen.steps == 20 and gen.sampler == "ddim" and gen.eta == 0.5 and gen.clip is False
+    assert "quick" in MedDiff.presets
+
+
+# ---------------------------------------------------------------------------------- contract
+def test_fit_sample_contract(fitted: MedDiff, toy_data: tuple[EHRDataset, EHRDataset]) -> None:
+    train = toy_data[0]
+    assert [h["epoch"] for h in fitted.history_] == list(range(1, TINY["epochs"] + 1))
+    assert fitted.history_[-1]["loss"] < fitted.history_[0]["loss"]
+    X, y = fitted.sample(300)
+    assert X.shape == (300, train.n_codes) and X.dtype == np.float32
+    assert set(np.unique(X)) <= {0.0, 1.0}
+    assert y is not None and set(np.unique(y)) == {0, 1}  # drawn from the training prevalence
+    assert abs(y.mean() - train.y.mean()) < 0.12
+    assert fitted.diagnostics()["nfe"] >= 1
+    # it learned the data: prevalences track the real ones
+    r = np.corrcoef(X.mean(0), train.X.mean(0))[0, 1]
+    assert r > 0.8
+
+
+def test_same_seed_same_samples(toy_data: tuple[EHRDataset, EHRDataset]) -> None:
+    cfg = {**TINY, "epochs": 3}
+    a = MedDiff(**cfg, random_state=7).fit(toy_data[0]).sample(50)
+    b = MedDiff(**cfg, random_state=7).fit(toy_data[0]).sample(50)
+    c = MedDiff(**cfg, random_state=8).fit(toy_data[0]).sample(50)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_count_data_round_trip() -> None:
+    counts = make_toy(n_records=300, kind="count", seed=1)
+    gen = MedDiff(**{**TINY, "epochs": 20}, random_state=0).fit(counts)
+    X, _ = gen.sample(100)
+    assert (X >= 0).all() and np.array_equal(X, np.round(X))
+    assert X.max() <= counts.X.max()
+    # the transform inverts exactly on the training records
+    np.testing.assert_array_equal(gen._decode(gen._encode(counts.X)), counts.X)
+
+
+def test_guidance_none_returns_no_labels(toy_data: tuple[EHRDataset, EHRDataset]) -> None:
+    gen = MedDiff(**{**TINY, "epochs": 2}, guidance="none", random_state=0).fit(toy_data[0])
+    X, y = gen.sample(10, labels=np.ones(10, dtype=int))
+    assert y is None and X.shape[0] == 10
+
+
+# ---------------------------------------------------------------------------------- samplers
+def _trained_eps(fitted: MedDiff, n: int = 64, seed: int = 3):
+    labels = torch.as_tensor(np.arange(n) % 2)
+    x_T = torch.randn((n, fitted.n_codes_), generator=torch.Generator().manual_seed(seed))
+    return fitted.eps_fn(labels), x_T
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.6])
+def test_fixed_point_sampler_reproduces_ddim(fitted: MedDiff, eta: float) -> None:
+    eps_fn, x_T = _trained_eps(fitted)
+    sched = fitted.schedule_
+    ddim = DDIM(sched, 25, eta=eta)
+    ddim.keep_trajectory = True
+    noise = ddim.draw_noise(x_T, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        x_seq = ddim(eps_fn, x_T, noise=noise)
+        solver = ParaTAA(sched, 25, eta=eta, window=4, tol=1e-6, max_iter=60)
+        x_par = solver(eps_fn, x_T, noise=noise)
+    assert solver.converged
+    assert ddim.trajectory is not None
+    assert float((solver.trajectory - ddim.trajectory).abs().max()) < 1e-4
+    assert float((x_par - x_seq).abs().max()) < 1e-4
+    assert solver.nfe == solver.iterations <= 25
+    assert solver.nfe_total >= solver.nfe
+
+
+def test_fixed_point_sampler_is_exact_after_steps_iterations(fitted: MedDiff) -> None:
+    """Even with a tolerance it can never meet, S iterations give the sequential answer."""
+    eps_fn, x_T = _trained_eps(fitted)
+    with torch.no_grad():
+        x_seq = DDIM(fitted.schedule_, 8)(eps_fn, x_T)
+        solver = ParaTAA(fitted.schedule_, 8, window=3, tol=1e-12, max_iter=8)
+        x_par = solver(eps_fn, x_T)
+    assert float((x_par - x_seq).abs().max()) < 1e-4
+    assert solver.nfe == 8
+
+
+def test_anderson_accelerates_the_fixed_point_iteration(fitted: MedDiff) -> None:
+    eps_fn, x_T = _trained_eps(fitted)
+    with torch.no_grad():
+        picard = ParaTAA(fitted.schedule_, 40, window=1, tol=1e-3, max_iter=40)
+        picard(eps_fn, x_T)
+        anderson = ParaTAA(fitted.schedule_, 40, window=4, tol=1e-3, max_iter=40)
+        anderson(eps_fn, x_T)
+    assert anderson.converged and anderson.iterations < 40
+    assert anderson.iterations <= picard.iterations
+
+
+def test_sampler_nfe_and_agreement(fitted: MedDiff) -> None:
+    eps_fn, x_T = _trained_eps(fitted)
+    sched = fitted.schedule_
+    with torch.no_grad():
+        anc = Ancestral(sched, sched.T)
+        x_anc = anc(eps_fn, x_T, torch.Generator().manual_seed(0))
+        fine = DDIM(sched, sched.T)(eps_fn, x_T)
+        dpm = DPMSolverPP2M(sched, 10)
+        x_dpm = dpm(eps_fn, x_T)
+    assert anc.nfe == sched.T and dpm.nfe == 10 and dpm.nfe_total == 10
+    assert torch.isfinite(x_anc).all()
+    # the 10-step ODE solver lands near the 100-step deterministic trajectory's end
+    assert float(((x_dpm > 0) != (fine > 0)).float().mean()) < 0.1
+
+
+def test_schedules() -> None:
+    for kind in ("linear", "cosine"):
+        s = make_schedule(kind, 1000)
+        assert s.T == 1000 and bool((s.alpha_bar[1:] < s.alpha_bar[:-1]).all())
+        assert float(s.alpha_bar[-1]) < 1e-3 < float(s.alpha_bar[0])
+        g = s.grid(20)
+        assert len(g) == 20 and int(g[0]) == 999 and int(g[-1]) == 0
+
+
+@pytest.mark.parametrize("name", ["ddim", "dpmpp2m", "parataa", "ancestral"])
+def test_every_sampler_through_the_generator(fitted: MedDiff, name: str) -> None:
+    X, y = fitted.sample(40, labels=np.r_[np.zeros(20), np.ones(20)].astype(int), sampler=fitted.make_sampler(name, 6))
+    assert X.shape == (40, fitted.n_codes_) and list(y) == [0] * 20 + [1] * 20
+    assert fitted.diagnostics()["nfe"] <= 6
+
+
+# ---------------------------------------------------------------------------------- conditioning
+@pytest.mark.parametrize("which", ["fitted", "fitted_clf"])
+def test_conditioning_moves_the_real_classifier(
+    which: str, request: pytest.FixtureRequest, toy_data: tuple[EHRDataset, EHRDataset]
+) -> None:
+    gen: MedDiff = request.getfixturevalue(which)
+    clf = _real_classifier(toy_data[0])
+    n = 400
+    gen.reseed(11)
+    X_prior, _ = gen.sample(n)
+    X1, y1 = gen.sample(n, labels=np.ones(n, dtype=int))
+    X0, y0 = gen.sample(n, labels=np.zeros(n, dtype=int))
+    assert (y1 == 1).all() and (y0 == 0).all()
+    p_prior, p1, p0 = (clf.predict_proba(X)[:, 1].mean() for X in (X_prior, X1, X0))
+    assert p1 > p_prior + 0.05
+    assert p0 < p_prior
