@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list generators, datasets and metrics")
 
+    sub.add_parser("sampler-study", add_help=False,
+                   help="MedDiff's samplers x step budgets: NFE, time, fidelity (see sampler-study --help)")
+
     lb = sub.add_parser("leaderboard", help="rebuild the committed leaderboard: every generator on eunomia")
     lb.add_argument("--preset", default=None, help="generator preset (default: the published defaults)")
     lb.add_argument("--seeds", "-s", default="0,1,2")
@@ -270,6 +273,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sampler-study"]:  # its own parser, shared with `python -m bench.sampler_study`
+        from bench import sampler_study
+
+        try:
+            return sampler_study.main(argv[1:])
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
