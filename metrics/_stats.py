@@ -2,7 +2,7 @@
 
 Column correlation and column-pair fidelity both need the d x d second moments of the same real
 and synthetic matrices; on 50,000 x 1,000 records each product costs about a second, so the last
-few results are kept, keyed by the identity of the array (checked through a weak reference and a
+two results are kept, keyed by the identity of the array (checked through a weak reference and a
 checksum of the content, so a freed or modified array is never served a stale result).
 """
 
@@ -13,7 +13,7 @@ import weakref
 import numpy as np
 
 _CACHE: dict[int, tuple[weakref.ref, tuple, float, tuple[np.ndarray, np.ndarray]]] = {}
-_MAX_ENTRIES = 4
+_MAX_ENTRIES = 2  # a job's real training and synthetic matrices
 
 
 def _checksum(X: np.ndarray) -> float:

@@ -117,6 +117,19 @@ def sample_rows(n: int, cap: int | None, rng: np.random.Generator) -> np.ndarray
     return np.sort(rng.choice(n, cap, replace=False))
 
 
+def take_rows(data: EHRDataset | SyntheticData, cap: int | None, rng: np.random.Generator) -> np.ndarray:
+    """At most ``cap`` records of ``data`` as a dense float32 array (see :func:`sample_rows`).
+
+    A sparse dataset without a dense copy gives only the sampled rows from its CSR matrix, so a
+    subsampling metric never densifies a dataset too large to hold densely.
+    """
+    n = data.n_records
+    idx = sample_rows(n, cap, rng)
+    if getattr(data, "is_sparse", False) and not getattr(data, "has_dense", True):
+        return np.asarray(data.X_sparse[idx].toarray(), dtype=np.float32)  # type: ignore[union-attr]
+    return np.asarray(data.X)[idx]
+
+
 def presence(X: np.ndarray) -> np.ndarray:
     """Code presence as float32 0/1: counts above zero become one, binary data is returned as is."""
     X = np.asarray(X)

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from bench.dataset import EHRDataset
 from bench.errors import MetricNotApplicable
-from metrics.base import Metric, Score, SyntheticData, check_columns, features, sample_rows
+from metrics.base import Metric, Score, SyntheticData, check_columns, features, take_rows
 
 
 def _pooled(
@@ -18,8 +18,8 @@ def _pooled(
     """Equal numbers of real training and synthetic records (at most ``cap`` each), stacked, with
     1 marking the synthetic ones. Equal sizes make 0.5 the chance level of both metrics."""
     m = min(real_train.n_records, synthetic.n_records, cap)
-    real = real_train.X[sample_rows(real_train.n_records, m, rng)]
-    syn = np.asarray(synthetic.X)[sample_rows(synthetic.n_records, m, rng)]
+    real = take_rows(real_train, m, rng)
+    syn = take_rows(synthetic, m, rng)
     X = features(np.vstack([real, syn]), real_train.kind)
     return X, np.r_[np.zeros(m), np.ones(m)]
 

@@ -99,28 +99,35 @@ class ColumnCorrelation(Metric):
         }
 
 
-def pair_tables(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For every column pair (i, j) of a 0/1 matrix, the four cells of its 2x2 frequency table:
-    P(1,1), P(1,0), P(0,1), P(0,0), each a d x d float64 matrix, from one Gram product.
-    """
-    mean, cov = mean_cov(X)
-    p11 = cov + np.outer(mean, mean)
-    p10 = mean[:, None] - p11
+def _pair_cells(mean: np.ndarray, cov: np.ndarray, rows: slice) -> tuple[np.ndarray, ...]:
+    """The four cells P(1,1), P(1,0), P(0,1), P(0,0) of the 2x2 frequency tables of the column
+    pairs (i, j) for the columns i in ``rows`` and every j, from the column means and covariances
+    of a 0/1 matrix (so from one Gram product)."""
+    p11 = cov[rows] + np.outer(mean[rows], mean)
+    p10 = mean[rows, None] - p11
     p01 = mean[None, :] - p11
-    p00 = 1.0 - mean[:, None] - mean[None, :] + p11
+    p00 = 1.0 - mean[rows, None] - mean[None, :] + p11
     return p11, p10, p01, p00
 
 
-def pair_fidelity_matrix(real: np.ndarray, synthetic: np.ndarray) -> np.ndarray:
+def pair_fidelity_matrix(real: np.ndarray, synthetic: np.ndarray, block: int = 256) -> np.ndarray:
     """1 - total variation distance between the real and synthetic 2x2 tables of each column pair.
 
     For two binary columns this is SDMetrics' ContingencySimilarity, the score Column Pair Trends
-    averages over pairs of discrete columns; here all d^2 pairs come from two Gram products.
+    averages over pairs of discrete columns; here all d^2 pairs come from two Gram products,
+    ``block`` rows of the result at a time so that temporaries stay small at large d.
     """
-    tvd = np.zeros((real.shape[1], real.shape[1]))
-    for a, b in zip(pair_tables(real), pair_tables(synthetic), strict=True):
-        tvd += np.abs(a - b)
-    return 1.0 - 0.5 * tvd
+    m_r, c_r = mean_cov(real)
+    m_s, c_s = mean_cov(synthetic)
+    d = m_r.size
+    out = np.empty((d, d))
+    for s in range(0, d, block):
+        rows = slice(s, min(d, s + block))
+        tvd = np.zeros((rows.stop - rows.start, d))
+        for a, b in zip(_pair_cells(m_r, c_r, rows), _pair_cells(m_s, c_s, rows), strict=True):
+            tvd += np.abs(a - b)
+        out[rows] = 1.0 - 0.5 * tvd
+    return out
 
 
 class ColumnPairFidelity(Metric):
@@ -150,6 +157,7 @@ class ColumnPairFidelity(Metric):
     def compute(
         self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
     ) -> dict[str, float]:
+        self.notes = {}
         check_columns(real_train, synthetic)
         d = real_train.n_codes
         if d < 2:

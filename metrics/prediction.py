@@ -10,7 +10,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from bench.dataset import EHRDataset
 from bench.errors import MetricNotApplicable
 from metrics._stats import safe_pearson
-from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, sample_rows
+from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, take_rows
 
 
 def fit_masked_logistic(
@@ -185,9 +185,9 @@ class DimensionWisePrediction(Metric):
             raise MetricNotApplicable("predicting a code from the others needs at least two codes")
         rng = self.rng()
         kind = real_train.kind
-        X_real = real_train.X[sample_rows(real_train.n_records, self.max_records, rng)]
-        X_syn = np.asarray(synthetic.X)[sample_rows(synthetic.n_records, self.max_records, rng)]
-        X_test = real_test.X[sample_rows(real_test.n_records, self.max_test, rng)]
+        X_real = take_rows(real_train, self.max_records, rng)
+        X_syn = take_rows(synthetic, self.max_records, rng)
+        X_test = take_rows(real_test, self.max_test, rng)
         Y_real, Y_syn, Y_test = presence(X_real), presence(X_syn), presence(X_test)
         cols = self.select_columns(Y_real, Y_test)
         if cols.size == 0:

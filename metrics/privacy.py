@@ -14,12 +14,11 @@ from sklearn.metrics import precision_recall_curve, roc_auc_score
 from bench.dataset import EHRDataset
 from bench.errors import MetricNotApplicable
 from metrics._distance import cross_nearest, nearest_distances, nearest_neighbours
-from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, sample_rows
+from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, take_rows
 
 
 def _rows(data: EHRDataset | SyntheticData, cap: int | None, rng: np.random.Generator, kind: str) -> np.ndarray:
-    X = np.asarray(data.X)
-    return features(X[sample_rows(X.shape[0], cap, rng)], kind)
+    return features(take_rows(data, cap, rng), kind)
 
 
 def _beats(a: np.ndarray, b: np.ndarray) -> float:
@@ -127,9 +126,9 @@ class AttributeInference(Metric):
         perm = rng.permutation(d)
         known, unknown = np.sort(perm[:n_known]), np.sort(perm[n_known:])
         m = min(real_train.n_records, real_test.n_records, self.max_victims)
-        members = real_train.X[sample_rows(real_train.n_records, m, rng)]
-        outsiders = real_test.X[sample_rows(real_test.n_records, m, rng)]
-        db = np.asarray(synthetic.X)[sample_rows(synthetic.n_records, self.max_database, rng)]
+        members = take_rows(real_train, m, rng)
+        outsiders = take_rows(real_test, m, rng)
+        db = take_rows(synthetic, self.max_database, rng)
         kind = real_train.kind
         db_known = features(db[:, known], kind)
         db_unknown = presence(db[:, unknown]) > 0
@@ -185,6 +184,7 @@ class DistanceToClosestRecord(Metric):
     def compute(
         self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
     ) -> dict[str, float]:
+        self.notes = {}
         check_columns(real_train, synthetic)
         rng = self.rng()
         kind = real_train.kind

@@ -11,7 +11,7 @@ import numpy as np
 
 from bench.dataset import EHRDataset
 from bench.errors import MetricNotApplicable
-from metrics.base import Metric, Score, SyntheticData, check_columns, sample_rows
+from metrics.base import Metric, Score, SyntheticData, check_columns, take_rows
 
 
 class SDMetricsQuality(Metric):
@@ -49,13 +49,14 @@ class SDMetricsQuality(Metric):
             raise MetricNotApplicable("the optional package sdmetrics is not installed") from None
         import warnings
 
+        self.notes = {}
         check_columns(real_train, synthetic)
         rng = self.rng()
         prev = (real_train.X > 0).mean(axis=0)
         cols = np.sort(np.lexsort((np.arange(prev.size), -prev))[: self.max_columns])
         names = [f"c{j}" for j in cols]
-        real = real_train.X[sample_rows(real_train.n_records, self.max_records, rng)][:, cols]
-        syn = np.asarray(synthetic.X)[sample_rows(synthetic.n_records, self.max_records, rng)][:, cols]
+        real = take_rows(real_train, self.max_records, rng)[:, cols]
+        syn = take_rows(synthetic, self.max_records, rng)[:, cols]
         binary = real_train.kind == "binary"
         sdtype = "categorical" if binary else "numerical"
         cast = (lambda a: a.astype(np.int64)) if binary else (lambda a: a.astype(np.float64))

@@ -9,7 +9,16 @@ import numpy as np
 from bench.dataset import EHRDataset
 from bench.errors import MetricNotApplicable
 from metrics._distance import CHUNK_ELEMENTS, nearest_distances, squared_blocks
-from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, sample_rows
+from metrics.base import (
+    Metric,
+    Score,
+    SyntheticData,
+    check_columns,
+    features,
+    presence,
+    sample_rows,
+    take_rows,
+)
 
 
 # ------------------------------------------------------------------------------------------ MMD
@@ -99,9 +108,9 @@ class MaximumMeanDiscrepancy(Metric):
         check_columns(real_train, synthetic)
         rng = self.rng()
         kernel = self.kernel or ("jaccard" if real_train.kind == "binary" else "rbf")
-        R = real_train.X[sample_rows(real_train.n_records, self.max_records, rng)]
-        S = np.asarray(synthetic.X)[sample_rows(synthetic.n_records, self.max_records, rng)]
-        T = real_test.X[sample_rows(real_test.n_records, self.max_records, rng)]
+        R = take_rows(real_train, self.max_records, rng)
+        S = take_rows(synthetic, self.max_records, rng)
+        T = take_rows(real_test, self.max_records, rng)
         if kernel == "jaccard":
             R, S, T = presence(R), presence(S), presence(T)
             gamma = 1.0
@@ -179,6 +188,6 @@ class SupportCoverage(Metric):
     ) -> dict[str, float]:
         check_columns(real_train, synthetic)
         rng = self.rng()
-        R = real_train.X[sample_rows(real_train.n_records, self.max_records, rng)]
-        S = np.asarray(synthetic.X)[sample_rows(synthetic.n_records, self.max_records, rng)]
+        R = take_rows(real_train, self.max_records, rng)
+        S = take_rows(synthetic, self.max_records, rng)
         return prdc(features(R, real_train.kind), features(S, real_train.kind), self.k)

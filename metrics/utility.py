@@ -7,7 +7,7 @@ different (spurious) predictors than the real data uses; the overlap shows it.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -16,16 +16,21 @@ from bench.dataset import EHRDataset
 from bench.errors import MetricNotApplicable
 from metrics.base import Metric, Score, SyntheticData, check_columns
 
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
+    from xgboost import XGBClassifier
+
 TOP_K = 25
 
 
-def make_logistic(random_state: int | None):
+def make_logistic(random_state: int | None) -> LogisticRegression:
+    """The logistic regression of TSTR / TRTR: L2, C = 1, lbfgs."""
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(max_iter=2000, C=1.0, random_state=random_state)
 
 
-def make_xgboost(random_state: int | None):
+def make_xgboost(random_state: int | None) -> XGBClassifier:
     """The gradient-boosted trees of TSTR / TRTR.
 
     One thread: on a machine whose cores are busy, OpenMP's spin-waiting makes two xgboost

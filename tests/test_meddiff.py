@@ -17,6 +17,15 @@ from generators.meddiff.schedule import make_schedule
 TINY = dict(timesteps=100, hidden_dim=48, n_blocks=1, time_dim=16, epochs=60, batch_size=128, steps=10)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny networks run fastest on one thread, and the test machine's cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def toy_data() -> tuple[EHRDataset, EHRDataset]:
     return make_toy(n_records=600, seed=0).split(seed=0)
@@ -24,7 +33,6 @@ def toy_data() -> tuple[EHRDataset, EHRDataset]:
 
 @pytest.fixture(scope="module")
 def fitted(toy_data: tuple[EHRDataset, EHRDataset]) -> MedDiff:
-    torch.set_num_threads(2)
     return MedDiff(**TINY, random_state=0).fit(toy_data[0])
 
 

@@ -97,3 +97,27 @@ def test_speed_reports_what_was_measured(toy_split) -> None:
     assert "gpu_peak_mem_mb" not in cpu and "nfe" not in cpu
     with pytest.raises(MetricNotApplicable, match="timings"):
         Speed().compute(train, test, SyntheticData(train.X, None))
+
+
+def test_sparse_datasets_give_the_dense_results_without_densifying(toy_split) -> None:
+    sp = pytest.importorskip("scipy.sparse")
+    from bench.dataset import EHRDataset
+    from metrics.base import take_rows
+
+    train, test = toy_split
+    if not hasattr(EHRDataset, "is_sparse"):
+        pytest.skip("this EHRDataset has no sparse storage")
+
+    def sparse(d: EHRDataset) -> EHRDataset:
+        return EHRDataset(X=sp.csr_matrix(d.X), y=d.y, columns=d.columns, kind=d.kind, name=d.name)
+
+    s_train, s_test = sparse(train), sparse(test)
+    assert s_train.is_sparse and not s_train.has_dense
+    rows = take_rows(s_train, 50, np.random.default_rng(0))
+    assert np.array_equal(rows, take_rows(train, 50, np.random.default_rng(0)))
+    X, y = IndependentGenerator(random_state=0).fit(train).sample(train.n_records, train.y)
+    syn = SyntheticData(X, y)
+    for name in ("nnaa", "attribute_inference", "latent_cluster", "prdc", "mmd", "detection"):
+        cls = registry.get_class(name)
+        assert cls().compute(s_train, s_test, syn) == cls().compute(train, test, syn), name
+    assert not s_train.has_dense and not s_test.has_dense

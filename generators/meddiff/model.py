@@ -227,10 +227,13 @@ class MedDiff(Generator):
         bs = min(self.batch_size, n)
         per_epoch = math.ceil(n / bs)
         total = self.epochs * per_epoch
-        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay, foreach=True)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-        opt_c = torch.optim.AdamW(clf.parameters(), lr=self.lr, weight_decay=self.weight_decay) if clf else None
+        opt_c = (
+            torch.optim.AdamW(clf.parameters(), lr=self.lr, weight_decay=self.weight_decay, foreach=True) if clf else None
+        )
 
+        ema_params, net_params = list(ema.parameters()), list(net.parameters())
         self.history_: list[dict[str, float]] = []
         step = 0
         net.train()
@@ -256,8 +259,7 @@ class MedDiff(Generator):
                 step += 1
                 decay = min(self.ema_decay, (1 + step) / (10 + step))  # warm-up: early EMA tracks fast
                 with torch.no_grad():
-                    for pe, p in zip(ema.parameters(), net.parameters(), strict=True):
-                        pe.lerp_(p, 1 - decay)
+                    torch._foreach_lerp_(ema_params, net_params, 1 - decay)
                 sums["loss"] += float(loss.detach()) * b
                 if clf is not None and opt_c is not None and y is not None:
                     lc = nn.functional.binary_cross_entropy_with_logits(clf(xt, t), y[idx].float())

@@ -286,12 +286,14 @@ class ParaTAA(DDIM):
             self.residual = float(res.max())
             ok = (res <= self.tol).to(torch.int64)
             lead = int(torch.cumprod(ok, 0).sum())
-            if lead == S:
+            if lead == S or it >= S:
+                # all residuals small, or `it >= S`: the first `it` states of g(Y) are exact
+                # (Picard's triangular property, kept by the safeguard below), so g(Y) is the answer
                 Y = G
                 self.converged = True
                 break
             # exact prefix: after `it` Picard-consistent updates the first `it` states are exact
-            exact = max(lead, min(it, S))
+            exact = max(lead, it)
             if self.window > 0:
                 Ys.append(Y)
                 Gs.append(G)
