@@ -245,8 +245,9 @@ def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None) -> dict[str, 
 def _score(cls: type[Metric], seed: int, train: EHRDataset, test: EHRDataset, synthetic: SyntheticData) -> list[dict]:
     note = ""
     values: dict[str, float] = {}
+    metric = cls(random_state=seed)
     try:
-        values = cls(random_state=seed).compute(train, test, synthetic)
+        values = metric.compute(train, test, synthetic)
     except MetricNotApplicable as exc:
         note = f"not applicable: {exc}"
     except Exception as exc:  # a metric's failure is recorded, the other metrics still run
@@ -257,7 +258,8 @@ def _score(cls: type[Metric], seed: int, train: EHRDataset, test: EHRDataset, sy
         if v is None and not note and cls.category == "speed":
             continue  # an optional measurement (e.g. GPU memory on a CPU) is simply absent
         value = None if v is None or not math.isfinite(float(v)) else float(v)
-        row_note = note or ("not computed" if v is None else "non-finite value" if value is None else "")
+        missing = getattr(metric, "notes", {}).get(s.name, "not computed")  # why one score is absent
+        row_note = note or (missing if v is None else "non-finite value" if value is None else "")
         rows.append({
             "category": cls.category, "family": cls.name, "metric": s.name, "value": value,
             "goal": s.goal, "ideal": s.ideal, "reference": s.reference, "note": row_note,

@@ -70,13 +70,13 @@ def dimwise_r(real: np.ndarray, synthetic: np.ndarray) -> float:
     return float(np.corrcoef(p_real, p_syn)[0, 1])
 
 
-def _fidelity(train: EHRDataset, X: np.ndarray, seed: int) -> dict[str, float]:
+def _fidelity(train: EHRDataset, X: np.ndarray, seed: int, trees: int = 100) -> dict[str, float]:
     from metrics.fidelity import prevalence
 
     return {
         "dwp_r": dimwise_r(train.X, X),
         "dwp_apd": float(np.abs(prevalence(train.X) - prevalence(X)).mean()),
-        "detection_auroc": detection_auroc(train.X, X, seed),
+        "detection_auroc": detection_auroc(train.X, X, seed, trees=trees),
     }
 
 
@@ -105,7 +105,8 @@ def run_sampler_study(
     ``reference`` adds the ``T``-step ancestral sampler, the quality the accelerated samplers
     must reach, and the real held-out records as the noise floor of the fidelity metrics.
     ``n_samples`` defaults to the size of the training split (so detection compares equal sets).
-    ``quick`` uses the ``quick`` preset of MedDiff and two small budgets.
+    ``quick`` uses the ``quick`` preset of MedDiff, two small budgets and a smaller detection model.
+    ``params`` override MedDiff's hyperparameters (after the preset).
     """
     from generators.meddiff import MedDiff
     from generators.meddiff.samplers import SAMPLERS
@@ -129,6 +130,7 @@ def run_sampler_study(
     gen = MedDiff(**config, random_state=seed)
     gen.validate_params()
     T = gen.timesteps
+    trees = 30 if quick else 100  # detection model size: quick runs only smoke-test the pipeline
     bad = [b for b in budgets if int(b) > T]
     if bad:
         raise OptionError(f"sampler study: budgets {bad} exceed the number of diffusion steps T={T}")
@@ -161,14 +163,14 @@ def run_sampler_study(
                 "converged": diag.get("converged", float("nan")),
                 "wall_s": wall,
                 "samples_per_s": n / wall if wall > 0 else float("inf"),
-                **_fidelity(train, X, seed),
+                **_fidelity(train, X, seed, trees),
                 "n_samples": n,
                 "fit_s": fit_s,
             }
         )
     if reference:
         rows.append(
-            {"sampler": "real-heldout", "steps": 0, "role": "noise floor", **_fidelity(train, test.X, seed),
+            {"sampler": "real-heldout", "steps": 0, "role": "noise floor", **_fidelity(train, test.X, seed, trees),
              "n_samples": test.n_records, "fit_s": float("nan")}
         )
     df = pd.DataFrame(rows)

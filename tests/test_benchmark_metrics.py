@@ -130,6 +130,7 @@ def test_benchmark_pair_fidelity_vs_sdmetrics(benchmark) -> None:
     from sdmetrics.reports.single_table._properties import ColumnPairTrends
 
     from generators.baselines import IndependentGenerator
+    from metrics import _stats
     from metrics.base import SyntheticData
     from metrics.fidelity import ColumnPairFidelity
 
@@ -143,9 +144,14 @@ def test_benchmark_pair_fidelity_vs_sdmetrics(benchmark) -> None:
     X, y = IndependentGenerator(random_state=0).fit(real).sample(real.n_records, real.y)
     synthetic = SyntheticData(X, y)
     metric = ColumnPairFidelity()
-    ours = benchmark(metric.compute, real, real, synthetic)
+
+    def uncached() -> dict[str, float]:
+        _stats._CACHE.clear()  # time the Gram products too, as the first metric of a job pays them
+        return metric.compute(real, real, synthetic)
+
+    ours = benchmark(uncached)
     t = time.perf_counter()
-    ours_once = metric.compute(real, real, synthetic)
+    ours_once = uncached()
     ours_s = time.perf_counter() - t
 
     cols = [f"c{j}" for j in range(real.n_codes)]
