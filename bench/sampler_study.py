@@ -98,6 +98,7 @@ def run_sampler_study(
     quick: bool = False,
     params: dict[str, Any] | None = None,
     reference: bool = True,
+    model: Any = None,
 ) -> pd.DataFrame:
     """Train MedDiff once on ``dataset``'s training split and measure every sampler at every budget.
 
@@ -106,7 +107,8 @@ def run_sampler_study(
     must reach, and the real held-out records as the noise floor of the fidelity metrics.
     ``n_samples`` defaults to the size of the training split (so detection compares equal sets).
     ``quick`` uses the ``quick`` preset of MedDiff, two small budgets and a smaller detection model.
-    ``params`` override MedDiff's hyperparameters (after the preset).
+    ``params`` override MedDiff's hyperparameters (after the preset). ``model``: an already fitted
+    MedDiff (trained on the same split) to study instead of training one.
     """
     from generators.meddiff import MedDiff
     from generators.meddiff.samplers import SAMPLERS
@@ -125,18 +127,23 @@ def run_sampler_study(
     if n <= 0:
         raise OptionError(f"sampler study: n_samples must be positive, got {n_samples}")
 
-    config: dict[str, Any] = dict(MedDiff.presets["quick"]) if quick else {}
-    config.update(params or {})
-    gen = MedDiff(**config, random_state=seed)
-    gen.validate_params()
+    if model is None:
+        config: dict[str, Any] = dict(MedDiff.presets["quick"]) if quick else {}
+        config.update(params or {})
+        gen = MedDiff(**config, random_state=seed)
+        gen.validate_params()
+    else:
+        gen = model
     T = gen.timesteps
     trees = 30 if quick else 100  # detection model size: quick runs only smoke-test the pipeline
     bad = [b for b in budgets if int(b) > T]
     if bad:
         raise OptionError(f"sampler study: budgets {bad} exceed the number of diffusion steps T={T}")
-    t0 = time.perf_counter()
-    gen.fit(train)
-    fit_s = time.perf_counter() - t0
+    fit_s = float("nan")
+    if model is None:
+        t0 = time.perf_counter()
+        gen.fit(train)
+        fit_s = time.perf_counter() - t0
     labels = None
     if train.y is not None and gen.mode_ != "none":
         labels = np.random.default_rng(seed).permutation(np.resize(train.y, n))

@@ -65,16 +65,20 @@ def available_generators(wanted: tuple[str, ...] = QUICK_GENERATORS) -> list[str
 
 
 def quick_preset(jobs: list[int], seeds: str = "0,1", generators: list[str] | None = None,
-                 dataset: str = "eunomia", executor: str = "process") -> list[dict[str, Any]]:
-    """Run the quick preset once per worker count; wall seconds and the scores' identity."""
+                 dataset: str = "eunomia", executor: str = "process", keep: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """Run the quick preset once per worker count; wall seconds and the scores' identity.
+
+    The run directories go to ``keep`` when given (to inspect them), else to a temporary folder.
+    """
     gens = ",".join(generators or available_generators())
     rows: list[dict[str, Any]] = []
     env = {**os.environ, "EHRBENCH_PROGRESS": "0"}
     with tempfile.TemporaryDirectory(prefix="ehrbench-scaling-") as tmp:
-        for n in jobs:
-            out = Path(tmp) / f"jobs{n}"
+        for i, n in enumerate(jobs):
+            out = Path(keep or tmp) / f"{i}-{executor}-jobs{n}"
             cmd = [sys.executable, "-m", "bench", "run", "--quick", "-g", gens, "-d", dataset, "-s", seeds,
-                   "--executor", executor, "--jobs", str(n), "--out", str(out), "--no-progress"]
+                   "--executor", executor, "--jobs", str(n), "--out", str(out), "--no-progress", "--force"]
             t0 = time.perf_counter()
             done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
             wall = time.perf_counter() - t0
@@ -91,8 +95,24 @@ def quick_preset(jobs: list[int], seeds: str = "0,1", generators: list[str] | No
             })
     first = rows[0]["scores"]
     for row in rows:
-        row["scores_identical_to_first"] = row.pop("scores") == first
+        scores = row.pop("scores")
+        row["scores_identical_to_first"] = scores == first
+        if scores != first:
+            row["differing_scores"] = differing_scores(first, scores)
     return rows
+
+
+def differing_scores(a: bytes, b: bytes, limit: int = 12) -> str:
+    """The (generator, seed, metric) rows whose values differ between two ``scores.csv``."""
+    import io
+
+    import pandas as pd
+
+    keys = ["generator", "dataset", "seed", "metric"]
+    left, right = (pd.read_csv(io.BytesIO(x)).set_index(keys)["value"] for x in (a, b))
+    both = pd.concat([left, right], axis=1, keys=["a", "b"])
+    diff = both[~((both["a"] == both["b"]) | (both["a"].isna() & both["b"].isna()))]
+    return "; ".join(f"{g}/s{s}/{m}: {x!r} vs {y!r}" for (g, _, s, m), (x, y) in diff.head(limit).iterrows())
 
 
 # ----------------------------------------------------------------------------------- 1M patients
@@ -227,13 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--d", type=int, default=1_071, help="codes (default: MIMIC-III's 3-digit ICD-9 count)")
     p.add_argument("--metrics", default=",".join(DISTANCE_METRICS))
     p.add_argument("--json", default=None, help="also write the figures to this file")
+    p.add_argument("--keep", default=None, help="keep the quick preset's run directories in this folder")
     args = p.parse_args(argv)
 
     print(f"machine: {machine_line()}")
     figures: dict[str, Any] = {"machine": machine_line()}
     if args.part in ("all", "quick"):
         gens = args.generators.split(",") if args.generators else None
-        rows = quick_preset([int(x) for x in args.jobs.split(",")], args.seeds, gens, executor=args.executor)
+        rows = quick_preset([int(x) for x in args.jobs.split(",")], args.seeds, gens, executor=args.executor,
+                            keep=args.keep)
         print_table("quick preset on eunomia", rows)
         figures["quick"] = rows
     if args.part in ("all", "million"):

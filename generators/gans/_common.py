@@ -188,10 +188,13 @@ class MLPCritic(nn.Module):
 
     Minibatch averaging concatenates each record with the mean of its batch, so the critic can
     see that a batch lacks diversity, the cheap remedy for mode collapse proposed by medGAN.
-    ``last_input`` keeps what the first layer saw, for tests.
+    ``last_input`` keeps what the first layer saw, for tests. ``out_bias=False`` drops the
+    output bias, which a Wasserstein loss cannot see (it cancels between real and generated).
     """
 
-    def __init__(self, n_in: int, dims: tuple[int, ...], minibatch_averaging: bool = False) -> None:
+    def __init__(
+        self, n_in: int, dims: tuple[int, ...], minibatch_averaging: bool = False, out_bias: bool = True
+    ) -> None:
         super().__init__()
         self.minibatch_averaging = minibatch_averaging
         layers: list[nn.Module] = []
@@ -199,7 +202,7 @@ class MLPCritic(nn.Module):
         for d in dims:
             layers += [nn.Linear(prev, d), nn.ReLU()]
             prev = d
-        layers.append(nn.Linear(prev, 1))
+        layers.append(nn.Linear(prev, 1, bias=out_bias))
         self.net = nn.Sequential(*layers)
         self.keep_input = False
         self.last_input: torch.Tensor | None = None

@@ -132,7 +132,9 @@ class DPGAN(AdversarialGenerator):
             nn.Linear(self.gen_dims[-1], n_codes),
             head,
         ).to(self.device_)
-        self.critic_ = MLPCritic(n_codes, tuple(self.disc_dims)).to(self.device_)
+        # no output bias: the Wasserstein loss cannot see it, yet its per-record gradient (always
+        # 1) would use up the clipping bound and drown the informative part in the noise
+        self.critic_ = MLPCritic(n_codes, tuple(self.disc_dims), out_bias=False).to(self.device_)
         self.opt_g_ = torch.optim.RMSprop(self.generator_.parameters(), lr=self.lr)
         self.opt_d_ = torch.optim.RMSprop(self.critic_.parameters(), lr=self.lr)
 
@@ -144,10 +146,12 @@ class DPGAN(AdversarialGenerator):
         self.dp_steps_ = 0
         super()._adversarial(X, y)
 
-    def _per_record_grads(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Sum over records of each record's critic gradient, clipped to ``max_grad_norm``."""
+    def _per_record_grads(self, real: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Sum over records of each record's critic gradient, clipped to ``max_grad_norm``, and
+        the records' gradient norms before clipping (a diagnostic for choosing the bound)."""
         params = {k: v.detach() for k, v in self.critic_.named_parameters()}
         total = {k: torch.zeros_like(v) for k, v in params.items()}
+        all_norms = []
 
         def record_loss(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
             return -functional_call(self.critic_, p, (x.unsqueeze(0),)).squeeze()
@@ -159,7 +163,8 @@ class DPGAN(AdversarialGenerator):
             scale = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
             for k, v in g.items():
                 total[k] += torch.einsum("b,b...->...", scale, v)
-        return total
+            all_norms.append(norms)
+        return total, torch.cat(all_norms)
 
     def _critic_update(self, X: torch.Tensor, y: torch.Tensor | None, n: int) -> dict[str, torch.Tensor]:
         q = self.sample_rate_
@@ -171,7 +176,7 @@ class DPGAN(AdversarialGenerator):
         self.opt_d_.zero_grad(set_to_none=True)
         s_fake = self.critic_(fake).mean()
         s_fake.backward()  # the generated half: no real record involved
-        private = self._per_record_grads(real) if real.shape[0] else None
+        private, norms = self._per_record_grads(real) if real.shape[0] else (None, None)
         sigma = self.noise_multiplier * self.max_grad_norm
         for k, p in self.critic_.named_parameters():
             g_noise = torch.randn(p.shape, generator=self.rng_).to(self.device_) * sigma
@@ -185,7 +190,11 @@ class DPGAN(AdversarialGenerator):
             s_real = self.critic_(real).mean() if real.shape[0] else torch.zeros(())
         self.dp_steps_ += 1
         wdist = (s_real - s_fake).detach()
-        return {"loss_d": -wdist, "wdist": wdist}
+        stats = {"loss_d": -wdist, "wdist": wdist}
+        if norms is not None:
+            stats["grad_norm"] = norms.median()
+            stats["clipped_frac"] = (norms > self.max_grad_norm).float().mean()
+        return stats
 
     def _end_epoch(self, epoch: int) -> None:
         self.epsilon_ = dp_epsilon(self.noise_multiplier, self.sample_rate_, self.dp_steps_, self.delta)

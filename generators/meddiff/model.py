@@ -87,18 +87,18 @@ class MedDiff(Generator):
         n_blocks: int = 3,
         time_dim: int = 128,
         dropout: float = 0.0,
-        epochs: int = 300,
+        epochs: int = 400,
         batch_size: int = 256,
         lr: float = 2e-3,
         weight_decay: float = 1e-4,
         ema_decay: float = 0.999,
         guidance: str = "auto",
-        guidance_scale: float = 1.0,
+        guidance_scale: float = 0.0,
         label_dropout: float = 0.1,
-        sampler: str = "parataa",
+        sampler: str = "ddim",
         steps: int = 20,
         eta: float = 0.0,
-        aa_window: int = 4,
+        aa_window: int = 3,
         aa_tol: float = 1e-3,
         aa_max_iter: int = 50,
         clip: bool = True,
@@ -208,6 +208,7 @@ class MedDiff(Generator):
                 else np.where(mx > 0, np.log1p(mx), 1.0)
             ).astype(np.float32)
         self.prior_ = None if data.y is None else float(data.y.mean())
+        self.mean_ = self._encode(data.X).mean(axis=0)  # initial guess of the fixed-point sampler
         self.schedule_ = make_schedule(self.schedule, self.timesteps)
         self.rng_ = torch_generator(self.random_state, dev)
         torch.manual_seed(0 if self.random_state is None else int(self.random_state))  # weight init
@@ -298,6 +299,7 @@ class MedDiff(Generator):
             tol=kw.get("tol", self.aa_tol),
             max_iter=kw.get("max_iter", self.aa_max_iter),
             clip=1.0 if self.clip else None,
+            x0_guess=torch.as_tensor(self.mean_),
         )
 
     def eps_fn(self, labels: torch.Tensor | None) -> EpsFn:

@@ -173,23 +173,31 @@ class ParaTAA(DDIM):
 
     The unknowns are all ``S`` states ``y_0 .. y_{S-1}`` after the ``S`` DDIM steps (``y_{S-1}`` is the
     sample). Unrolling ``x_prev = c x + d x0_hat + s z`` gives a triangular system
-    ``y_k = C_k x_T + sum_{j<=k} W_kj (d_j x0_hat(y_{j-1}, t_j) + s_j z_j)``. One iteration evaluates the
-    network at every not-yet-converged timestep in one batched call and forms ``g(Y)``:
+    ``y_k = C_k x_T + sum_{j<=k} W_kj (d_j x0_hat(y_{j-1}, t_j) + s_j z_j)``; its solution is exactly
+    the sequential DDIM trajectory (with ``eta > 0``, for the same pre-drawn noise ``z``). One
+    iteration evaluates the network at every not-yet-converged timestep in one batched call and
+    forms ``g(Y)``:
 
-    * Picard iteration ``Y <- g(Y)`` already makes the first ``i`` states exact after ``i`` iterations,
-      so it converges in at most ``S`` iterations to exactly the sequential DDIM trajectory;
-    * Anderson mixing over the last ``window`` iterates (``window <= 1``: plain Picard) replaces ``Y`` by ``sum_i beta_i g(Y_i)`` with
-      ``beta = argmin ||sum_i beta_i (g(Y_i) - Y_i)||`` subject to ``sum beta = 1``. It is *triangular*:
-      state ``k`` uses the residuals of states ``0..k`` only (the ones it depends on), solved per
-      record. States that Picard has made exact are kept at their Picard value, which preserves the
-      ``S``-iteration guarantee;
-    * the leading states whose residual (root mean square per entry) is below ``tol`` are frozen and
-      their network outputs reused, so later iterations evaluate fewer timesteps.
+    * initial guess: the trajectory a constant clean-data estimate ``x0_guess`` (the generator
+      passes its mean training record) would give;
+    * Picard iteration ``Y <- g(Y)`` makes the first ``i`` states exact after ``i`` iterations, so the
+      solver never needs more than ``S`` iterations (it stops at ``S`` with the exact answer);
+    * Anderson mixing of the last ``window`` iterates (``window <= 1``: plain Picard):
+      ``Y <- g(Y_k) - dG gamma`` with ``gamma = argmin ||F_k - dF gamma||^2 + reg ||gamma||^2`` over
+      the differences of the residuals ``F_i = g(Y_i) - Y_i`` (the unconstrained form of
+      ``sum beta_i g(Y_i)``, ``sum beta = 1``). It is *triangular*: state ``k`` is mixed with weights
+      fitted to the residuals of states ``0..k`` only (those it depends on), per record. The ridge
+      ``reg`` (relative to the residual scale) damps the mixing towards Picard; states Picard has
+      made exact are kept at their Picard value, which preserves the ``S``-iteration bound;
+    * stopping: the leading states whose residual (root mean square per entry, worst record) is
+      at most ``tol`` are final and their network outputs reused, so later iterations evaluate
+      fewer timesteps; the solver stops when every state is final.
 
-    NFE: ``nfe`` is the number of iterations (each is one batched network call, sequential-
-    equivalent units: the latency on hardware that evaluates the timesteps in parallel);
-    ``nfe_total`` is the sum over iterations of the timesteps evaluated (the compute on hardware that
-    does not). ``iterations``, ``converged`` and ``residual`` describe the last call.
+    NFE: ``nfe`` counts iterations, i.e. batched network calls, in sequential-equivalent units: the
+    latency on hardware that evaluates the timesteps of one call in parallel. ``nfe_total`` counts
+    every (timestep, record) evaluation per record, the compute on hardware that does not (a CPU):
+    it is always at least ``S``, so on a CPU this sampler is slower than sequential DDIM.
+    ``iterations``, ``converged`` and ``residual`` describe the last call.
     """
 
     name = "parataa"
@@ -199,13 +207,16 @@ class ParaTAA(DDIM):
         schedule: NoiseSchedule,
         steps: int,
         eta: float = 0.0,
-        window: int = 4,
+        window: int = 3,
         tol: float = 1e-3,
         max_iter: int = 50,
         clip: float | None = 1.0,
         triangular: bool = True,
+        reg: float = 0.1,
     ) -> None:
         super().__init__(schedule, steps, eta, clip)
+        self.reg = float(reg)
+        self.x0_guess: torch.Tensor | None = None  # e.g. the mean training record, to initialise
         if window < 0 or tol <= 0 or max_iter < 1:
             raise ValueError("window must be >= 0, tol > 0 and max_iter >= 1")
         self.window = int(window)
@@ -239,20 +250,26 @@ class ParaTAA(DDIM):
         return self._col(self.C, x0) * x_T.unsqueeze(0) + torch.einsum("kj,jnd->knd", W, U)
 
     def _anderson(self, Ys: list[torch.Tensor], Gs: list[torch.Tensor]) -> torch.Tensor:
-        """The mixed iterate ``sum_i beta_i G_i`` with per-record (and, if triangular, per-state)
-        constrained least-squares weights over the residuals ``F_i = G_i - Y_i``."""
-        F = torch.stack([g - y for g, y in zip(Gs, Ys, strict=True)])  # (m, S, n, d)
-        G = torch.stack(Gs)
-        m = F.shape[0]
-        gram = torch.einsum("iknd,jknd->knij", F, F).to(torch.float64)  # (S, n, m, m)
-        gram = torch.cumsum(gram, dim=0) if self.triangular else gram.sum(0, keepdim=True).expand_as(gram)
-        scale = gram.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True).clamp(min=1e-30)
-        eye = torch.eye(m, dtype=torch.float64, device=gram.device)
-        ones = torch.ones(*gram.shape[:-1], 1, dtype=torch.float64, device=gram.device)
-        v = torch.linalg.solve(gram + 1e-10 * scale.unsqueeze(-1) * eye, ones).squeeze(-1)
-        beta = v / v.sum(-1, keepdim=True)  # (S, n, m)
-        beta = torch.nan_to_num(beta, nan=0.0)
-        return torch.einsum("knm,mknd->knd", beta.to(G.dtype), G)
+        """The Anderson iterate ``G_k - dG gamma`` with ``gamma = argmin ||F_k - dF gamma||^2 +
+        reg ||gamma||^2`` over the differences of the last residuals ``F_i = G_i - Y_i`` (the
+        unconstrained form of ``sum_i beta_i G_i`` with ``sum beta = 1``). Solved per record and,
+        when triangular, per state from the residuals of that state and the states before it. The
+        ridge ``reg`` (relative to the residual scale) pulls towards the plain Picard step."""
+        F = [g - y for g, y in zip(Gs, Ys, strict=True)]
+        dF = torch.stack([b - a for a, b in zip(F[:-1], F[1:], strict=True)])  # (m-1, S, n, d)
+        dG = torch.stack([b - a for a, b in zip(Gs[:-1], Gs[1:], strict=True)])
+        Fk = F[-1]
+        A = torch.einsum("iknd,jknd->knij", dF, dF).to(torch.float64)  # (S, n, m-1, m-1)
+        b = torch.einsum("iknd,knd->kni", dF, Fk).to(torch.float64)  # (S, n, m-1)
+        if self.triangular:
+            A, b = torch.cumsum(A, 0), torch.cumsum(b, 0)
+        else:
+            A, b = A.sum(0, keepdim=True).expand_as(A), b.sum(0, keepdim=True).expand_as(b)
+        scale = A.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True).clamp(min=1e-30)
+        eye = torch.eye(A.shape[-1], dtype=torch.float64, device=A.device)
+        gamma = torch.linalg.solve(A + (self.reg * scale).unsqueeze(-1) * eye, b.unsqueeze(-1)).squeeze(-1)
+        gamma = torch.nan_to_num(gamma, nan=0.0, posinf=0.0, neginf=0.0).to(Fk.dtype)
+        return Gs[-1] - torch.einsum("kni,iknd->knd", gamma, dG)
 
     def __call__(
         self,
@@ -268,8 +285,11 @@ class ParaTAA(DDIM):
         k = self.coef
         a_t = self._col(k.abar_t, x_T.unsqueeze(0))
         t_all = self.grid.to(x_T.device)
-        # start from the trajectory a zero clean-data estimate would give
-        Y = self._g(x_T, torch.zeros((S, *x_T.shape), dtype=x_T.dtype, device=x_T.device), noise)
+        # start from the trajectory a constant clean-data estimate (x0_guess, else 0) would give
+        guess = torch.zeros((S, *x_T.shape), dtype=x_T.dtype, device=x_T.device)
+        if self.x0_guess is not None:
+            guess = guess + self.x0_guess.to(dtype=x_T.dtype, device=x_T.device)
+        Y = self._g(x_T, guess, noise)
         x0 = torch.empty_like(Y)
         Ys: list[torch.Tensor] = []
         Gs: list[torch.Tensor] = []
@@ -355,10 +375,11 @@ def make_sampler(
     schedule: NoiseSchedule,
     steps: int,
     eta: float = 0.0,
-    window: int = 4,
+    window: int = 3,
     tol: float = 1e-3,
     max_iter: int = 50,
     clip: float | None = 1.0,
+    x0_guess: torch.Tensor | None = None,
 ) -> Sampler:
     """The sampler ``name`` over ``schedule``; ``ancestral`` uses ``steps`` grid points (``T`` for
     the original sampler)."""
@@ -367,7 +388,9 @@ def make_sampler(
     if name == "ddim":
         return DDIM(schedule, steps, eta, clip)
     if name == "parataa":
-        return ParaTAA(schedule, steps, eta, window, tol, max_iter, clip)
+        solver = ParaTAA(schedule, steps, eta, window, tol, max_iter, clip)
+        solver.x0_guess = x0_guess
+        return solver
     if name == "dpmpp2m":
         return DPMSolverPP2M(schedule, steps, clip)
     raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
