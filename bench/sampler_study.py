@@ -197,6 +197,7 @@ def plot_study(df: pd.DataFrame, path: str | Path, title: str = "") -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     runs = df[df["sampler"] != "real-heldout"]
@@ -218,6 +219,8 @@ def plot_study(df: pd.DataFrame, path: str | Path, title: str = "") -> None:
         if not floor.empty:
             ax.axhline(float(floor[col].iloc[0]), color="grey", ls=":", lw=1, label="real held-out")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("network evaluations per record (NFE)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -87,8 +87,10 @@ def quick_preset(jobs: list[int], seeds: str = "0,1", generators: list[str] | No
             import pandas as pd
 
             table = pd.read_csv(out / "jobs.csv")
+            manifest = json.loads((out / "manifest.json").read_text())
             rows.append({
-                "executor": executor, "workers": n, "generators": gens, "jobs": len(table),
+                "executor": executor, "workers": n, "code_version": manifest["code_version"],
+                "generators": gens, "jobs": len(table),
                 "failed": int((table["status"] != "ok").sum()), "wall_s": round(wall, 1),
                 "sum_job_wall_s": round(float(table["wall_s"].sum()), 1),
                 "scores": (out / "scores.csv").read_bytes(),
@@ -96,6 +98,10 @@ def quick_preset(jobs: list[int], seeds: str = "0,1", generators: list[str] | No
     first = rows[0]["scores"]
     for row in rows:
         scores = row.pop("scores")
+        if row["code_version"] != rows[0]["code_version"]:
+            # someone edited bench/, generators/ or metrics/ between the runs: not comparable
+            row["scores_identical_to_first"] = "code changed"
+            continue
         row["scores_identical_to_first"] = scores == first
         if scores != first:
             row["differing_scores"] = differing_scores(first, scores)

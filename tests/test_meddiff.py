@@ -80,6 +80,11 @@ def test_guidance_needs_a_label() -> None:
     assert y is None and X.shape == (20, 24)
 
 
+def test_classifier_free_scale_needs_label_dropout(toy_data: tuple[EHRDataset, EHRDataset]) -> None:
+    with pytest.raises(OptionError, match="label_dropout"):
+        MedDiff(**TINY, guidance_scale=2.0, label_dropout=0.0).fit(toy_data[0])
+
+
 def test_options_from_the_registry_are_typed() -> None:
     gen = registry.make("meddiff:steps=20,sampler=ddim,eta=0.5,clip=false")
     assert gen.steps == 20 and gen.sampler == "ddim" and gen.eta == 0.5 and gen.clip is False
@@ -89,6 +94,7 @@ def test_options_from_the_registry_are_typed() -> None:
 # ---------------------------------------------------------------------------------- contract
 def test_fit_sample_contract(fitted: MedDiff, toy_data: tuple[EHRDataset, EHRDataset]) -> None:
     train = toy_data[0]
+    assert fitted.mode_ == "classifier-free"  # guidance=auto on labelled data
     assert [h["epoch"] for h in fitted.history_] == list(range(1, TINY["epochs"] + 1))
     assert fitted.history_[-1]["loss"] < fitted.history_[0]["loss"]
     X, y = fitted.sample(300)

@@ -35,33 +35,42 @@ class MedDiff(Generator):
     clipped to ``[-1, 1]``. Samples are decoded by thresholding ``(x + 1) / 2`` at ``threshold``
     (binary) or by inverting the transform and rounding (counts).
 
-    Model: an epsilon-predicting MLP of ``n_blocks`` pre-norm residual blocks of width
-    ``hidden_dim`` with a sinusoidal time embedding of ``time_dim`` features and, for
-    classifier-free guidance, a label embedding with a "no label" entry used with probability
-    ``label_dropout`` during training. ``T = timesteps`` (1000) with a cosine or linear schedule,
-    AdamW with a cosine learning-rate decay, and an exponential moving average (``ema_decay``) of
-    the weights that is the network every sampler uses.
+    Model: epsilon prediction (the loss is the MSE of the predicted noise) by an MLP of
+    ``n_blocks`` pre-norm residual blocks of width ``hidden_dim`` with a sinusoidal time embedding
+    of ``time_dim`` features and, for classifier-free guidance, a label embedding with a "no label"
+    entry used with probability ``label_dropout`` during training. The network output is
+    preconditioned, ``eps = sqrt(1 - abar) x_t + sqrt(abar) F(x_t, t, y)``, so the clean-data
+    estimate stays well conditioned near pure noise (see ``EpsilonModel``). ``T = timesteps``
+    (1000) with a cosine or linear schedule, AdamW with a cosine learning-rate decay to 10 %, and
+    an exponential moving average (``ema_decay``) of the weights, which is the network every
+    sampler uses. Clean-data estimates are clipped to ``[-1, 1]`` while sampling (``clip``).
 
-    Guidance (``auto``: classifier-free when the data has a label, none otherwise):
+    Guidance (``guidance``; ``auto``: classifier-free when the data has a label, none otherwise),
+    with one scale ``s = guidance_scale`` for both kinds, ``s = 1`` meaning the plain conditional:
 
-    * ``classifier-free``: ``eps = (1 + w) eps(x, y) - w eps(x, none)`` with ``w = guidance_scale``;
-      ``w = 0`` is plain conditional sampling (one network pass instead of two);
+    * ``classifier-free``: ``eps = eps(x, none) + s (eps(x, y) - eps(x, none))``; ``s = 1`` is the
+      conditional model alone (one network pass), ``s > 1`` sharpens the label (two passes;
+      EHRDiff's ``w`` is ``s - 1``), ``s = 0`` ignores it;
     * ``classifier``: an unconditional denoiser plus a noise-aware classifier ``p(y | x_t, t)``
-      trained in the same loop; ``eps = eps(x) - w sqrt(1 - abar_t) grad_x log p(y | x_t)``;
+      trained in the same loop on the same noised batches;
+      ``eps = eps(x) - s sqrt(1 - abar_t) grad_x log p(y | x_t)`` (``s = 1``: Bayes' rule);
     * ``none``: an unconditional model; ``sample`` returns no labels.
 
-    Samplers (``sampler``, ``steps``): ``parataa`` (default; DDIM trajectory of ``steps`` steps solved
-    by fixed-point iteration with Anderson acceleration: ``aa_window``, ``aa_tol``,
-    ``aa_max_iter``), ``ddim`` (``eta``), ``dpmpp2m`` (DPM-Solver++(2M)) and ``ancestral``
-    (``steps = timesteps`` gives the original T-step DDPM sampler; fewer steps respace it).
-    ``diagnostics()["nfe"]`` is the sequential-equivalent number of network calls per record;
-    ``nfe_total`` counts every (record, timestep) evaluation (see the samplers module).
+    Samplers (``sampler``, ``steps``): ``ddim`` (default, ``eta``), ``parataa`` (MedDiff's
+    accelerated sampler: the ``steps``-step DDIM trajectory solved by fixed-point iteration with
+    triangular Anderson acceleration; ``aa_window``, ``aa_tol``, ``aa_max_iter``), ``dpmpp2m``
+    (DPM-Solver++(2M)) and ``ancestral`` (``steps = timesteps`` is the original T-step DDPM
+    sampler; fewer steps respace it). ``diagnostics()["nfe"]`` is the number of sequential network
+    calls per record; ``nfe_total`` counts every (record, timestep) evaluation. ParaTAA cuts the
+    sequential calls, not the total: it pays off where one call evaluates many timesteps in
+    parallel (a GPU), which is why the CPU default is sequential DDIM with 20 steps (it matches
+    1000-step ancestral sampling on eunomia).
 
-    Scaling from the published defaults (TabDDPM: width 256-1024 MLPs, lr ~2e-3, batch 1024-4096,
-    tens of thousands of steps; EHRDiff: width 1024+ MLPs): for 2 CPU cores and a 3-minute budget
-    on eunomia (2,155 training records) the defaults use width 256, 3 blocks, batch 256 and
-    ``epochs`` passes, and sample with 20 DDIM steps solved by ParaTAA. The ``quick`` preset is a
-    smoke-test configuration (a few seconds), not a result.
+    Scaling from the published defaults (TabDDPM: MLPs of width 256-1024, lr ~2e-3, batch
+    1024-4096, T = 1000, cosine schedule; EHRDiff: width 1024+): for 2 CPU cores and a 3-minute
+    training budget on eunomia (2,155 training records) the defaults use width 256, 3 blocks,
+    batch 256 and 500 epochs (~4,500 steps). The ``quick`` preset is a smoke-test configuration
+    (a few seconds), not a result.
     """
 
     name = "meddiff"
@@ -87,13 +96,13 @@ class MedDiff(Generator):
         n_blocks: int = 3,
         time_dim: int = 128,
         dropout: float = 0.0,
-        epochs: int = 400,
+        epochs: int = 500,
         batch_size: int = 256,
         lr: float = 2e-3,
         weight_decay: float = 1e-4,
         ema_decay: float = 0.999,
         guidance: str = "auto",
-        guidance_scale: float = 0.0,
+        guidance_scale: float = 1.0,
         label_dropout: float = 0.1,
         sampler: str = "ddim",
         steps: int = 20,
@@ -165,8 +174,6 @@ class MedDiff(Generator):
                 raise self._bad(opt, "must be a non-negative number")
         if self.eta > 1:
             raise self._bad("eta", "must be in [0, 1] (0: deterministic DDIM, 1: ancestral noise)")
-        if self.guidance == "classifier-free" and self.label_dropout == 0 and self.guidance_scale > 0:
-            raise self._bad("label_dropout", "must be > 0 for classifier-free guidance with guidance_scale > 0")
         if not isinstance(self.clip, bool):
             raise self._bad("clip", "must be true or false")
         resolve_device(self.device)
@@ -194,6 +201,11 @@ class MedDiff(Generator):
         elif mode != "none" and data.y is None:
             raise self._bad(
                 "guidance", f"needs a labelled dataset, but {data.name!r} has no label; use guidance=none"
+            )
+        if mode == "classifier-free" and self.label_dropout == 0 and self.guidance_scale != 1:
+            raise self._bad(
+                "label_dropout", "must be > 0 for classifier-free guidance with guidance_scale != 1 "
+                "(the unconditional model is learned from the dropped labels)"
             )
         self.mode_ = mode
         self.kind_ = data.kind
@@ -316,13 +328,15 @@ class MedDiff(Generator):
             yy = None if labels is None else labels.repeat(k)
             with torch.no_grad():
                 if mode == "classifier-free" and yy is not None:
-                    if w == 0:
+                    if w == 1:  # the conditional model itself: one pass
                         eps = net(flat, tt, yy)
+                    elif w == 0:
+                        eps = net(flat, tt)
                     else:
                         null = torch.full_like(yy, net.null_label)
                         both = net(torch.cat([flat, flat]), torch.cat([tt, tt]), torch.cat([yy, null]))
                         cond, uncond = both.chunk(2)
-                        eps = (1 + w) * cond - w * uncond
+                        eps = uncond + w * (cond - uncond)
                 else:
                     eps = net(flat, tt)
             if mode == "classifier" and clf is not None and yy is not None and w > 0:
