@@ -68,6 +68,9 @@ def _distance_to_goal(sub: pd.DataFrame) -> pd.Series:
 def _fmt(mean: float, std: float, n: int) -> str:
     if n == 0 or math.isnan(mean):
         return "n/a"
+    if mean != 0 and abs(mean) < 0.01:  # small scores (distances, MMD) keep 3 significant digits
+        text = f"{mean:.2e}"
+        return text + (f" ± {std:.1e}" if n > 1 and not math.isnan(std) else "")
     digits = 3 if abs(mean) < 1000 else 0
     text = f"{mean:.{digits}f}"
     if n > 1 and not math.isnan(std):

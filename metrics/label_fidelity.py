@@ -43,7 +43,7 @@ class LabelFidelity(Metric):
         Score("label_fidelity_auroc", "target", 0.0, 1.0, None,
               "AUROC of the real-trained classifier on synthetic records vs their generated labels"),
         Score("label_fidelity_real_auroc", "maximize", 0.0, 1.0, 1.0,
-              "the same classifier on real held-out records (the reference)"),
+              "the same classifier on real held-out records (the reference)", reference=True),
         Score("label_fidelity_gap", "target", -1.0, 1.0, 0.0,
               "synthetic AUROC minus real held-out AUROC: 0 preserves the label, < 0 blurs it, > 0 exaggerates it"),
         Score("label_fidelity_positive_rate", "target", 0.0, 1.0, None,

@@ -303,6 +303,7 @@ class AdversarialGenerator(Generator):
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: EHRDataset) -> AdversarialGenerator:
+        self.fitted_ = False  # a failed refit must not leave the old model usable
         self.validate_params()
         self._check_data(data)
         self.mode_ = resolve_mode(self, data) if hasattr(self, "mode") else data.kind

@@ -25,9 +25,10 @@ from generators.gans._common import (
     validate_common,
 )
 
-# Published: 100 autoencoder epochs and 1000 GAN epochs. On 2 shared CPU cores the full schedule
-# on eunomia (2,155 x 244) takes longer than the 3-minute budget a benchmark job gets, so the
-# ``cpu`` preset shortens the GAN phase; ``quick`` is a smoke run of a few seconds.
+# Published: 100 autoencoder epochs and 1000 GAN epochs. On eunomia (2,155 x 244) an epoch of
+# either phase costs about 0.2 s of one CPU core, so the full schedule (~220 s) can overrun the
+# 3-minute budget of a benchmark job on 2 shared cores; the ``cpu`` preset halves the GAN phase;
+# ``quick`` is a smoke run of a few seconds.
 _PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"ae_epochs": 100, "epochs": 500},
     "quick": {"ae_epochs": 5, "epochs": 10},
