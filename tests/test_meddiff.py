@@ -110,7 +110,11 @@ def test_fit_sample_contract(fitted: MedDiff, toy_data: tuple[EHRDataset, EHRDat
 
 def test_same_seed_same_samples(toy_data: tuple[EHRDataset, EHRDataset]) -> None:
     cfg = {**TINY, "epochs": 3}
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
     a = MedDiff(**cfg, random_state=7).fit(toy_data[0]).sample(50)
+    assert torch.equal(torch.rand(1), before)  # the global torch RNG is left alone
     b = MedDiff(**cfg, random_state=7).fit(toy_data[0]).sample(50)
     c = MedDiff(**cfg, random_state=8).fit(toy_data[0]).sample(50)
     np.testing.assert_array_equal(a[0], b[0])

@@ -223,15 +223,16 @@ class MedDiff(Generator):
         self.mean_ = self._encode(data.X).mean(axis=0)  # initial guess of the fixed-point sampler
         self.schedule_ = make_schedule(self.schedule, self.timesteps)
         self.rng_ = torch_generator(self.random_state, dev)
-        torch.manual_seed(0 if self.random_state is None else int(self.random_state))  # weight init
-
         n_classes = 2 if mode == "classifier-free" else 0
-        net = EpsilonModel(
-            Denoiser(self.n_codes_, self.hidden_dim, self.n_blocks, self.time_dim, n_classes, self.dropout),
-            self.schedule_.alpha_bar,
-        ).to(dev)
+        # weight initialisation seeded from random_state without touching the global torch RNG
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0 if self.random_state is None else int(self.random_state))
+            net = EpsilonModel(
+                Denoiser(self.n_codes_, self.hidden_dim, self.n_blocks, self.time_dim, n_classes, self.dropout),
+                self.schedule_.alpha_bar,
+            ).to(dev)
+            clf = NoisyClassifier(self.n_codes_, self.hidden_dim).to(dev) if mode == "classifier" else None
         ema = copy.deepcopy(net).requires_grad_(False)
-        clf = NoisyClassifier(self.n_codes_, self.hidden_dim).to(dev) if mode == "classifier" else None
 
         X = to_tensor(self._encode(data.X), dev)
         y = None if data.y is None else torch.as_tensor(data.y, dtype=torch.long, device=dev)
@@ -280,7 +281,7 @@ class MedDiff(Generator):
                     lc.backward()
                     opt_c.step()
                     sums["loss_classifier"] += float(lc.detach()) * b
-            rec = {"epoch": float(epoch), "loss": sums["loss"] / n, "lr": float(sched.get_last_lr()[0])}
+            rec: dict[str, float] = {"epoch": epoch, "loss": sums["loss"] / n, "lr": float(sched.get_last_lr()[0])}
             if clf is not None:
                 rec["loss_classifier"] = sums["loss_classifier"] / n
             check_finite(self.name, epoch, **{k: v for k, v in rec.items() if k.startswith("loss")})
