@@ -21,7 +21,7 @@ from generators.gans._common import (
 )
 
 _PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": {"ae_epochs": 50, "epochs": 80},
+    "cpu": {"ae_epochs": 100, "epochs": 130},
     "quick": {"ae_epochs": 2, "epochs": 2, "d_steps": 2},
 }
 
@@ -94,10 +94,10 @@ class CorGAN(AdversarialGenerator):
     ``ae_batch_size=100``, ``l2=0``; the decoder is fine-tuned during adversarial training as
     in medGAN; the channel widths 16-32-64 of the convolutional stack.
 
-    Presets: on eunomia an autoencoder epoch costs about 0.7 s and an adversarial epoch (five
-    batches of 512, five critic updates each) about 1.6 s of one CPU core, so the default
-    schedule takes about half an hour; ``cpu`` runs 50 autoencoder and 80 adversarial epochs
-    to fit a 3-minute budget on 2 CPU cores; ``quick`` (2 + 2 epochs, 2 critic updates) is for
+    Presets: on eunomia on 2 idle CPU cores an autoencoder epoch costs about 0.35 s and an
+    adversarial epoch (five batches of 512, five critic updates each) about 0.85 s, so the
+    default schedule takes about 15 minutes; ``cpu`` keeps the 100 autoencoder epochs and
+    runs 130 adversarial ones to fit a 3-minute budget; ``quick`` (2 + 2 epochs, 2 critic updates) is for
     smoke runs and CI, not for results. Sampling runs batch norm in
     eval mode with statistics re-estimated after training.
     """

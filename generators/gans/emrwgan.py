@@ -17,7 +17,7 @@ from generators.gans._common import (
 # Batch 1000 gives 3 generator updates per epoch on eunomia; see the class docstring for what was
 # measured. ``quick`` is a smoke run.
 _PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": {"epochs": 40},
+    "cpu": {"epochs": 70},
     "quick": {"epochs": 3, "d_steps": 2, "width": 128},
 }
 
@@ -56,11 +56,11 @@ class EMRWGAN(AdversarialGenerator):
     draws them from the training prevalence otherwise, and :attr:`supports_conditioning` turns
     true on that instance so the harness passes labels rather than appending a label column.
 
-    Presets: one epoch costs about 4.3 s of one CPU core on eunomia (the published width and
-    depth, five critic updates, each with the penalty's double backward pass), so the default
-    1000 epochs take about an hour; ``cpu`` shortens training to 40 epochs (120 generator
-    updates) to fit a 3-minute budget on 2 CPU cores, which leaves the model undertrained at
-    the published learning rates; ``quick`` (3 epochs, 2 critic updates, width 128) is for
+    Presets: one epoch costs about 2.2 s on eunomia on 2 idle CPU cores (the published width
+    and depth, five critic updates, each with the penalty's double backward pass), so the
+    default 1000 epochs take about 40 minutes; ``cpu`` shortens training to 70 epochs (210
+    generator updates) to fit a 3-minute budget, which leaves the model undertrained at the
+    published learning rates; ``quick`` (3 epochs, 2 critic updates, width 128) is for
     smoke runs and CI, not for results.
     """
 
