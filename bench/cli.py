@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--seeds", "-s", default="0,1,2")
     lb.add_argument("--generators", "-g", default="all")
     lb.add_argument("--datasets", "-d", default="eunomia")
+    lb.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     lb.add_argument("--out", default="results", help="where leaderboard.md/.tex go (default: results)")
     lb.add_argument("--no-progress", action="store_true")
 
@@ -195,7 +196,8 @@ def cmd_leaderboard(args: argparse.Namespace, argv: list[str]) -> int:
 
     config = harness.RunConfig(generators=[s.label for s in specs],
                                datasets=[d.label for d in dataset_registry.parse_datasets(args.datasets)],
-                               seeds=_int_list("--seeds", args.seeds), preset=args.preset)
+                               seeds=_int_list("--seeds", args.seeds), preset=args.preset,
+                               device=args.device)
     prep = harness.prepare(config)
     out = Path(args.out)
     root = out / "runs"

@@ -480,6 +480,9 @@ def _ray_job(prep: Prepared, job: Job, want_synthetic: bool, limits: Limits, ext
         else:
             record = run_job(prep, job, synthetic_dir)
         files = {p.name: p.read_bytes() for p in Path(tmp).glob("*.npz")} if want_synthetic else {}
+    import ray
+
+    record["ray_node"] = ray.get_runtime_context().get_node_id()  # which node ran it, in jobs/<id>.json
     return record, files
 
 

@@ -34,6 +34,7 @@ from generators import registry as generator_registry
 from generators.options import GeneratorSpec, parse_spec_list
 from metrics import registry as metric_registry
 from metrics.base import Metric, SyntheticData
+from metrics.device import use_device
 
 BASELINE = "independent"
 
@@ -113,6 +114,11 @@ def parse_generators(text: str | list[str], add_baseline: bool = True) -> list[G
     return specs
 
 
+# Preset names every built-in generator understands; a generator without one of them (a baseline
+# with nothing to scale) runs its defaults under it.
+SUITE_PRESETS = ("cpu", "quick")
+
+
 def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
     """Validate every name and option and load the data; raise a BenchError before any work."""
     if not config.seeds:
@@ -128,6 +134,10 @@ def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
     specs = parse_spec_list(",".join(config.generators))
     for spec in specs:
         generator_registry.make(spec, random_state=0, preset=config.preset)  # raises on a bad option
+    if config.preset:  # a mistyped preset would silently run the published defaults
+        known = sorted({*SUITE_PRESETS, *(p for s in specs for p in generator_registry.get_class(s.name).presets)})
+        if config.preset not in known:
+            raise OptionError(f"unknown --preset {config.preset!r}; valid presets: {', '.join(known)}")
     metric_classes = metric_registry.resolve(config.metrics or None)
     config.metrics = [m.name for m in metric_classes]
     dataset_registry.check_names(config.datasets)
@@ -237,9 +247,20 @@ def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None) -> dict[str, 
     # per-code prevalence (an aggregate) for the report's dimension-wise probability scatter
     record["profile"] = [round(float(v), 6) for v in (X > 0).mean(axis=0)]
     synthetic = SyntheticData(X=X, y=y, info=info)
-    for cls in prep.metric_classes:
-        record["scores"].extend(_score(cls, job.seed, train, test, synthetic))
+    with use_device(_metric_device(prep.config.device)):
+        for cls in prep.metric_classes:
+            record["scores"].extend(_score(cls, job.seed, train, test, synthetic))
     return record
+
+
+def _metric_device(requested: str) -> str:
+    """The device the metrics run on: ``auto`` resolved here, in the process that runs the job
+    (a Ray worker sees only the GPU it was given)."""
+    if requested == "cpu":
+        return "cpu"
+    from generators._torch import resolve_device
+
+    return str(resolve_device(requested))
 
 
 def _score(cls: type[Metric], seed: int, train: EHRDataset, test: EHRDataset, synthetic: SyntheticData) -> list[dict]:

@@ -1,7 +1,9 @@
 """Nearest-neighbour distances in chunks, so memory stays bounded at any record count.
 
 Every function here walks the query rows in blocks of at most ``CHUNK_ELEMENTS`` query x reference
-cells: an N x N distance matrix is never held in memory, whatever N is.
+cells: an N x N distance matrix is never held in memory, whatever N is. When the harness runs the
+metrics on a GPU (:mod:`metrics.device`) the same blocks are computed and reduced there in torch;
+distances are the same numbers and ties still go to the lowest reference index.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+
+from metrics.device import torch_device
 
 CHUNK_ELEMENTS = 16_000_000  # float32 cells of one query-by-reference block (64 MB)
 
@@ -56,6 +60,10 @@ def nearest_neighbours(
     need = k + 1 if exclude_self else k
     if n_ref < need:
         raise ValueError(f"need at least {need} reference rows, got {n_ref}")
+    device = torch_device()
+    if device is not None:
+        d2, index = _torch_nearest(query, reference, k, exclude_self, device)
+        return np.sqrt(d2), index
     n_q = np.asarray(query).shape[0]
     dist = np.empty((n_q, k), dtype=np.float32)
     index = np.empty((n_q, k), dtype=np.int64)
@@ -108,6 +116,10 @@ def nearest_distances(
     need = k + 1 if exclude_self else k
     if n_ref < need:
         raise ValueError(f"need at least {need} reference rows, got {n_ref}")
+    device = torch_device()
+    if device is not None:
+        out = _torch_nearest(query, reference, k, exclude_self, device)[0]
+        return out if squared else np.sqrt(out)
     out = np.empty((np.asarray(query).shape[0], k), dtype=np.float32)
     for s, d2 in squared_blocks(query, reference, exclude_self):
         part = np.partition(d2, k - 1, axis=1)[:, :k] if k < n_ref else d2
@@ -119,9 +131,67 @@ def cross_nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     """Both directions of one cross-distance pass: each ``a`` row's nearest ``b`` distance and each
     ``b`` row's nearest ``a`` distance, at the cost of a single walk over the blocks.
     """
+    device = torch_device()
+    if device is not None:
+        return _torch_cross_nearest(a, b, device)
     a_to_b = np.empty(np.asarray(a).shape[0], dtype=np.float32)
     b_to_a = np.full(np.asarray(b).shape[0], np.inf, dtype=np.float32)
     for s, d2 in squared_blocks(a, b):
         a_to_b[s : s + d2.shape[0]] = d2.min(axis=1)
         np.minimum(b_to_a, d2.min(axis=0), out=b_to_a)
     return np.sqrt(a_to_b), np.sqrt(b_to_a)
+
+
+# ------------------------------------------------------------------------------ torch (GPU) path
+def _torch_blocks(query: np.ndarray, reference: np.ndarray, exclude_self: bool, device: object):
+    """:func:`squared_blocks` in torch on ``device``: the same arithmetic, in float32."""
+    import torch
+
+    q = torch.as_tensor(_as_f32(query), device=device)
+    r = torch.as_tensor(_as_f32(reference), device=device)
+    rn = (r * r).sum(dim=1)
+    step = max(1, CHUNK_ELEMENTS // max(1, r.shape[0]))
+    for s in range(0, q.shape[0], step):
+        block = q[s : s + step]
+        d2 = block @ r.T
+        d2.mul_(-2.0).add_((block * block).sum(dim=1)[:, None]).add_(rn[None, :]).clamp_(min=0)
+        if exclude_self:
+            rows = torch.arange(block.shape[0], device=d2.device)
+            d2[rows, s + rows] = float("inf")
+        yield s, d2
+
+
+def _torch_nearest(
+    query: np.ndarray, reference: np.ndarray, k: int, exclude_self: bool, device: object
+) -> tuple[np.ndarray, np.ndarray]:
+    """Squared distances and indices of the ``k`` nearest reference rows, on ``device``.
+
+    A stable sort of each block row keeps ties in index order, so the lowest reference index
+    wins a tie exactly as on the numpy path (``topk`` makes no such promise).
+    """
+    import torch
+
+    n_q = np.asarray(query).shape[0]
+    dist = np.empty((n_q, k), dtype=np.float32)
+    index = np.empty((n_q, k), dtype=np.int64)
+    for s, d2 in _torch_blocks(query, reference, exclude_self, device):
+        if k == 1:  # argmin returns the first minimal index
+            idx = d2.argmin(dim=1, keepdim=True)
+            vals = d2.gather(1, idx)
+        else:
+            vals, idx = torch.sort(d2, dim=1, stable=True)
+            vals, idx = vals[:, :k], idx[:, :k]
+        dist[s : s + d2.shape[0]] = vals.cpu().numpy()
+        index[s : s + d2.shape[0]] = idx.cpu().numpy()
+    return dist, index
+
+
+def _torch_cross_nearest(a: np.ndarray, b: np.ndarray, device: object) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    a_to_b = np.empty(np.asarray(a).shape[0], dtype=np.float32)
+    b_to_a = torch.full((np.asarray(b).shape[0],), float("inf"), device=device)
+    for s, d2 in _torch_blocks(a, b, False, device):
+        a_to_b[s : s + d2.shape[0]] = d2.min(dim=1).values.cpu().numpy()
+        b_to_a = torch.minimum(b_to_a, d2.min(dim=0).values)
+    return np.sqrt(a_to_b), np.sqrt(b_to_a.cpu().numpy())

@@ -57,6 +57,7 @@ class Detection(Metric):
         from sklearn.model_selection import StratifiedGroupKFold
         from xgboost import XGBClassifier
 
+        from metrics.device import xgboost_device
         from metrics.privacy import row_ids
         from metrics.utility import model_input
 
@@ -74,7 +75,7 @@ class Detection(Metric):
         for fit_idx, held_idx in folds.split(X, y, groups):
             clf = XGBClassifier(
                 n_estimators=self.n_estimators, max_depth=4, learning_rate=0.1, subsample=0.8,
-                tree_method="hist", n_jobs=1, random_state=seed, verbosity=0,
+                tree_method="hist", n_jobs=1, random_state=seed, verbosity=0, device=xgboost_device(),
             )  # one thread, sparse input: see metrics.utility.make_xgboost and model_input
             clf.fit(Xb[fit_idx], y[fit_idx])
             score[held_idx] = clf.predict_proba(Xb[held_idx])[:, 1]

@@ -39,6 +39,8 @@ def make_xgboost(random_state: int | None) -> XGBClassifier:
     """
     from xgboost import XGBClassifier
 
+    from metrics.device import xgboost_device
+
     return XGBClassifier(
         n_estimators=200,
         max_depth=4,
@@ -48,6 +50,7 @@ def make_xgboost(random_state: int | None) -> XGBClassifier:
         n_jobs=1,
         random_state=0 if random_state is None else random_state,
         verbosity=0,
+        device=xgboost_device(),
     )
 
 
@@ -107,7 +110,7 @@ def _fit_predict(
     return clf.predict_proba(model_input(X_test))[:, 1], importance(model, clf, X)
 
 
-_TRTR_CACHE: dict[tuple[str, str, str, int | None], tuple[float, float, np.ndarray]] = {}
+_TRTR_CACHE: dict[tuple[str, str, str, int | None, str], tuple[float, float, np.ndarray]] = {}
 
 
 def trtr(model: str, train: EHRDataset, test: EHRDataset, seed: int | None) -> tuple[float, float, np.ndarray]:
@@ -115,7 +118,9 @@ def trtr(model: str, train: EHRDataset, test: EHRDataset, seed: int | None) -> t
 
     Returns held-out AUROC, AUPRC and the model's feature importances.
     """
-    key = (model, train.fingerprint, test.fingerprint, seed)
+    from metrics.device import xgboost_device
+
+    key = (model, train.fingerprint, test.fingerprint, seed, xgboost_device())
     if key not in _TRTR_CACHE:
         p, imp = _fit_predict(model, train.X, train.y, test.X, seed)
         _TRTR_CACHE[key] = (float(roc_auc_score(test.y, p)), float(average_precision_score(test.y, p)), imp)

@@ -301,3 +301,29 @@ def test_ray_executor_on_a_local_instance_gives_the_serial_scores(tmp_path):
     import ray
 
     assert not ray.is_initialized()  # the local instance was shut down
+
+
+def test_ray_executor_spreads_jobs_over_the_nodes_of_a_cluster(tmp_path):
+    """Two Ray nodes on this machine (Ray's own test cluster) stand in for two machines: the
+    driver connects by address, jobs run on both nodes, and the scores are the serial run's."""
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    assert _run(tmp_path / "serial", seeds="0,1,2") == 0
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        address = cluster.address
+        code = _run(tmp_path / "ray", "--executor", "ray", "-j", "2", "--ray-address", address, seeds="0,1,2")
+    finally:
+        import ray
+
+        ray.shutdown()
+        cluster.shutdown()
+    assert code == 0
+    a, b = _only_run_dir(tmp_path / "serial"), _only_run_dir(tmp_path / "ray")
+    assert (a / "scores.csv").read_bytes() == (b / "scores.csv").read_bytes()
+    nodes = {json.loads(p.read_text())["ray_node"] for p in (b / "jobs").glob("*.json")}
+    assert len(nodes) == 2  # six one-CPU jobs, two at a time, on two one-CPU nodes
+    assert json.loads((b / "manifest.json").read_text())["executor"]["ray_address"] == address

@@ -188,6 +188,8 @@ def test_metric_that_cannot_run_records_why(tmp_path):
         (["-g", "independent:foo=1"], "has no option 'foo'"),
         (["-s", "a,b"], "--seeds"),
         (["--n-synthetic", "0"], "--n-synthetic"),
+        (["--preset", "cpU"], "unknown --preset 'cpU'; valid presets: cpu, quick"),
+        (["--device", "tpu"], "device must be auto, cpu or cuda"),
     ],
 )
 def test_bad_names_exit_2_with_the_valid_ones_and_write_nothing(tmp_path, capsys, args, message):
