@@ -273,9 +273,12 @@ def test_ctrl_c_leaves_no_job_running(tmp_path, capsys):
     pidfile = tmp_path / "pids"
 
     def interrupt_once_started():
-        deadline = time.monotonic() + 60
+        # on a loaded machine the fork server's preload (torch, sklearn) can take minutes: wait
+        # for the job itself rather than interrupt the start-up
+        deadline = time.monotonic() + 240
         while not pidfile.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+        time.sleep(0.5)  # the driver is back in its wait loop, the job in its sleep
         os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C delivers
 
     t = threading.Thread(target=interrupt_once_started, daemon=True)
