@@ -281,10 +281,16 @@ def test_ctrl_c_leaves_no_job_running(tmp_path, capsys):
         time.sleep(0.5)  # the driver is back in its wait loop, the job in its sleep
         os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C delivers
 
-    t = threading.Thread(target=interrupt_once_started, daemon=True)
-    t.start()
-    code = _run(tmp_path, "--executor", "process", "-j", "2", gens=f"hang:pidfile={pidfile}", seeds="0")
-    t.join()
+    # a shell starts background commands with SIGINT ignored and Python keeps that disposition:
+    # give the run the interactive one, whatever launched the suite
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        t = threading.Thread(target=interrupt_once_started, daemon=True)
+        t.start()
+        code = _run(tmp_path, "--executor", "process", "-j", "2", gens=f"hang:pidfile={pidfile}", seeds="0")
+        t.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert code == 130 and "interrupted" in capsys.readouterr().err
     job_pid, grandchild = map(int, pidfile.read_text().split())
     assert _gone(job_pid) and _gone(grandchild)
