@@ -170,10 +170,12 @@ def figure_tradeoff(summary: pd.DataFrame, dataset: str, path: Path) -> bool:
         return False
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    for g in gens:
+    colours = plt.get_cmap("tab20").colors
+    markers = "osD^vP*Xh<>p"
+    for i, g in enumerate(gens):  # colour and marker both vary: no two generators look alike
         ax.errorbar(priv.loc[g, "mean"], fid.loc[g, "mean"],
                     xerr=np.nan_to_num(priv.loc[g, "std"]), yerr=np.nan_to_num(fid.loc[g, "std"]),
-                    fmt="o", capsize=3, label=g)
+                    fmt=markers[i % len(markers)], color=colours[i % len(colours)], capsize=3, label=g)
     ax.axvline(0.5, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("membership inference AUROC (0.5 = no leakage) ←")
     ax.set_ylabel(f"{fid['metric'].iloc[0]} ({'↓' if fid['goal'].iloc[0] != 'maximize' else '↑'})")
