@@ -60,8 +60,9 @@ class EMRWGAN(AdversarialGenerator):
     and depth, five critic updates, each with the penalty's double backward pass), so the
     default 1000 epochs take about 40 minutes; ``cpu`` shortens training to 70 epochs (210
     generator updates) to fit a 3-minute budget, which leaves the model undertrained at the
-    published learning rates; ``quick`` (3 epochs, 2 critic updates, width 128) is for
-    smoke runs and CI, not for results.
+    published learning rates (on eunomia, seed 0: dimension-wise prediction AUROC 0.51 at
+    ``cpu`` against 0.80 after the full 1000 epochs; the independent baseline scores 0.49);
+    ``quick`` (3 epochs, 2 critic updates, width 128) is for smoke runs and CI, not for results.
     """
 
     name = "emrwgan"
