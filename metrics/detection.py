@@ -55,11 +55,9 @@ class Detection(Metric):
         self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
     ) -> dict[str, float]:
         from sklearn.model_selection import StratifiedGroupKFold
-        from xgboost import XGBClassifier
 
-        from metrics.device import xgboost_device
         from metrics.privacy import row_ids
-        from metrics.utility import model_input
+        from metrics.utility import make_xgboost, model_input
 
         check_columns(real_train, synthetic)
         if synthetic.n_records < self.n_folds:
@@ -73,10 +71,7 @@ class Detection(Metric):
         groups = row_ids(X)[0]
         folds = StratifiedGroupKFold(self.n_folds, shuffle=True, random_state=seed)
         for fit_idx, held_idx in folds.split(X, y, groups):
-            clf = XGBClassifier(
-                n_estimators=self.n_estimators, max_depth=4, learning_rate=0.1, subsample=0.8,
-                tree_method="hist", n_jobs=1, random_state=seed, verbosity=0, device=xgboost_device(),
-            )  # one thread, sparse input: see metrics.utility.make_xgboost and model_input
+            clf = make_xgboost(seed, n_estimators=self.n_estimators)  # one thread, sparse input: see model_input
             clf.fit(Xb[fit_idx], y[fit_idx])
             score[held_idx] = clf.predict_proba(Xb[held_idx])[:, 1]
         return {"detection_auroc": float(roc_auc_score(y, score))}

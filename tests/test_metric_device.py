@@ -21,7 +21,7 @@ def _binary(n: int, d: int, seed: int) -> np.ndarray:
     return (np.random.default_rng(seed).random((n, d)) < 0.3).astype(np.float32)
 
 
-def _numpy_results(A: np.ndarray, B: np.ndarray) -> list[np.ndarray]:
+def _every_kernel(A: np.ndarray, B: np.ndarray) -> list[np.ndarray]:
     return [
         *_distance.nearest_neighbours(A, B, k=1),
         *_distance.nearest_neighbours(A, B, k=4),
@@ -35,9 +35,9 @@ def _numpy_results(A: np.ndarray, B: np.ndarray) -> list[np.ndarray]:
 def test_torch_kernels_equal_numpy_including_ties(monkeypatch: pytest.MonkeyPatch) -> None:
     A, B = _binary(41, 6, 0), _binary(29, 6, 1)  # 6 binary columns: many tied distances
     monkeypatch.setattr(_distance, "CHUNK_ELEMENTS", 200)
-    expected = _numpy_results(A, B)
+    expected = _every_kernel(A, B)
     monkeypatch.setattr(_distance, "torch_device", lambda: torch.device("cpu"))
-    got = _numpy_results(A, B)
+    got = _every_kernel(A, B)
     for e, g in zip(expected, got, strict=True):
         assert e.shape == g.shape and e.dtype == g.dtype
         assert np.array_equal(e, g)
@@ -67,8 +67,8 @@ def test_device_context_is_scoped_and_validated() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_distances_equal_cpu() -> None:
     A, B = _binary(3000, 50, 0), _binary(2000, 50, 1)
-    expected = _numpy_results(A, B)
+    expected = _every_kernel(A, B)
     with device.use_device("cuda"):
-        got = _numpy_results(A, B)
+        got = _every_kernel(A, B)
     for e, g in zip(expected, got, strict=True):
         assert np.array_equal(e, g)
