@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import harness
-from bench.errors import OptionError
+from bench.core.errors import OptionError
 from bench.io import read_json, write_json
 from bench.provenance import code_version, package_versions
 

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError, OptionError
+from bench.core.errors import BenchError, OptionError
 
 DEFAULT_GENERATORS = "independent,real-copy"
 DEFAULT_RESULTS = Path("results")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bench.errors import OptionError
+from bench.core.errors import OptionError
 
 if TYPE_CHECKING:
     from bench.harness import Job, Prepared

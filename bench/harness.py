@@ -23,15 +23,15 @@ import pandas as pd
 
 from bench import datasets as dataset_registry
 from bench.conditioning import fit_generator, sample_generator
-from bench.dataset import EHRDataset
-from bench.errors import BenchError, MetricNotApplicable, OptionError
+from bench.core.data import EHRDataset
+from bench.core.errors import BenchError, MetricNotApplicable, OptionError
+from bench.core.options import GeneratorSpec, parse_spec_list
 from bench.executors import SerialExecutor, describe_executor, device_info
 from bench.io import read_json, write_csv, write_json
 from bench.memory import PeakMemory
 from bench.provenance import code_version, git_commit, machine, package_versions
 from bench.seeding import seed_everything
 from generators import registry as generator_registry
-from generators.options import GeneratorSpec, parse_spec_list
 from metrics import registry as metric_registry
 from metrics.base import Metric, SyntheticData
 from metrics.device import use_device

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.errors import OptionError
+from bench.core.errors import OptionError
 from bench.io import read_json, write_csv, write_text
 from bench.results import caption as run_caption
 from bench.results import write_tables

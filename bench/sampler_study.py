@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.dataset import EHRDataset
-from bench.errors import BenchError, OptionError
+from bench.core.data import EHRDataset
+from bench.core.errors import BenchError, OptionError
 
 DEFAULT_SAMPLERS = ("ancestral", "ddim", "dpmpp2m", "parataa")
 DEFAULT_BUDGETS = (5, 10, 20, 50, 100)

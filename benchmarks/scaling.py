@@ -52,7 +52,7 @@ DISTANCE_METRICS = ("mia_dcr", "dcr", "nnaa", "attribute_inference", "prdc", "mm
 # ------------------------------------------------------------------------------------- quick preset
 def available_generators(wanted: tuple[str, ...] = QUICK_GENERATORS) -> list[str]:
     """The wanted generators that this checkout can build (meddiff and medgan may be absent)."""
-    from bench.errors import BenchError
+    from bench.core.errors import BenchError
     from generators import registry
 
     out = []
@@ -133,7 +133,7 @@ def _simulate(n: int, d: int, seed: int) -> Any:
     import numpy as np
     from scipy import sparse
 
-    from bench.dataset import EHRDataset
+    from bench.core.data import EHRDataset
 
     rng = np.random.default_rng(seed)
     p = np.minimum(0.37, 1.0 / (np.arange(d) + 3.0) ** 1.1 * 1.2)

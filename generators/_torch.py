@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from bench.errors import OptionError, TrainingDiverged
+from bench.core.errors import OptionError, TrainingDiverged
 
 
 def resolve_device(device: str) -> torch.device:

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.dataset import EHRDataset
-from bench.errors import GeneratorError, OptionError
+from bench.core.data import EHRDataset
+from bench.core.errors import GeneratorError, OptionError
 
 
 class Generator(ABC):

@@ -14,9 +14,9 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
-from bench.errors import OptionError
+from bench.core.errors import OptionError
+from bench.core.options import GeneratorSpec, coerce
 from generators.base import Generator
-from generators.options import GeneratorSpec, coerce
 
 ENTRY_POINT_GROUP = "ehrbench.generators"
 

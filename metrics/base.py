@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.dataset import EHRDataset
-from bench.errors import MetricNotApplicable
+from bench.core.data import EHRDataset
+from bench.core.errors import MetricNotApplicable
 
 CATEGORIES = ("fidelity", "utility", "privacy", "speed")
 GOALS = ("maximize", "minimize", "target")
@@ -57,7 +57,7 @@ class Metric(ABC):
     """Compares synthetic records with the real training and held-out records.
 
     ``compute`` returns ``{score name: value}`` for the scores in ``scores``. A metric that cannot
-    run on its input raises :class:`bench.errors.MetricNotApplicable` with the reason.
+    run on its input raises :class:`bench.core.errors.MetricNotApplicable` with the reason.
     """
 
     name: ClassVar[str] = ""

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from bench.dataset import EHRDataset
-from bench.errors import MetricNotApplicable
+from bench.core.data import EHRDataset
+from bench.core.errors import MetricNotApplicable
 from metrics.base import Metric, Score, SyntheticData, check_columns, features, take_rows
 
 

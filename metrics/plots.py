@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.dataset import EHRDataset
+from bench.core.data import EHRDataset
 
 
 def dimwise_scatter(

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
 
-from bench.dataset import EHRDataset
-from bench.errors import MetricNotApplicable
+from bench.core.data import EHRDataset
+from bench.core.errors import MetricNotApplicable
 from metrics._stats import safe_pearson
 from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, take_rows
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_auc_score
 
-from bench.dataset import EHRDataset
-from bench.errors import MetricNotApplicable
+from bench.core.data import EHRDataset
+from bench.core.errors import MetricNotApplicable
 from metrics._distance import cross_nearest, nearest_distances, nearest_neighbours
 from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, take_rows
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from bench.errors import OptionError
+from bench.core.errors import OptionError
 from metrics.base import Metric
 
 ENTRY_POINT_GROUP = "ehrbench.metrics"

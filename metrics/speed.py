@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.dataset import EHRDataset
-from bench.errors import MetricNotApplicable
+from bench.core.data import EHRDataset
+from bench.core.errors import MetricNotApplicable
 from metrics.base import Metric, Score, SyntheticData
 
 # scores read from ``synthetic.info`` when the job recorded them (GPU memory only on a GPU,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.dataset import EHRDataset
-from bench.errors import MetricNotApplicable
+from bench.core.data import EHRDataset
+from bench.core.errors import MetricNotApplicable
 from metrics._distance import CHUNK_ELEMENTS, nearest_distances, squared_blocks
 from metrics.base import (
     Metric,

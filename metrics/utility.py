@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from bench.dataset import EHRDataset
-from bench.errors import MetricNotApplicable
+from bench.core.data import EHRDataset
+from bench.core.errors import MetricNotApplicable
 from metrics.base import Metric, Score, SyntheticData, check_columns
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from bench.dataset import EHRDataset
+from bench.core.data import EHRDataset
 from bench.datasets.toy import make_toy
 
 os.environ.setdefault("EHRBENCH_PROGRESS", "0")

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.dataset import EHRDataset
+from bench.core.data import EHRDataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.dataset import EHRDataset
-from bench.errors import DatasetError
+from bench.core.data import EHRDataset
+from bench.core.errors import DatasetError
 
 
 def _data(X, y=None, kind="binary", **kw):

@@ -11,8 +11,8 @@ import pytest
 from scipy import sparse
 
 from bench import datasets
+from bench.core.errors import DatasetError
 from bench.datasets.files import load_file
-from bench.errors import DatasetError
 
 CSV = "pid,a,b,c,died\n7,1,0,0,1\n8,0,1,1,0\n9,1,1,0,0\n10,0,0,1,1\n"
 X = np.array([[1, 0, 0], [0, 1, 1], [1, 1, 0], [0, 0, 1]], dtype=np.float32)

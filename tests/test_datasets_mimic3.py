@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from bench import datasets
+from bench.core.errors import DatasetError, OptionError
 from bench.datasets import mimic3
 from bench.datasets.mimic3 import category, load_mimic3, write_mimic3_sample
-from bench.errors import DatasetError, OptionError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mimic3"
 

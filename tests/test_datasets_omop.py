@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from bench import datasets
+from bench.core.errors import DatasetError, OptionError
 from bench.datasets import omop
 from bench.datasets.eunomia import GI_HEMORRHAGE, eunomia_path
 from bench.datasets.omop import load_omop
-from bench.errors import DatasetError, OptionError
 
 TABLES = {
     "person": "person_id,gender_concept_id,year_of_birth\n1,8507,1950\n2,8532,1961\n3,8507,1977\n4,8532,1990\n",

@@ -10,9 +10,9 @@ import pytest
 from scipy import sparse
 
 from bench import datasets
-from bench.dataset import EHRDataset
+from bench.core.data import EHRDataset
+from bench.core.errors import DatasetError, OptionError
 from bench.datasets import DatasetSpec, parse_datasets
-from bench.errors import DatasetError, OptionError
 
 ALL = ["eunomia", "file", "mimic3", "omop", "rhc", "synthetic-mimic", "toy"]
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from bench import datasets
+from bench.core.errors import DatasetError
 from bench.datasets.rhc import encode_rhc
-from bench.errors import DatasetError
 
 
 def _frame() -> pd.DataFrame:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from bench import datasets
+from bench.core.errors import DatasetError
 from bench.datasets.synthetic_mimic import make_synthetic_mimic
-from bench.errors import DatasetError
 
 full_size = pytest.mark.skipif(
     not os.environ.get("EHRBENCH_SLOW"), reason="full-size run: set EHRBENCH_SLOW=1 (and -m slow)"

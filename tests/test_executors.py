@@ -19,7 +19,7 @@ import pytest
 
 from bench import harness
 from bench.cli import main
-from bench.errors import OptionError
+from bench.core.errors import OptionError
 from bench.executors import EXECUTORS, Limits, SerialExecutor, error_record, make_executor
 from generators import registry
 from generators.base import Generator

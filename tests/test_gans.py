@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from bench.conditioning import fit_generator, sample_generator
-from bench.dataset import EHRDataset
+from bench.core.data import EHRDataset
+from bench.core.errors import OptionError, TrainingDiverged
 from bench.datasets.toy import make_toy
-from bench.errors import OptionError, TrainingDiverged
 from generators import registry
 from generators.gans._common import MLPCritic, gradient_penalty, never_generated, to_records
 from generators.gans.dpgan import DPGAN, dp_epsilon
@@ -123,7 +123,7 @@ def test_history_has_pretraining_and_adversarial_rows(tiny: EHRDataset) -> None:
 
 
 def test_sample_before_fit_is_an_error() -> None:
-    from bench.errors import GeneratorError
+    from bench.core.errors import GeneratorError
 
     with pytest.raises(GeneratorError, match="fit"):
         registry.make("medgan", random_state=0).sample(5)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench.dataset import EHRDataset
+from bench.core.data import EHRDataset
+from bench.core.errors import OptionError
 from bench.datasets.toy import make_toy
-from bench.errors import OptionError
 from generators import registry
 from generators.meddiff import MedDiff
 from generators.meddiff.samplers import DDIM, Ancestral, DPMSolverPP2M, ParaTAA

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.core.errors import MetricNotApplicable
 from bench.datasets.toy import make_toy
-from bench.errors import MetricNotApplicable
 from generators.baselines import IndependentGenerator
 from metrics import registry
 from metrics.base import GOALS, SyntheticData
@@ -101,7 +101,7 @@ def test_speed_reports_what_was_measured(toy_split) -> None:
 
 def test_sparse_datasets_give_the_dense_results_without_densifying(toy_split) -> None:
     sp = pytest.importorskip("scipy.sparse")
-    from bench.dataset import EHRDataset
+    from bench.core.data import EHRDataset
     from metrics.base import take_rows
 
     train, test = toy_split

@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
-from bench.dataset import EHRDataset
+from bench.core.data import EHRDataset
+from bench.core.errors import MetricNotApplicable
 from bench.datasets.toy import make_toy
-from bench.errors import MetricNotApplicable
 from generators.baselines import IndependentGenerator, RealCopyGenerator
 from metrics.base import SyntheticData
 from metrics.detection import Detection, LatentClusterAnalysis

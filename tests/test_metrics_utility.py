@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.errors import MetricNotApplicable
+from bench.core.errors import MetricNotApplicable
 from metrics.base import SyntheticData
 from metrics.utility import TSTRLogistic, TSTRXGBoost, overlap_k, top_k
 

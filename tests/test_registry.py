@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from bench.errors import OptionError
+from bench.core.errors import OptionError
+from bench.core.options import GeneratorSpec, parse_spec_list
 from generators import registry
-from generators.options import GeneratorSpec, parse_spec_list
 
 PLUGIN = textwrap.dedent(
     '''

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
+from bench.core.errors import OptionError
 from bench.datasets.toy import make_toy
-from bench.errors import OptionError
 from bench.sampler_study import main, run_sampler_study
 
 TINY = {"timesteps": 40, "hidden_dim": 32, "n_blocks": 1, "time_dim": 16, "epochs": 10, "batch_size": 128}

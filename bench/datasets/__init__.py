@@ -27,8 +27,8 @@ import numpy as np
 from scipy import sparse
 
 from bench.cache import cache_dir
-from bench.dataset import EHRDataset
-from bench.errors import DatasetError, OptionError
+from bench.core.data import EHRDataset
+from bench.core.errors import DatasetError, OptionError
 
 LOADER_VERSION = "2"
 

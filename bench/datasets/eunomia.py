@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from bench.dataset import EHRDataset
+from bench.core.data import EHRDataset
+from bench.core.errors import DatasetError
 from bench.datasets.omop import load_omop
-from bench.errors import DatasetError
 
 GI_HEMORRHAGE = 192671  # condition concept of the Eunomia study's outcome
 

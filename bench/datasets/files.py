@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from bench.dataset import EHRDataset
-from bench.errors import DatasetError
+from bench.core.data import EHRDataset
+from bench.core.errors import DatasetError
 
 _CSV = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
 _PARQUET = (".parquet", ".pq")

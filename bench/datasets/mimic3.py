@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from bench.dataset import EHRDataset
-from bench.errors import DatasetError
+from bench.core.data import EHRDataset
+from bench.core.errors import DatasetError
 
 ADMISSIONS = "ADMISSIONS"
 DIAGNOSES = "DIAGNOSES_ICD"

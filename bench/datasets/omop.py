@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from bench.dataset import EHRDataset
-from bench.errors import DatasetError
+from bench.core.data import EHRDataset
+from bench.core.errors import DatasetError
 
 # OMOP domain -> (table, concept column)
 DOMAINS: dict[str, tuple[str, str]] = {

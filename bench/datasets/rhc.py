@@ -21,8 +21,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from bench.dataset import EHRDataset
-from bench.errors import DatasetError
+from bench.core.data import EHRDataset
+from bench.core.errors import DatasetError
 
 _YES_NO = ({0, 1}, {"0", "1"}, {"No", "Yes"})
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from bench.dataset import EHRDataset
-from bench.errors import DatasetError
+from bench.core.data import EHRDataset
+from bench.core.errors import DatasetError
 
 MIMIC_RECORDS = 46_520
 MIMIC_CODES = 1_071

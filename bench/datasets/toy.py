@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.dataset import EHRDataset
+from bench.core.data import EHRDataset
 
 
 def make_toy(

@@ -33,8 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.dataset import EHRDataset
-from bench.errors import OptionError
+from bench.core.data import EHRDataset
+from bench.core.errors import OptionError
 from generators._torch import check_finite, minibatches, resolve_device, to_tensor, torch_generator
 from generators.base import Generator, check_choice, check_positive
 

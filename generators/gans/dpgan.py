@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from bench.errors import OptionError
+from bench.core.errors import OptionError
 from generators.gans._common import (
     AdversarialGenerator,
     MLPCritic,

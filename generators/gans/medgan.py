@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from bench.errors import OptionError
+from bench.core.errors import OptionError
 from generators.gans._common import (
     AdversarialGenerator,
     LinearAutoencoder,

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.dataset import EHRDataset
-from bench.errors import GeneratorError, OptionError
+from bench.core.data import EHRDataset
+from bench.core.errors import GeneratorError, OptionError
 from generators._torch import check_finite, resolve_device
 from generators.base import Generator
 from generators.gans._common import check_device, check_dims, never_generated, validate_common

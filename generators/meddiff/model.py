@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.dataset import EHRDataset
-from bench.errors import GeneratorError, OptionError
+from bench.core.data import EHRDataset
+from bench.core.errors import GeneratorError, OptionError
 from generators._torch import check_finite, minibatches, resolve_device, to_tensor, torch_generator
 from generators.base import Generator, check_choice, check_positive
 from generators.meddiff.classifier import NoisyClassifier

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
-from bench.errors import DatasetError
+from bench.core.errors import DatasetError
 
 KINDS = ("binary", "count")
 FINGERPRINT_DENSE_CELLS = 1 << 28  # 1 GiB as float32: above it, fingerprints hash the CSR arrays
