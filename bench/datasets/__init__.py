@@ -278,6 +278,9 @@ _OMOP_OPTIONS = {
     ),
     "kind": _KIND,
     "schema": Option(None, "schema holding the CDM tables (default: the one with a person table)", type=str),
+    "demographics": Option(False, "add 0/1 columns sex:F, sex:M and age:<band> (age at observation end)"),
+    "cohort": Option(None, "keep one cohort: born_before_YEAR or born_from_YEAR (columns of the whole CDM)",
+                     type=str),
 }
 
 REGISTRY: dict[str, DatasetEntry] = {
@@ -301,6 +304,8 @@ REGISTRY: dict[str, DatasetEntry] = {
         options={
             "kind": _KIND,
             "domains": _OMOP_OPTIONS["domains"],
+            "demographics": _OMOP_OPTIONS["demographics"],
+            "cohort": _OMOP_OPTIONS["cohort"],
         },
     ),
     "omop": DatasetEntry(

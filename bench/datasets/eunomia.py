@@ -25,7 +25,20 @@ def eunomia_path() -> Path:
 
 
 def load_eunomia(
-    kind: str = "binary", domains: str | Iterable[str] = ("condition", "drug", "procedure")
+    kind: str = "binary",
+    domains: str | Iterable[str] = ("condition", "drug", "procedure"),
+    demographics: bool = False,
+    cohort: str | None = None,
 ) -> EHRDataset:
-    """2,694 persons x 243 condition/drug/procedure concepts; label = GI hemorrhage."""
-    return load_omop(eunomia_path(), GI_HEMORRHAGE, domains, kind=kind, name="eunomia")
+    """2,694 persons x 243 condition/drug/procedure concepts; label = GI hemorrhage.
+
+    ``demographics=True`` adds ``sex:F``, ``sex:M`` and the age bands ``age:18-44`` to ``age:80+``
+    (ages 31 to 111 at the end of observation; no one is under 18), 249 columns in all.
+    ``cohort="born_before_1960"`` / ``"born_from_1960"`` splits the persons by year of birth
+    (1,251 / 1,443 persons; the median year of birth is 1961) with identical columns, for
+    training on one cohort and scoring on the other (see :mod:`bench.datasets.omop`).
+    """
+    return load_omop(
+        eunomia_path(), GI_HEMORRHAGE, domains, kind=kind, name="eunomia",
+        demographics=demographics, cohort=cohort,
+    )

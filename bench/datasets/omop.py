@@ -6,6 +6,21 @@ database named as ``postgres:DSN`` / ``mysql:DSN``. The last three go through Du
 which must already be installed (``INSTALL sqlite`` once, where the network is reachable): the
 loader turns extension auto-install off so that nothing is downloaded at run time.
 
+Two options serve the clinical-validity metrics and transportability runs (both off by default,
+which leaves the default matrix and its fingerprint as they were):
+
+- ``demographics=True`` appends one 0/1 column per sex, ``sex:F`` and ``sex:M`` (gender concepts
+  8532 and 8507; any other gender sets neither), and one per age band, ``age:0-17``, ``age:18-44``,
+  ``age:45-64``, ``age:65-79``, ``age:80+`` (the bands of :data:`AGE_BANDS` that at least one person
+  of the CDM falls in). Age is the calendar year of the person's last observation period end
+  minus the year of birth; a person without an observation period takes the CDM's last
+  observation period end. The names follow ``bench.core.data.SEX_FEMALE``/``AGE_PREFIX``.
+- ``cohort="born_before_YEAR"`` / ``"born_from_YEAR"`` keeps only the persons born before /
+  in or after ``YEAR`` (persons without a year of birth are in neither). The columns are those of
+  the whole CDM (every concept any person has, every age band any person falls in), so the two
+  cohorts of one split have identical columns by construction; a column can be all zero in a
+  cohort. The label is the outcome of the cohort's persons.
+
 All counting happens inside DuckDB; Python receives (row, column, count) triples and builds a
 sparse matrix, so a CDM of millions of events never becomes a Python loop or a dense copy.
 """
@@ -13,6 +28,7 @@ sparse matrix, so a CDM of millions of events never becomes a Python loop or a d
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,7 +36,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from bench.core.data import EHRDataset
+from bench.core.data import AGE_PREFIX, SEX_FEMALE, SEX_MALE, EHRDataset
 from bench.core.errors import DatasetError
 
 # OMOP domain -> (table, concept column)
@@ -33,6 +49,12 @@ DOMAINS: dict[str, tuple[str, str]] = {
 }
 _TABLE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".tsv", ".tsv.gz")
 _REMOTE = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql"}
+FEMALE_CONCEPT, MALE_CONCEPT = 8532, 8507  # OMOP gender concepts
+# (lower age inclusive, upper age exclusive or None, band): common epidemiological bands
+AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (
+    (0, 18, "0-17"), (18, 45, "18-44"), (45, 65, "45-64"), (65, 80, "65-79"), (80, None, "80+"),
+)
+_COHORT = re.compile(r"^born_(before|from)_(\d{4})$")
 
 
 def _quote_ident(name: str) -> str:
@@ -150,6 +172,60 @@ def _find_schema(con: Any, prefix: str, schema: str | None, path: str) -> str:
     return f"ehr_cdm.{_quote_ident(schemas[0])}."
 
 
+def parse_cohort(cohort: str | None) -> tuple[str, int] | None:
+    """``born_before_1960`` -> ("<", 1960); ``born_from_1960`` -> (">=", 1960); None -> None."""
+    if cohort is None:
+        return None
+    m = _COHORT.match(cohort.strip().lower())
+    if not m:
+        raise DatasetError(
+            f"OMOP: cohort {cohort!r} is not born_before_YEAR or born_from_YEAR (e.g. born_before_1960)"
+        )
+    return ("<" if m.group(1) == "before" else ">=", int(m.group(2)))
+
+
+def age_band(age: int) -> str:
+    """The :data:`AGE_BANDS` label of an age in years."""
+    for lo, hi, band in AGE_BANDS:
+        if age >= lo and (hi is None or age < hi):
+            return band
+    raise ValueError(f"negative age {age}")
+
+
+def _person_columns(con: Any, q: str) -> set[str]:
+    cur = con.execute(f"SELECT * FROM {q}person LIMIT 0")
+    return {str(d[0]).lower() for d in cur.description}
+
+
+def _demographics(con: Any, q: str, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(person ids, sex as 'F'/'M'/'', age band or '') for every person, ordered by person id."""
+    if not _has_table(con, q, "observation_period"):
+        raise DatasetError(
+            f"OMOP database {path}: demographics=true needs the observation_period table (age is "
+            "taken at the end of the person's observation period)"
+        )
+    rows = con.execute(
+        f"SELECT p.person_id, p.gender_concept_id, p.year_of_birth, o.ref FROM {q}person p LEFT JOIN "
+        f"(SELECT person_id, year(max(CAST(observation_period_end_date AS DATE))) AS ref "
+        f"FROM {q}observation_period GROUP BY person_id) o USING (person_id) ORDER BY p.person_id"
+    ).fetchall()
+    last = con.execute(
+        f"SELECT year(max(CAST(observation_period_end_date AS DATE))) FROM {q}observation_period"
+    ).fetchone()[0]
+    if last is None:
+        raise DatasetError(f"OMOP database {path}: observation_period has no end date to take ages at")
+    pid = np.array([r[0] for r in rows], dtype=np.int64)
+    sex = np.array(
+        ["F" if r[1] == FEMALE_CONCEPT else "M" if r[1] == MALE_CONCEPT else "" for r in rows], dtype=object
+    )
+    band = np.array(
+        ["" if r[2] is None else age_band(max(0, int(r[3] if r[3] is not None else last) - int(r[2])))
+         for r in rows],
+        dtype=object,
+    )
+    return pid, sex, band
+
+
 def _has_table(con: Any, qual: str, table: str) -> bool:
     try:
         con.execute(f"SELECT 1 FROM {qual}{table} LIMIT 0")
@@ -167,6 +243,8 @@ def load_omop(
     *,
     outcome_domain: str = "condition",
     schema: str | None = None,
+    demographics: bool = False,
+    cohort: str | None = None,
 ) -> EHRDataset:
     """Every person of ``person``, one column per concept those persons have in ``domains``.
 
@@ -175,7 +253,7 @@ def load_omop(
     removed from the features so that no generator or classifier can read the label off a
     column. Columns are ``domain:concept_id`` sorted by domain then id; cells count events
     (``count``) or mark presence (``binary``). Measurements count as present when recorded,
-    whatever their value.
+    whatever their value. ``demographics`` and ``cohort``: see the module docstring.
     """
     import duckdb
 
@@ -194,6 +272,8 @@ def load_omop(
     if outcome_domain not in DOMAINS:
         raise DatasetError(f"unknown OMOP outcome domain {outcome_domain!r}; valid: {', '.join(DOMAINS)}")
     outcome_id = -1 if death else int(outcome_concept)
+    split = parse_cohort(cohort)
+    keep = "" if split is None else f" WHERE year_of_birth {split[0]} {split[1]}"
 
     con, prefix = _connect(path)
     try:
@@ -201,9 +281,19 @@ def load_omop(
         for dom in domains:
             if not _has_table(con, q, DOMAINS[dom][0]):
                 raise DatasetError(f"OMOP database {path}: table {DOMAINS[dom][0]} (domain {dom}) is missing")
-        persons = con.execute(f"SELECT person_id AS pid FROM {q}person ORDER BY person_id").fetchnumpy()["pid"]
+        needed = ({"year_of_birth"} if split or demographics else set()) | (
+            {"gender_concept_id"} if demographics else set())
+        lacking = sorted(needed - _person_columns(con, q))
+        if lacking:
+            why = "demographics=true" if demographics else f"cohort={cohort}"
+            raise DatasetError(f"OMOP database {path}: {why} needs column {lacking[0]} in the person table")
+        persons = con.execute(
+            f"SELECT person_id AS pid FROM {q}person{keep} ORDER BY person_id"
+        ).fetchnumpy()["pid"]
         persons = np.asarray(persons, dtype=np.int64)
         if persons.size == 0:
+            if split is not None:
+                raise DatasetError(f"OMOP database {path}: no person in cohort {cohort}")
             raise DatasetError(f"OMOP database {path}: the person table is empty")
         if persons.size > 1 and (np.diff(persons) == 0).any():
             raise DatasetError(f"OMOP database {path}: person_id is not unique in the person table")
@@ -228,7 +318,7 @@ def load_omop(
             raise DatasetError(f"OMOP database {path}: no events in domains {', '.join(domains)}")
         con.execute(
             f"CREATE TEMP TABLE ehr_rows AS SELECT person_id, "
-            f"(ROW_NUMBER() OVER (ORDER BY person_id) - 1) AS r FROM {q}person"
+            f"(ROW_NUMBER() OVER (ORDER BY person_id) - 1) AS r FROM {q}person{keep}"
         )
         trip = con.execute(
             "SELECT p.r AS r, k.col AS col, a.n AS n FROM ehr_agg a JOIN ehr_rows p USING (person_id) "
@@ -259,6 +349,7 @@ def load_omop(
             outcome_sql = f"SELECT DISTINCT person_id AS pid FROM {q}{table} WHERE {col} = ?"
             params = [outcome_id]
         outcome = con.execute(outcome_sql, params).fetchnumpy()["pid"]
+        demo = _demographics(con, q, path) if demographics else None
     except duckdb.Error as exc:
         raise DatasetError(f"OMOP database {path}: query failed: {str(exc).splitlines()[0]}") from None
     finally:
@@ -275,17 +366,39 @@ def load_omop(
     if kind == "binary":
         X.data[:] = 1.0
     y = np.isin(persons, np.asarray(outcome, dtype=np.int64)).astype(np.int64)
+    if len(np.unique(y)) < 2 and split is not None:
+        raise DatasetError(f"OMOP database {path}: every person of cohort {cohort} has the same outcome ({what})")
     label = "death" if death else names.get(outcome_id, f"concept {outcome_id}")
+    columns = [f"{dom}:{int(cid)}" for dom, cid in keys]
+    col_names = [names.get(int(cid), f"concept {int(cid)}") for _, cid in keys]
+    if demo is not None:
+        D, demo_columns, demo_names = _demographic_block(persons, *demo)
+        X = sparse.hstack([X, D], format="csr")
+        columns += demo_columns
+        col_names += demo_names
     return EHRDataset(
         X=X,
         y=y,
-        columns=[f"{dom}:{int(cid)}" for dom, cid in keys],
-        names=[names.get(int(cid), f"concept {int(cid)}") for _, cid in keys],
+        columns=columns,
+        names=col_names,
         kind=kind,
         name=name,
         label_name=label,
         source=path,
     )
+
+
+def _demographic_block(
+    persons: np.ndarray, pid: np.ndarray, sex: np.ndarray, band: np.ndarray
+) -> tuple[sparse.csr_array, list[str], list[str]]:
+    """0/1 columns sex:F, sex:M and one per age band held by anyone in the CDM, rows = ``persons``."""
+    bands = [b for _, _, b in AGE_BANDS if (band == b).any()]  # over the whole CDM: cohorts align
+    columns = [SEX_FEMALE, SEX_MALE] + [AGE_PREFIX + b for b in bands]
+    labels = ["sex: female", "sex: male"] + [f"age {b} at observation end" for b in bands]
+    rows = np.searchsorted(pid, persons)  # persons is a subset of pid, both sorted
+    values = [sex[rows] == "F", sex[rows] == "M"] + [band[rows] == b for b in bands]
+    D = sparse.csr_array(np.column_stack(values).astype(np.float32))
+    return D, columns, labels
 
 
 def _resolve_path(data_dir: str | None, path: str | None) -> str:
@@ -320,6 +433,8 @@ def load_omop_dataset(
     domains: str = "condition+drug+procedure",
     kind: str = "binary",
     schema: str | None = None,
+    demographics: bool = False,
+    cohort: str | None = None,
 ) -> EHRDataset:
     """The registry's ``omop`` dataset: options as given on the command line."""
     if outcome is None:
@@ -329,7 +444,7 @@ def load_omop_dataset(
         )
     return load_omop(
         _resolve_path(data_dir, path), outcome, domains, kind=kind, name="omop",
-        outcome_domain=outcome_domain, schema=schema,
+        outcome_domain=outcome_domain, schema=schema, demographics=demographics, cohort=cohort,
     )
 
 
