@@ -13,7 +13,7 @@ import numpy as np
 from bench.core.data import EHRDataset
 from bench.core.errors import MetricNotApplicable
 
-CATEGORIES = ("fidelity", "utility", "privacy", "speed")
+CATEGORIES = ("fidelity", "utility", "clinical", "privacy", "speed")
 GOALS = ("maximize", "minimize", "target")
 
 

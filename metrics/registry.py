@@ -25,6 +25,10 @@ BUILTIN: dict[str, str] = {
     # utility
     "tstr_lr": "metrics.utility:TSTRLogistic",
     "tstr_xgb": "metrics.utility:TSTRXGBoost",
+    # clinical validity
+    "effect_estimates": "metrics.clinical:EffectEstimates",
+    "subgroup_fidelity": "metrics.clinical_subgroups:SubgroupFidelity",
+    "knowledge_violations": "metrics.clinical_subgroups:KnowledgeViolations",
     # privacy
     "mia_dcr": "metrics.privacy:DistanceMembershipInference",
     "attribute_inference": "metrics.privacy:AttributeInference",
