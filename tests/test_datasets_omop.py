@@ -213,3 +213,61 @@ def test_sqlite_cdm_loads_or_names_the_missing_extension(tmp_path):
         assert "sqlite extension is not installed" in str(exc) and "INSTALL sqlite" in str(exc)
     else:
         assert d.columns == COLUMNS and np.array_equal(d.X, COUNTS)
+
+
+# ------------------------------------------------------------------- demographics and cohorts
+# person 1: male, born 1950, observed until 2020 -> 70 (65-79); person 2: female, 1961, until 2019
+# -> 58 (45-64); person 3: male, 1977, no observation period -> the CDM's last end, 2020 -> 43
+# (18-44); person 4: female, 1990, until 2010 -> 20 (18-44)
+OBSERVATION = (
+    "observation_period_id,person_id,observation_period_start_date,observation_period_end_date\n"
+    "1,1,2000-01-01,2015-01-01\n2,1,2016-01-01,2020-06-30\n3,2,2001-01-01,2019-12-31\n4,4,2005-01-01,2010-03-01\n"
+)
+DEMO_COLUMNS = ["sex:F", "sex:M", "age:18-44", "age:45-64", "age:65-79"]
+DEMO = np.array([[0, 1, 0, 0, 1], [1, 0, 0, 1, 0], [0, 1, 1, 0, 0], [1, 0, 1, 0, 0]], dtype=np.float32)
+
+
+@pytest.fixture
+def cdm_with_periods(cdm_folder: Path) -> Path:
+    (cdm_folder / "observation_period.csv").write_text(OBSERVATION)
+    return cdm_folder
+
+
+def test_demographics_are_appended_by_hand(cdm_with_periods):
+    plain = load_omop(cdm_with_periods, 192671, kind="count")
+    d = load_omop(cdm_with_periods, 192671, kind="count", demographics=True)
+    assert d.columns == COLUMNS + DEMO_COLUMNS
+    assert np.array_equal(d.X, np.hstack([COUNTS, DEMO])) and np.array_equal(d.y, OUTCOME)
+    assert d.names[-1] == "age 65-79 at observation end"
+    assert plain.columns == COLUMNS and np.array_equal(plain.X, COUNTS)  # off by default: unchanged
+    reg = datasets.load(f"omop:path={cdm_with_periods},outcome=192671,demographics=true", use_cache=False)
+    assert reg.columns == COLUMNS + DEMO_COLUMNS
+
+
+def test_demographics_need_the_observation_period_table(cdm_folder):
+    with pytest.raises(DatasetError, match="observation_period"):
+        load_omop(cdm_folder, 192671, demographics=True)
+
+
+def test_cohorts_keep_the_whole_cdms_columns(cdm_with_periods):
+    full = load_omop(cdm_with_periods, "death", kind="count", demographics=True)
+    old = load_omop(cdm_with_periods, "death", kind="count", demographics=True, cohort="born_before_1980")
+    assert old.columns == full.columns  # person 4's drug and age band stay, as zero columns
+    assert np.array_equal(old.X, full.X[:3]) and np.array_equal(old.y, [0, 0, 1])
+    assert old.X[:, full.columns.index("drug:19019073")].sum() == 0
+
+
+@pytest.mark.parametrize(
+    "cohort, message",
+    [("born_after_1960", "born_before_YEAR or born_from_YEAR"), ("born_from_2000", "no person in cohort"),
+     ("born_before_1955", "same outcome")],
+)
+def test_bad_cohorts_are_named(cdm_with_periods, cohort, message):
+    with pytest.raises(DatasetError, match=message):
+        load_omop(cdm_with_periods, 192671, cohort=cohort)
+
+
+def test_cohort_needs_year_of_birth(cdm_folder):
+    (cdm_folder / "person.csv").write_text("person_id,gender_concept_id\n1,8507\n2,8532\n3,8507\n4,8532\n")
+    with pytest.raises(DatasetError, match="year_of_birth"):
+        load_omop(cdm_folder, 192671, cohort="born_before_1960")

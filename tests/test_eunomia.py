@@ -26,3 +26,35 @@ def test_second_load_comes_from_the_cache(monkeypatch):
     second = datasets.load("eunomia")
     assert second.fingerprint == first.fingerprint
     assert np.array_equal(second.X, first.X) and second.names == first.names
+
+
+DEFAULT_FINGERPRINT = "81319b9d9a0058b5"  # eunomia before the demographics/cohort options existed
+
+
+def test_default_fingerprint_is_unchanged_by_the_new_options():
+    assert datasets.load("eunomia", use_cache=False).fingerprint == DEFAULT_FINGERPRINT
+    off = datasets.load("eunomia:demographics=false", use_cache=False)
+    assert off.fingerprint == DEFAULT_FINGERPRINT
+
+
+def test_eunomia_demographics():
+    plain = datasets.load("eunomia")
+    d = datasets.load("eunomia:demographics=true")
+    assert d.columns[:243] == plain.columns and np.array_equal(d.X[:, :243], plain.X)
+    assert d.columns[243:] == ["sex:F", "sex:M", "age:18-44", "age:45-64", "age:65-79", "age:80+"]
+    X = d.X[:, 243:]
+    assert X[:, :2].sum(axis=0).tolist() == [1373, 1321]  # gender concepts 8532 / 8507
+    assert np.all(X[:, :2].sum(axis=1) == 1) and np.all(X[:, 2:].sum(axis=1) == 1)
+
+
+def test_eunomia_cohorts_split_the_persons_with_the_same_columns():
+    from bench.core.data import align_columns
+
+    plain = datasets.load("eunomia")
+    old = datasets.load("eunomia:cohort=born_before_1960")
+    young = datasets.load("eunomia:cohort=born_from_1960")
+    assert old.columns == young.columns == plain.columns
+    assert (old.n_records, young.n_records) == (1251, 1443)
+    assert align_columns(old, young) is young  # already aligned
+    both = np.vstack([old.X, young.X])
+    assert sorted(map(bytes, both.astype(np.uint8))) == sorted(map(bytes, plain.X.astype(np.uint8)))
