@@ -54,11 +54,13 @@ FAMILIES = ("or", "coef", "pair")
 
 def cell_counts(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(k, 4) counts a, b, c, d of each column's 2x2 table with ``y``: (x=1,y=1), (x=1,y=0),
-    (x=0,y=1), (x=0,y=0). ``X`` and ``y`` are 0/1."""
+    (x=0,y=1), (x=0,y=0). ``X`` and ``y`` are 0/1 (bool or numbers); only row subsets of ``X``
+    are copied, never a float64 copy of the whole matrix."""
     n = X.shape[0]
-    a = X.T @ y
-    n1 = X.sum(axis=0)
-    c = y.sum() - a
+    pos = np.asarray(y).astype(bool)
+    a = np.asarray(X[pos].sum(axis=0), dtype=np.float64)
+    n1 = np.asarray(X.sum(axis=0), dtype=np.float64)
+    c = float(pos.sum()) - a
     return np.column_stack([a, n1 - a, c, n - n1 - c])
 
 
@@ -154,8 +156,8 @@ def choose_codes(P: np.ndarray, y: np.ndarray, codes: np.ndarray, min_cell: int,
     for j in order:
         if len(model) == n_model:
             break
-        x = P[:, j]
-        A = np.column_stack([np.ones_like(x), P[:, model]]) if model else np.ones((x.size, 1))
+        x = P[:, j].astype(np.float64)
+        A = np.column_stack([np.ones_like(x), P[:, model]]).astype(np.float64) if model else np.ones((x.size, 1))
         fitted = A @ np.linalg.lstsq(A, x, rcond=None)[0]
         ss = float(((x - x.mean()) ** 2).sum())
         if ss > 0 and 1.0 - float(((x - fitted) ** 2).sum()) / ss < VIF_R2:
@@ -224,8 +226,8 @@ class EffectEstimates(Metric):
         y_real = np.asarray(real_train.y, dtype=np.float64)
         y_syn = np.asarray(synthetic.y, dtype=np.float64)
         codes = np.array([j for j, c in enumerate(real_train.columns) if not is_demographic(c)], dtype=np.int64)
-        P_real = (np.asarray(real_train.X) > 0).astype(np.float64)
-        P_syn = (np.asarray(synthetic.X) > 0).astype(np.float64)
+        P_real = np.asarray(real_train.X) > 0  # bool: 1 byte a cell; the model's columns become float64
+        P_syn = np.asarray(synthetic.X) > 0
         uni, model = choose_codes(P_real, y_real, codes, self.min_cell, self.max_codes, self.n_model)
         if uni.size == 0:
             raise MetricNotApplicable(
