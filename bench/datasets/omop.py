@@ -11,7 +11,7 @@ which leaves the default matrix and its fingerprint as they were):
 
 - ``demographics=True`` appends one 0/1 column per sex, ``sex:F`` and ``sex:M`` (gender concepts
   8532 and 8507; any other gender sets neither), and one per age band, ``age:0-17``, ``age:18-44``,
-  ``age:45-64``, ``age:65-79``, ``age:80+`` (the bands of :data:`AGE_BANDS` that at least one person
+  ``age:45-64``, ``age:65-79``, ``age:80+`` (the bands of :data:`bench.datasets.omop_person.AGE_BANDS` that at least one person
   of the CDM falls in). Age is the calendar year of the person's last observation period end
   minus the year of birth; a person without an observation period takes the CDM's last
   observation period end. The names follow ``bench.core.data.SEX_FEMALE``/``AGE_PREFIX``.
@@ -28,7 +28,6 @@ sparse matrix, so a CDM of millions of events never becomes a Python loop or a d
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,9 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from bench.core.data import AGE_PREFIX, SEX_FEMALE, SEX_MALE, EHRDataset
+from bench.core.data import EHRDataset
 from bench.core.errors import DatasetError
+from bench.datasets.omop_person import demographic_block, parse_cohort, person_columns, person_demographics
 
 # OMOP domain -> (table, concept column)
 DOMAINS: dict[str, tuple[str, str]] = {
@@ -49,12 +49,6 @@ DOMAINS: dict[str, tuple[str, str]] = {
 }
 _TABLE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".tsv", ".tsv.gz")
 _REMOTE = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql"}
-FEMALE_CONCEPT, MALE_CONCEPT = 8532, 8507  # OMOP gender concepts
-# (lower age inclusive, upper age exclusive or None, band): common epidemiological bands
-AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (
-    (0, 18, "0-17"), (18, 45, "18-44"), (45, 65, "45-64"), (65, 80, "65-79"), (80, None, "80+"),
-)
-_COHORT = re.compile(r"^born_(before|from)_(\d{4})$")
 
 
 def _quote_ident(name: str) -> str:
@@ -172,60 +166,6 @@ def _find_schema(con: Any, prefix: str, schema: str | None, path: str) -> str:
     return f"ehr_cdm.{_quote_ident(schemas[0])}."
 
 
-def parse_cohort(cohort: str | None) -> tuple[str, int] | None:
-    """``born_before_1960`` -> ("<", 1960); ``born_from_1960`` -> (">=", 1960); None -> None."""
-    if cohort is None:
-        return None
-    m = _COHORT.match(cohort.strip().lower())
-    if not m:
-        raise DatasetError(
-            f"OMOP: cohort {cohort!r} is not born_before_YEAR or born_from_YEAR (e.g. born_before_1960)"
-        )
-    return ("<" if m.group(1) == "before" else ">=", int(m.group(2)))
-
-
-def age_band(age: int) -> str:
-    """The :data:`AGE_BANDS` label of an age in years."""
-    for lo, hi, band in AGE_BANDS:
-        if age >= lo and (hi is None or age < hi):
-            return band
-    raise ValueError(f"negative age {age}")
-
-
-def _person_columns(con: Any, q: str) -> set[str]:
-    cur = con.execute(f"SELECT * FROM {q}person LIMIT 0")
-    return {str(d[0]).lower() for d in cur.description}
-
-
-def _demographics(con: Any, q: str, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(person ids, sex as 'F'/'M'/'', age band or '') for every person, ordered by person id."""
-    if not _has_table(con, q, "observation_period"):
-        raise DatasetError(
-            f"OMOP database {path}: demographics=true needs the observation_period table (age is "
-            "taken at the end of the person's observation period)"
-        )
-    rows = con.execute(
-        f"SELECT p.person_id, p.gender_concept_id, p.year_of_birth, o.ref FROM {q}person p LEFT JOIN "
-        f"(SELECT person_id, year(max(CAST(observation_period_end_date AS DATE))) AS ref "
-        f"FROM {q}observation_period GROUP BY person_id) o USING (person_id) ORDER BY p.person_id"
-    ).fetchall()
-    last = con.execute(
-        f"SELECT year(max(CAST(observation_period_end_date AS DATE))) FROM {q}observation_period"
-    ).fetchone()[0]
-    if last is None:
-        raise DatasetError(f"OMOP database {path}: observation_period has no end date to take ages at")
-    pid = np.array([r[0] for r in rows], dtype=np.int64)
-    sex = np.array(
-        ["F" if r[1] == FEMALE_CONCEPT else "M" if r[1] == MALE_CONCEPT else "" for r in rows], dtype=object
-    )
-    band = np.array(
-        ["" if r[2] is None else age_band(max(0, int(r[3] if r[3] is not None else last) - int(r[2])))
-         for r in rows],
-        dtype=object,
-    )
-    return pid, sex, band
-
-
 def _has_table(con: Any, qual: str, table: str) -> bool:
     try:
         con.execute(f"SELECT 1 FROM {qual}{table} LIMIT 0")
@@ -283,7 +223,7 @@ def load_omop(
                 raise DatasetError(f"OMOP database {path}: table {DOMAINS[dom][0]} (domain {dom}) is missing")
         needed = ({"year_of_birth"} if split or demographics else set()) | (
             {"gender_concept_id"} if demographics else set())
-        lacking = sorted(needed - _person_columns(con, q))
+        lacking = sorted(needed - person_columns(con, q))
         if lacking:
             why = "demographics=true" if demographics else f"cohort={cohort}"
             raise DatasetError(f"OMOP database {path}: {why} needs column {lacking[0]} in the person table")
@@ -349,7 +289,7 @@ def load_omop(
             outcome_sql = f"SELECT DISTINCT person_id AS pid FROM {q}{table} WHERE {col} = ?"
             params = [outcome_id]
         outcome = con.execute(outcome_sql, params).fetchnumpy()["pid"]
-        demo = _demographics(con, q, path) if demographics else None
+        demo = person_demographics(con, q, path) if demographics else None
     except duckdb.Error as exc:
         raise DatasetError(f"OMOP database {path}: query failed: {str(exc).splitlines()[0]}") from None
     finally:
@@ -372,7 +312,7 @@ def load_omop(
     columns = [f"{dom}:{int(cid)}" for dom, cid in keys]
     col_names = [names.get(int(cid), f"concept {int(cid)}") for _, cid in keys]
     if demo is not None:
-        D, demo_columns, demo_names = _demographic_block(persons, *demo)
+        D, demo_columns, demo_names = demographic_block(persons, *demo)
         X = sparse.hstack([X, D], format="csr")
         columns += demo_columns
         col_names += demo_names
@@ -386,19 +326,6 @@ def load_omop(
         label_name=label,
         source=path,
     )
-
-
-def _demographic_block(
-    persons: np.ndarray, pid: np.ndarray, sex: np.ndarray, band: np.ndarray
-) -> tuple[sparse.csr_array, list[str], list[str]]:
-    """0/1 columns sex:F, sex:M and one per age band held by anyone in the CDM, rows = ``persons``."""
-    bands = [b for _, _, b in AGE_BANDS if (band == b).any()]  # over the whole CDM: cohorts align
-    columns = [SEX_FEMALE, SEX_MALE] + [AGE_PREFIX + b for b in bands]
-    labels = ["sex: female", "sex: male"] + [f"age {b} at observation end" for b in bands]
-    rows = np.searchsorted(pid, persons)  # persons is a subset of pid, both sorted
-    values = [sex[rows] == "F", sex[rows] == "M"] + [band[rows] == b for b in bands]
-    D = sparse.csr_array(np.column_stack(values).astype(np.float32))
-    return D, columns, labels
 
 
 def _resolve_path(data_dir: str | None, path: str | None) -> str:
