@@ -25,6 +25,7 @@ BUILTIN: dict[str, str] = {
     # utility
     "tstr_lr": "metrics.utility:TSTRLogistic",
     "tstr_xgb": "metrics.utility:TSTRXGBoost",
+    "outcomes_tstr": "metrics.outcomes:MultiOutcomeTSTR",
     # privacy
     "mia_dcr": "metrics.privacy:DistanceMembershipInference",
     "attribute_inference": "metrics.privacy:AttributeInference",
