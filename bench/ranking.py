@@ -16,6 +16,8 @@ goals into orderings. The rules (docs/metrics.md, "Ranking and bolding"):
   blocks). The group is bolded when it is smaller than the field; when no contestant is
   separated from the leader (e.g. two generators within noise of each other, or a single
   block) nothing is bolded: there is no winner to show.
+- A contestant's rank (used by the use-case ranking) is 1 + the number of contestants that beat
+  it by the same paired test: what the test cannot resolve is a tie.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class ScoreRanking:
     """The verdict on one score: distances, ranks, the leader(s) and whether they are resolved."""
 
     mean_distance: pd.Series  # per contestant, mean over its blocks (lower is better)
-    rank: pd.Series  # average rank of the mean distance among contestants (1 = best)
+    rank: pd.Series  # 1 + contestants that beat it by the paired test (see resolved_ranks)
     leaders: list[str]  # the contestants with the smallest mean distance (exact ties all listed)
     group: list[str]  # the leader and every contestant the test cannot separate from it
     best: list[str]  # what tables bold: ``group`` when it is smaller than the field, else []
@@ -132,7 +134,7 @@ def rank_score(
     dist = distances(values[contest], goal, ideal, reference_values) if contest else pd.DataFrame(index=values.index)
     dist = dist.loc[:, dist.notna().any(axis=0)] if len(dist.columns) else dist
     mean = dist.mean(axis=0, skipna=True)
-    empty = ScoreRanking(mean, mean.rank(method="average"), [], [], [], float("nan"), {}, dist)
+    empty = ScoreRanking(mean, mean.copy(), [], [], [], float("nan"), {}, dist)
     if mean.empty:
         return empty
     top = float(mean.min())
@@ -144,9 +146,25 @@ def rank_score(
     runner = next((g for g in order.index if g != leader), None)
     best = group if len(group) < len(mean) else []
     return ScoreRanking(
-        mean_distance=mean, rank=mean.rank(method="average"), leaders=leaders, group=group, best=best,
+        mean_distance=mean, rank=resolved_ranks(dist, mean, alpha), leaders=leaders, group=group, best=best,
         p_value=float("nan") if runner is None else pvals[runner], p_values=pvals, distances=dist,
     )
+
+
+def resolved_ranks(dist: pd.DataFrame, mean: pd.Series, alpha: float = ALPHA) -> pd.Series:
+    """Rank = 1 + the number of contestants that beat this one by the paired test (smaller mean
+    distance and p < alpha). Differences the test cannot resolve give equal ranks, so noise
+    orders nothing: output far from every patient (DCR ratio 3, distance 0 in every block) does
+    not rank ahead of fresh records whose ratio wobbles around 1."""
+    names = list(mean.index)
+    beaten = dict.fromkeys(names, 0)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            p = paired_p(dist[a].to_numpy(), dist[b].to_numpy())
+            if p < alpha:
+                winner, loser = (a, b) if mean[a] < mean[b] else (b, a)
+                beaten[loser] += 1
+    return pd.Series({g: 1.0 + beaten[g] for g in names}, dtype=float)
 
 
 # ------------------------------------------------------------------- Friedman / Nemenyi (Demsar)
@@ -226,3 +244,17 @@ def parse_ideal(x: object) -> float | str | None:
         except ValueError:
             return x or None
     return float(x)  # type: ignore[arg-type]
+
+
+def pareto_front(dist: pd.DataFrame) -> list[str]:
+    """The rows (contestants) of ``dist`` (columns: distances to the goal, lower is better) that no
+    other row dominates: at least as close on every column and strictly closer on one. Rows with
+    a missing distance take no part."""
+    d = dist.dropna(axis=0, how="any")
+    vals = d.to_numpy(dtype=float)
+    front = []
+    for i, name in enumerate(d.index):
+        dominated = np.any(np.all(vals <= vals[i], axis=1) & np.any(vals < vals[i], axis=1))
+        if not dominated:
+            front.append(name)
+    return front

@@ -35,6 +35,7 @@ from bench.core.errors import MetricNotApplicable
 from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, take_rows
 from metrics.prediction import _sigmoid, fit_masked_logistic
 
+
 def max_abs_phi(Y: np.ndarray) -> np.ndarray:
     """Per column, the largest |phi| (Pearson r of 0/1 columns) with any other column; 0 for a
     constant column."""

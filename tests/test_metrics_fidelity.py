@@ -328,7 +328,7 @@ def test_dimwise_probability_spearman_sees_rare_codes_pearson_misses() -> None:
     p_real = np.r_[np.linspace(0.3, 0.6, 5), np.linspace(0.002, 0.03, d - 5)]
     p_syn = p_real.copy()
     p_syn[5:] = rng.permutation(p_syn[5:])
-    real = EHRDataset((rng.random((n, d)) < p_real).astype(np.float32))
+    real = EHRDataset((rng.random((n, d)) < p_real).astype(np.float32), None, [f"c{i}" for i in range(d)])
     syn = SyntheticData((rng.random((n, d)) < p_syn).astype(np.float32), None)
     out = DimensionWiseProbability().compute(real, real, syn)
     assert out["dwp_pearson_r"] > 0.95
