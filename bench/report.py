@@ -192,7 +192,7 @@ def figure_tradeoff(summary: pd.DataFrame, dataset: str, path: Path) -> bool:
                    label="Pareto front (contestants)")
     ax.axvline(0.5, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("membership inference AUROC (0.5 = no leakage; below 0.5 earns nothing) ←")
-    ax.set_ylabel(f"{fid_name} ({'→ 0.5' if fid_name == 'detection_auroc' else '↑'})")
+    ax.set_ylabel(f"{fid_name} ({'↓ to 0.5' if fid_name == 'detection_auroc' else '↑'})")
     ax.set_title(f"Fidelity-privacy trade-off on {dataset}")
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
