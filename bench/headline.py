@@ -136,3 +136,12 @@ def facet_scores(facets: tuple[Facet, ...] = FACETS) -> list[str]:
     """The scores the headline needs (for a run's metric selection)."""
     return list(dict.fromkeys([f.score for f in facets] + [f.reference for f in facets if f.reference]))
 
+
+
+def headline_from_run(run_dir, generators: list[str] | None = None, references: Iterable[str] | None = None) -> str:
+    """The headline Markdown of a run directory (its finished jobs' records, speed included)."""
+    from pathlib import Path
+
+    from bench.results import load_records, long_scores
+
+    return headline_markdown(long_scores(load_records(Path(run_dir))), generators, references)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.errors import OptionError
-from bench.headline import FACETS
+from bench.headline import FACETS, headline_markdown
 from bench.io import read_json, write_csv, write_text
 from bench.ranking import reference_generators
 from bench.results import caption as run_caption
@@ -309,6 +309,9 @@ def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | No
     out.mkdir(parents=True, exist_ok=True)
     jobs = pd.read_csv(run_dir / "jobs.csv")
     caption = run_caption(run_dir) + " Cite: ehrbench (CITATION.cff) and the papers of each generator and metric."
+    scores = long_scores(load_records(run_dir))
+    headline = headline_markdown(scores, generators, references)
+    write_text(out / "headline.md", headline + "\n" + caption + "\n")
     write_text(out / "leaderboard.md", leaderboard_markdown(summary, jobs, caption))
     write_text(out / "leaderboard.tex", leaderboard_latex(summary, caption))
     write_csv(out / "leaderboard.csv", leaderboard_csv(summary))
@@ -328,14 +331,14 @@ def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | No
             figures.append(f"dimwise_{dataset}.png")
         if figure_tradeoff(summary, dataset, out / f"tradeoff_{dataset}.png"):
             figures.append(f"tradeoff_{dataset}.png")
-    scores = long_scores(load_records(run_dir))
     if figure_critical_difference(scores, [f.score for f in FACETS], references, out / "critical_difference.png"):
         figures.append("critical_difference.png")
     if figure_loss_curves(run_dir, out / "loss_curves.png"):
         figures.append("loss_curves.png")
     if figure_sampler_study(run_dir / "sampler_study.csv", out / "sampler_nfe.png"):
         figures.append("sampler_nfe.png")
-    index = ["# ehrbench report", "", caption, "", "## Leaderboard", "",
+    index = ["# ehrbench report", "", caption, "", "## Headline", "", headline,
+             "Full per-score tables: leaderboard.md and the per-category files.", "", "## Leaderboard", "",
              (out / "leaderboard.md").read_text(encoding="utf-8"), "## Use-case ranking", "",
              "See [ranking.md](ranking.md).", "", "## Figures", ""]
     index += [f"![{f}]({f})" for f in figures]

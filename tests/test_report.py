@@ -54,7 +54,7 @@ def test_report_writes_tables_figures_and_ranking(run_dir, capsys):
     assert main(["report", str(run_dir)]) == 0
     out = run_dir / "report"
     for name in ("leaderboard.md", "leaderboard.tex", "leaderboard.csv", "fidelity.md", "privacy.tex",
-                 "ranking.md", "ranking.csv", "dimwise_toy.png", "tradeoff_toy.png", "README.md"):
+                 "ranking.md", "ranking.csv", "dimwise_toy.png", "tradeoff_toy.png", "README.md", "headline.md"):
         assert (out / name).is_file(), name
     tex = (out / "leaderboard.tex").read_text()
     assert r"\toprule" in tex and r"$\pm$" in tex and r"$\uparrow$" in tex
@@ -146,3 +146,23 @@ def test_tolerance_comes_from_the_seed_spread():
     assert tolerance(0.5, 0.1) == pytest.approx(0.3)
     assert tolerance(0.5, 0.0) == pytest.approx(0.011)
     assert np.isfinite(tolerance(0.5, float("nan")))
+
+
+def test_use_case_ranking_takes_the_ranking_functions_ranks_and_skips_references():
+    import pandas as pd
+
+    from bench.report import use_case_ranking
+    from bench.tables import summarize
+
+    rows = []
+    values = {"copier": [1.0, 1.0, 1.0], "fresh": [0.50, 0.51, 0.49], "far": [0.40, 0.41, 0.42],
+              "real-copy": [1.0, 1.0, 1.0]}
+    for gen, vals in values.items():
+        for seed, v in enumerate(vals):
+            rows.append({"generator": gen, "dataset": "toy", "seed": seed, "category": "privacy", "family": "mia_dcr",
+                         "metric": "mia_dcr_auroc", "value": v, "goal": "minimize", "ideal": 0.5,
+                         "reference": False, "note": ""})
+    ranking = use_case_ranking(summarize(pd.DataFrame(rows)), {"privacy": {"mia_dcr_auroc": 1.0}})
+    pos = dict(zip(ranking["generator"], ranking["position"], strict=True))
+    assert "real-copy" not in pos  # a reference generator is never ranked
+    assert pos["fresh"] == pos["far"] == 1 and pos["copier"] == 3  # below 0.5 earns nothing; the copier is last
