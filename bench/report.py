@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 
 from bench.core.errors import OptionError
+from bench.headline import FACETS, headline_markdown
 from bench.io import read_json, write_csv, write_text
+from bench.ranking import reference_generators
 from bench.results import caption as run_caption
-from bench.results import write_tables
-from bench.tables import CATEGORY_ORDER, leaderboard_latex, leaderboard_markdown
+from bench.results import load_records, long_scores, write_tables
+from bench.tables import CATEGORY_ORDER, leaderboard_csv, leaderboard_latex, leaderboard_markdown
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -59,22 +61,17 @@ def load_weights(path: Path | None = None) -> dict[str, dict[str, float]]:
 
 
 def use_case_ranking(summary: pd.DataFrame, weights: dict[str, dict[str, float]]) -> pd.DataFrame:
-    """Rank generators per score (1 = best by its goal), then weight the ranks per use case."""
+    """Weight the contestants' per-score ranks per use case (Yan et al., 2022).
+
+    The per-score ranks are :func:`bench.ranking.rank_score`'s (the summary's ``rank`` column:
+    distance to the goal, 1 = best); reference generators and reference scores carry no rank and
+    take no part.
+    """
     rows = []
-    ranked = summary[~summary["reference"].astype(bool) & summary["mean"].notna()].copy()
+    ranked = summary[~summary["reference"].astype(bool) & summary["rank"].notna()
+                     & ~summary["ref_generator"].astype(bool)]
     for dataset, sub in ranked.groupby("dataset", sort=False):
-        per_score = {}
-        for metric, g in sub.groupby("metric", sort=False):
-            goal = g["goal"].iloc[0]
-            if goal == "maximize":
-                key = -g["mean"]
-            elif goal == "minimize":
-                key = g["mean"]
-            else:
-                ideal = g["ideal"].iloc[0]
-                key = (g["mean"] - (0.0 if ideal is None or pd.isna(ideal) else ideal)).abs()
-            per_score[metric] = pd.Series(key.rank(method="average").to_numpy(), index=g["generator"])
-        ranks = pd.DataFrame(per_score)
+        ranks = sub.pivot_table(index="generator", columns="metric", values="rank", aggfunc="first")
         for case, w in weights.items():
             used = {m: wt for m, wt in w.items() if m in ranks.columns and wt > 0}
             if not used:
@@ -93,8 +90,11 @@ def use_case_ranking(summary: pd.DataFrame, weights: dict[str, dict[str, float]]
 
 def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]]) -> str:
     out = ["# Use-case ranking", "",
-           "Generators ranked per score (1 = best), ranks combined with use-case weights "
-           "(Yan et al., 2022). Lower weighted rank is better.", ""]
+           "Contestants ranked per score by distance to the goal (1 = best; bench/ranking.py), ranks "
+           "combined with use-case weights (Yan et al., 2022). Lower weighted rank is better. "
+           "Reference generators (independent, real-copy) are never ranked.", ""]
+    if ranking.empty:
+        out += ["No contestant to rank: every generator of this run is a reference.", ""]
     for (dataset, case), g in ranking.groupby(["dataset", "use_case"], sort=False):
         out.append(f"## {dataset}: {case}")
         out.append("")
@@ -158,30 +158,90 @@ def figure_dimwise_scatter(run_dir: Path, dataset: str, generators: list[str], p
 
 
 def figure_tradeoff(summary: pd.DataFrame, dataset: str, path: Path) -> bool:
-    """Fidelity against privacy: one point per generator with seed spread as error bars."""
+    """Fidelity against privacy: one point per generator with its 95% interval as error bars; the
+    contestants on the Pareto front (no other contestant both closer to the fidelity goal and to
+    the privacy goal, distances of bench.ranking) are ringed and joined, references drawn hollow
+    in grey: "no generator wins every use" at a glance."""
+    from bench.ranking import pareto_front
+
     sub = summary[summary["dataset"] == dataset]
-    fid = sub[sub["metric"] == "dwp_pearson_r"].set_index("generator")
-    for alt in ("detection_auroc",):
-        if alt in set(sub["metric"]):
-            fid = sub[sub["metric"] == alt].set_index("generator")
+    fid_name = "detection_auroc" if "detection_auroc" in set(sub["metric"]) else "dwp_pearson_r"
+    fid = sub[sub["metric"] == fid_name].set_index("generator")
     priv = sub[sub["metric"] == "mia_dcr_auroc"].set_index("generator")
     gens = [g for g in fid.index if g in priv.index]
     if not gens:
         return False
+    refs = {g for g in gens if bool(fid.loc[g, "ref_generator"])}
+    contest = [g for g in gens if g not in refs]
+    dist = pd.DataFrame({"fidelity": fid.loc[contest, "distance"], "privacy": priv.loc[contest, "distance"]})
+    front = pareto_front(dist) if contest else []
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    fig, ax = plt.subplots(figsize=(5.8, 4.4))
     colours = plt.get_cmap("tab20").colors
     markers = "osD^vP*Xh<>p"
     for i, g in enumerate(gens):  # colour and marker both vary: no two generators look alike
+        is_ref = g in refs
         ax.errorbar(priv.loc[g, "mean"], fid.loc[g, "mean"],
-                    xerr=np.nan_to_num(priv.loc[g, "std"]), yerr=np.nan_to_num(fid.loc[g, "std"]),
-                    fmt=markers[i % len(markers)], color=colours[i % len(colours)], capsize=3, label=g)
+                    xerr=np.nan_to_num(priv.loc[g, "ci95"]), yerr=np.nan_to_num(fid.loc[g, "ci95"]),
+                    fmt=markers[i % len(markers)], color="grey" if is_ref else colours[i % len(colours)],
+                    mfc="none" if is_ref else None, capsize=3, label=f"{g} † (reference)" if is_ref else g)
+    if front:
+        pts = sorted((float(priv.loc[g, "mean"]), float(fid.loc[g, "mean"])) for g in front)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color="black", lw=0.8, ls=":", zorder=0)
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=160, facecolors="none", edgecolors="black",
+                   label="Pareto front (contestants)")
     ax.axvline(0.5, color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("membership inference AUROC (0.5 = no leakage) ←")
-    ax.set_ylabel(f"{fid['metric'].iloc[0]} ({'↓' if fid['goal'].iloc[0] != 'maximize' else '↑'})")
+    ax.set_xlabel("membership inference AUROC (0.5 = no leakage; below 0.5 earns nothing) ←")
+    ax.set_ylabel(f"{fid_name} ({'↓ to 0.5' if fid_name == 'detection_auroc' else '↑'})")
     ax.set_title(f"Fidelity-privacy trade-off on {dataset}")
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def figure_critical_difference(scores: pd.DataFrame, metrics: list[str], references: set[str], path: Path) -> bool:
+    """Average ranks with Nemenyi critical differences (Demsar 2006), one panel per score, over
+    (dataset, seed) blocks among the contestants; contestants closer than the CD are joined by a
+    bar (the test cannot tell them apart). Friedman's p-value is in each panel's title."""
+    from bench.ranking import friedman_nemenyi, rank_long
+
+    panels = []
+    for m in metrics:
+        verdict = rank_long(scores, m, references)  # blocks: (dataset, seed)
+        if verdict is None or verdict.distances is None or verdict.distances.shape[1] < 2:
+            continue
+        fr = friedman_nemenyi(verdict.distances)
+        if fr.n_blocks >= 2:
+            panels.append((m, fr))
+    if not panels:
+        return False
+    plt = _plt()
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 1.9 * len(panels)), squeeze=False)
+    for ax, (m, fr) in zip(axes[:, 0], panels, strict=True):
+        k = len(fr.avg_rank)
+        ax.set_xlim(0.5, k + 0.5)
+        ax.set_ylim(-1.2, 1.2)
+        ax.set_yticks([])
+        ax.axhline(0, color="black", lw=0.6)
+        for j, (g, r) in enumerate(fr.avg_rank.items()):
+            y = 0.35 + 0.25 * (j % 3)
+            ax.plot([r, r], [0, y], color="black", lw=0.6)
+            ax.text(r, y + 0.05, f"{g} ({r:.2f})", ha="center", fontsize=7)
+        ranks = fr.avg_rank.to_numpy()
+        for i in range(k):  # cliques: from each contestant to the farthest one within the CD
+            j = max(jj for jj in range(k) if ranks[jj] - ranks[i] < fr.critical_difference)
+            if j > i:
+                y = -0.3 - 0.15 * (i % 5)
+                ax.plot([ranks[i], ranks[j]], [y, y], color="tab:red", lw=2.5)
+        ax.plot([1, 1 + fr.critical_difference], [-1.0, -1.0], color="black", lw=1.5)
+        ax.text(1 + fr.critical_difference / 2, -0.95, f"CD = {fr.critical_difference:.2f}", ha="center",
+                fontsize=7, va="bottom")
+        ax.set_title(f"{m}: average rank over {fr.n_blocks} blocks (1 = best); Friedman p = {fr.p_value:.3g}",
+                     fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True
@@ -244,13 +304,17 @@ def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | No
     manifest = read_json(run_dir / "manifest.json")
     generators = list(manifest.get("generators", {}))
     summary = write_tables(run_dir, None, generators)
+    references = reference_generators(generators or list(dict.fromkeys(summary["generator"])))
     out = out or run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     jobs = pd.read_csv(run_dir / "jobs.csv")
     caption = run_caption(run_dir) + " Cite: ehrbench (CITATION.cff) and the papers of each generator and metric."
+    scores = long_scores(load_records(run_dir))
+    headline = headline_markdown(scores, generators, references)
+    write_text(out / "headline.md", headline + "\n" + caption + "\n")
     write_text(out / "leaderboard.md", leaderboard_markdown(summary, jobs, caption))
     write_text(out / "leaderboard.tex", leaderboard_latex(summary, caption))
-    write_csv(out / "leaderboard.csv", summary)
+    write_csv(out / "leaderboard.csv", leaderboard_csv(summary))
     for cat in CATEGORY_ORDER:
         part = summary[summary["category"] == cat]
         if part.empty:
@@ -267,11 +331,14 @@ def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | No
             figures.append(f"dimwise_{dataset}.png")
         if figure_tradeoff(summary, dataset, out / f"tradeoff_{dataset}.png"):
             figures.append(f"tradeoff_{dataset}.png")
+    if figure_critical_difference(scores, [f.score for f in FACETS], references, out / "critical_difference.png"):
+        figures.append("critical_difference.png")
     if figure_loss_curves(run_dir, out / "loss_curves.png"):
         figures.append("loss_curves.png")
     if figure_sampler_study(run_dir / "sampler_study.csv", out / "sampler_nfe.png"):
         figures.append("sampler_nfe.png")
-    index = ["# ehrbench report", "", caption, "", "## Leaderboard", "",
+    index = ["# ehrbench report", "", caption, "", "## Headline", "", headline,
+             "Full per-score tables: leaderboard.md and the per-category files.", "", "## Leaderboard", "",
              (out / "leaderboard.md").read_text(encoding="utf-8"), "## Use-case ranking", "",
              "See [ranking.md](ranking.md).", "", "## Figures", ""]
     index += [f"![{f}]({f})" for f in figures]

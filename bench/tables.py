@@ -1,128 +1,188 @@
-"""Leaderboards: mean ± std over seeds, the best generator per score marked, in Markdown, CSV and
-LaTeX (booktabs), one block per dataset and category.
+"""Leaderboards in Markdown, CSV and LaTeX (booktabs): one table per dataset and metric, one row
+per generator, one column per score.
+
+Every cell is the mean over blocks (seeds, each with its own split) with its 95% t interval
+(``mean ± half-width``). Who is bolded comes from :func:`bench.ranking.rank_score` only (the
+leading group, when a paired test over seeds resolves it). Reference generators stand apart in
+their own block of rows at the bottom, marked †, never bolded; reference scores (TRTR, the
+held-out baselines) are columns marked "(ref.)" and never ranked.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-CATEGORY_ORDER = ["fidelity", "utility", "privacy", "speed"]
+from bench.ranking import parse_ideal, rank_long, reference_generators
+
+CATEGORY_ORDER = ["fidelity", "utility", "clinical", "privacy", "speed"]
 ARROWS = {"maximize": "↑", "minimize": "↓", "target": "→"}
 LATEX_ARROWS = {"maximize": r"$\uparrow$", "minimize": r"$\downarrow$", "target": r"$\rightarrow$"}
+REF_MARK = "†"
+SUMMARY_COLUMNS = ["dataset", "category", "family", "metric", "goal", "ideal", "reference", "generator",
+                   "ref_generator", "mean", "std", "ci95", "ci_low", "ci_high", "n", "n_missing", "distance",
+                   "rank", "best", "p_value", "note"]
 
 
-def summarize(scores: pd.DataFrame, generators: list[str] | None = None) -> pd.DataFrame:
-    """One row per (dataset, category, metric, generator): mean, std, 95% interval, count, best."""
-    cols = ["dataset", "category", "family", "metric", "goal", "ideal", "reference", "generator",
-            "mean", "std", "ci95", "n", "n_missing", "best", "note"]
+def t_interval(vals: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean, standard deviation, and the 95% t interval's half-width over blocks (nan below 2)."""
+    vals = np.asarray(vals, dtype=float)
+    vals = vals[~np.isnan(vals)]
+    n = vals.size
+    if n == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    std = float(vals.std(ddof=1)) if n > 1 else float("nan")
+    half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else float("nan")
+    return float(vals.mean()), std, half, n
+
+
+def summarize(
+    scores: pd.DataFrame, generators: list[str] | None = None, references: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """One row per (dataset, category, metric, generator): mean, std, 95% t interval, count, and the
+    verdict of :func:`bench.ranking.rank_score` over the dataset's seeds (distance to the goal,
+    rank among contestants, ``best`` = bolded, p-value of leader vs runner-up).
+
+    ``references``: the labels of reference generators; None finds them from the generator
+    registry (:func:`bench.ranking.reference_generators`).
+    """
     if scores.empty:
-        return pd.DataFrame(columns=cols)
-    from scipy import stats
-
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    refs = set(reference_generators(scores["generator"].unique()) if references is None else references)
     rows = []
     keys = ["dataset", "category", "family", "metric", "goal", "generator"]
     for key, g in scores.groupby(keys, sort=False, dropna=False):
-        vals = pd.to_numeric(g["value"], errors="coerce").dropna().to_numpy(dtype=float)
-        n = len(vals)
-        std = float(vals.std(ddof=1)) if n > 1 else float("nan")
-        ci = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else float("nan")
+        vals = pd.to_numeric(g["value"], errors="coerce").to_numpy(dtype=float)
+        mean, std, half, n = t_interval(vals)
         notes = sorted({x for x in g["note"].fillna("") if x})
-        ideal = g["ideal"].iloc[0]
         rows.append(dict(zip(keys, key, strict=True)) | {
-            "ideal": None if pd.isna(ideal) else float(ideal),
+            "ideal": parse_ideal(g["ideal"].iloc[0]),
             "reference": bool(g["reference"].iloc[0]),
-            "mean": float(vals.mean()) if n else float("nan"),
-            "std": std, "ci95": ci, "n": n, "n_missing": int(len(g) - n),
-            "note": "; ".join(notes),
+            "ref_generator": key[-1] in refs,
+            "mean": mean, "std": std, "ci95": half,
+            "ci_low": mean - half if n > 1 else float("nan"),
+            "ci_high": mean + half if n > 1 else float("nan"),
+            "n": n, "n_missing": int(len(g) - n), "note": "; ".join(notes),
         })
     out = pd.DataFrame(rows)
-    out["best"] = False
-    for _, idx in out.groupby(["dataset", "metric"]).groups.items():
-        sub = out.loc[idx]
-        if sub["reference"].iloc[0] or len(sub) < 2:
-            continue
-        target = _distance_to_goal(sub)
-        if target.notna().any():
-            best = target.min()
-            out.loc[target[np.isclose(target, best, rtol=0, atol=1e-12)].index, "best"] = True
+    out["distance"], out["rank"], out["best"], out["p_value"] = np.nan, np.nan, False, np.nan
+    for dataset, sub in scores.groupby("dataset", sort=False):
+        for metric in dict.fromkeys(sub["metric"]):
+            verdict = rank_long(sub, metric, refs, block=["seed"])
+            if verdict is None:
+                continue
+            at = (out["dataset"] == dataset) & (out["metric"] == metric)
+            gen = out.loc[at, "generator"]
+            out.loc[at, "distance"] = gen.map(verdict.mean_distance).to_numpy()
+            out.loc[at, "rank"] = gen.map(verdict.rank).to_numpy()
+            out.loc[at, "best"] = gen.isin(verdict.best).to_numpy()
+            out.loc[at, "p_value"] = verdict.p_value
     order = {g: i for i, g in enumerate(generators or [])}
     out["_c"] = out["category"].map(lambda c: CATEGORY_ORDER.index(c) if c in CATEGORY_ORDER else 99)
+    out["_r"] = out["ref_generator"].astype(int)  # references after every contestant
     out["_g"] = out["generator"].map(lambda g: order.get(g, len(order)))
-    out = out.sort_values(["dataset", "_c", "family", "metric", "_g"], kind="stable")
-    return out.drop(columns=["_c", "_g"])[cols].reset_index(drop=True)
+    out = out.sort_values(["dataset", "_c", "family", "metric", "_r", "_g"], kind="stable")
+    return out.drop(columns=["_c", "_r", "_g"])[SUMMARY_COLUMNS].reset_index(drop=True)
 
 
-def _distance_to_goal(sub: pd.DataFrame) -> pd.Series:
-    goal = sub["goal"].iloc[0]
-    if goal == "maximize":
-        return -sub["mean"]
-    if goal == "minimize":
-        return sub["mean"]
-    ideal = sub["ideal"].iloc[0]
-    return (sub["mean"] - (0.0 if ideal is None or pd.isna(ideal) else ideal)).abs()
-
-
-def _fmt(mean: float, std: float, n: int) -> str:
-    if n == 0 or math.isnan(mean):
+def fmt_cell(mean: float, half: float, n: int) -> str:
+    """``mean ± half-width`` of the 95% interval (the mean alone for one block)."""
+    if n == 0 or mean is None or math.isnan(mean):
         return "n/a"
+    show_half = n > 1 and half is not None and not math.isnan(half)
     if mean != 0 and abs(mean) < 0.01:  # small scores (distances, MMD) keep 3 significant digits
-        text = f"{mean:.2e}"
-        return text + (f" ± {std:.1e}" if n > 1 and not math.isnan(std) else "")
+        return f"{mean:.2e}" + (f" ± {half:.1e}" if show_half else "")
     digits = 3 if abs(mean) < 1000 else 0
-    text = f"{mean:.{digits}f}"
-    if n > 1 and not math.isnan(std):
-        text += f" ± {std:.{digits}f}"
-    return text
+    return f"{mean:.{digits}f}" + (f" ± {half:.{digits}f}" if show_half else "")
 
 
-def _pivot(summary: pd.DataFrame, dataset: str) -> tuple[pd.DataFrame, list[str]]:
-    sub = summary[summary["dataset"] == dataset]
-    gens = list(dict.fromkeys(sub["generator"]))
-    return sub, gens
+def _family_blocks(summary: pd.DataFrame):
+    """(dataset, category, family, its rows) in the summary's order."""
+    for dataset in dict.fromkeys(summary["dataset"]):
+        sub = summary[summary["dataset"] == dataset]
+        for (cat, fam), g in sub.groupby(["category", "family"], sort=False):
+            yield dataset, cat, fam, g
+
+
+def _generator_order(g: pd.DataFrame) -> tuple[list[str], list[str]]:
+    gens = list(dict.fromkeys(g["generator"]))
+    refs = set(g.loc[g["ref_generator"].astype(bool), "generator"])
+    return [x for x in gens if x not in refs], [x for x in gens if x in refs]
+
+
+def _score_header(g: pd.DataFrame, metric: str, arrows: dict[str, str], esc=lambda s: s) -> str:
+    row = g[g["metric"] == metric].iloc[0]
+    return f"{esc(metric)} {arrows.get(row['goal'], '')}" + (" (ref.)" if row["reference"] else "")
 
 
 def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None, caption: str = "") -> str:
-    out = []
-    for dataset in dict.fromkeys(summary["dataset"]):
-        sub, gens = _pivot(summary, dataset)
-        out.append(f"## {dataset}\n")
-        header = "| category | metric | " + " | ".join(gens) + " |"
-        out += [header, "|" + "---|" * (len(gens) + 2)]
-        for (cat, metric), g in sub.groupby(["category", "metric"], sort=False):
-            goal = g["goal"].iloc[0]
-            name = f"{metric} {ARROWS.get(goal, '')}" + (" (ref.)" if g["reference"].iloc[0] else "")
-            cells = []
-            by_gen = {r.generator: r for r in g.itertuples()}
-            for gen in gens:
-                r = by_gen.get(gen)
-                if r is None:
-                    cells.append("")
-                    continue
-                cell = _fmt(r.mean, r.std, r.n)
-                cells.append(f"**{cell}**" if r.best else cell)
-            out.append(f"| {cat} | {name} | " + " | ".join(cells) + " |")
+    out: list[str] = []
+    last_dataset = None
+    for dataset, cat, fam, g in _family_blocks(summary):
+        if dataset != last_dataset:
+            if last_dataset is not None:
+                out += _footer(summary, jobs, last_dataset)
+            out.append(f"## {dataset}\n")
+            last_dataset = dataset
+        metrics = list(dict.fromkeys(g["metric"]))
+        contestants, refs = _generator_order(g)
+        out.append(f"### {cat}: {fam}\n")
+        out.append("| generator | " + " | ".join(_score_header(g, m, ARROWS) for m in metrics) + " |")
+        out.append("|---|" + "---|" * len(metrics))
+        cells = {(r.generator, r.metric): r for r in g.itertuples()}
+        for gen in contestants + refs:
+            if gen == (refs[0] if refs else None):
+                out.append(f"| *reference generators {REF_MARK} (not ranked)* |" + " |" * len(metrics))
+            row = []
+            for m in metrics:
+                r = cells.get((gen, m))
+                text = "" if r is None else fmt_cell(r.mean, r.ci95, r.n)
+                row.append(f"**{text}**" if r is not None and r.best else text)
+            name = f"{gen} {REF_MARK}" if gen in refs else gen
+            out.append(f"| {name} | " + " | ".join(row) + " |")
         out.append("")
-        if jobs is not None and not jobs.empty:
-            failed = jobs[(jobs["dataset"] == dataset) & (jobs["status"] != "ok")]
-            for r in failed.itertuples():
-                out.append(f"- job {r.generator} seed {r.seed} failed: {r.error}")
-            if len(failed):
-                out.append("")
-        notes = sub[sub["note"] != ""][["generator", "metric", "note"]].drop_duplicates()
-        for r in notes.itertuples():
-            out.append(f"- {r.generator} / {r.metric}: {r.note}")
-        if len(notes):
-            out.append("")
-    legend = "↑ higher is better, ↓ lower is better, → closer to the ideal is better; **bold**: best; (ref.): real-data reference."
+    if last_dataset is not None:
+        out += _footer(summary, jobs, last_dataset)
+    legend = (
+        "Cells: mean ± half-width of the 95% t interval over seeds (each seed draws its own split). "
+        "↑ higher is better, ↓ lower is better (up to the ideal: no credit beyond it), → closer to the "
+        "ideal is better. **Bold**: the leading group, when a two-sided paired t-test over seeds "
+        "(alpha 0.05) separates it from the rest; nothing is bold when no contestant is resolved. "
+        f"(ref.): real-data reference score, never ranked. {REF_MARK}: reference generator, never ranked."
+    )
     return "\n".join(out + [legend, "", caption, ""]).strip() + "\n"
 
 
+def _footer(summary: pd.DataFrame, jobs: pd.DataFrame | None, dataset: str) -> list[str]:
+    out = []
+    if jobs is not None and not jobs.empty:
+        failed = jobs[(jobs["dataset"] == dataset) & (jobs["status"] != "ok")]
+        for r in failed.itertuples():
+            out.append(f"- job {r.generator} seed {r.seed} failed: {r.error}")
+        if len(failed):
+            out.append("")
+    sub = summary[summary["dataset"] == dataset]
+    notes = sub[sub["note"].fillna("") != ""][["generator", "metric", "note"]].drop_duplicates()
+    for r in notes.itertuples():
+        out.append(f"- {r.generator} / {r.metric}: {r.note}")
+    if len(notes):
+        out.append("")
+    return out
+
+
 def leaderboard_csv(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary[["dataset", "category", "metric", "goal", "reference", "generator", "mean", "std",
-                    "ci95", "n", "best", "note"]]
+    """The long table, references set apart: ``role`` says contestant or reference, and within each
+    (dataset, metric) the reference generators' rows come last."""
+    out = summary[["dataset", "category", "metric", "goal", "ideal", "reference", "generator", "ref_generator",
+                   "mean", "std", "ci95", "ci_low", "ci_high", "n", "distance", "rank", "best", "p_value",
+                   "note"]].copy()
+    out.insert(out.columns.get_loc("generator") + 1, "role",
+               np.where(out["ref_generator"].astype(bool), "reference", "contestant"))
+    return out.drop(columns="ref_generator")
 
 
 _TEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
@@ -130,34 +190,37 @@ _TEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#
 
 
 def _tex_escape(s: str) -> str:
-    return "".join(_TEX.get(c, c) for c in s)
+    return "".join(_TEX.get(c, c) for c in str(s))
 
 
 def leaderboard_latex(summary: pd.DataFrame, caption: str = "") -> str:
     blocks = []
-    for dataset in dict.fromkeys(summary["dataset"]):
-        sub, gens = _pivot(summary, dataset)
+    for dataset, cat, fam, g in _family_blocks(summary):
+        metrics = list(dict.fromkeys(g["metric"]))
+        contestants, refs = _generator_order(g)
+        width = len(metrics) + 1
         lines = [
             r"\begin{table}[t]", r"\centering", r"\small",
-            r"\begin{tabular}{ll" + "c" * len(gens) + "}", r"\toprule",
-            "Category & Metric & " + " & ".join(_tex_escape(g) for g in gens) + r" \\", r"\midrule",
+            r"\begin{tabular}{l" + "c" * len(metrics) + "}", r"\toprule",
+            "Generator & " + " & ".join(_score_header(g, m, LATEX_ARROWS, _tex_escape) for m in metrics) + r" \\",
+            r"\midrule",
         ]
-        last_cat = None
-        for (cat, metric), g in sub.groupby(["category", "metric"], sort=False):
-            if last_cat is not None and cat != last_cat:
-                lines.append(r"\midrule")
-            goal = g["goal"].iloc[0]
-            by_gen = {r.generator: r for r in g.itertuples()}
-            cells = []
-            for gen in gens:
-                r = by_gen.get(gen)
-                cell = "" if r is None else _fmt(r.mean, r.std, r.n).replace("±", r"$\pm$")
-                cells.append(rf"\textbf{{{cell}}}" if r is not None and r.best else cell)
-            label = _tex_escape(metric) + " " + LATEX_ARROWS.get(goal, "")
-            lines.append(f"{cat if cat != last_cat else ''} & {label} & " + " & ".join(cells) + r" \\")
-            last_cat = cat
+        cells = {(r.generator, r.metric): r for r in g.itertuples()}
+        for gen in contestants + refs:
+            if gen == (refs[0] if refs else None):
+                lines += [r"\midrule", rf"\multicolumn{{{width}}}{{l}}{{\emph{{Reference generators "
+                                       rf"($\dagger$), not ranked}}}} \\"]
+            row = []
+            for m in metrics:
+                r = cells.get((gen, m))
+                text = "" if r is None else fmt_cell(r.mean, r.ci95, r.n).replace("±", r"$\pm$")
+                row.append(rf"\textbf{{{text}}}" if r is not None and r.best else text)
+            name = _tex_escape(gen) + (r" $\dagger$" if gen in refs else "")
+            lines.append(f"{name} & " + " & ".join(row) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}",
-                  rf"\caption{{{_tex_escape(dataset)}: {_tex_escape(caption)}}}",
-                  rf"\label{{tab:ehrbench-{_tex_escape(dataset)}}}", r"\end{table}", ""]
+                  rf"\caption{{{_tex_escape(dataset)}, {_tex_escape(cat)}: {_tex_escape(fam)}. "
+                  rf"Mean $\pm$ 95\% t interval over seeds; bold: leading group resolved by a paired t-test "
+                  rf"(alpha 0.05). {_tex_escape(caption)}}}",
+                  rf"\label{{tab:ehrbench-{_tex_escape(dataset)}-{_tex_escape(fam)}}}", r"\end{table}", ""]
         blocks.append("\n".join(lines))
     return "% requires \\usepackage{booktabs}\n" + "\n".join(blocks)

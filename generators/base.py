@@ -31,7 +31,10 @@ class Generator(ABC):
     supports_conditioning: ClassVar[bool] = False
     supported_kinds: ClassVar[tuple[str, ...]] = ("binary", "count")
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
-    reference: ClassVar[str] = ""
+    reference: ClassVar[str] = ""  # the citation of the published method
+    # a reference point, not a contestant (the independent-codes and copy baselines): tables show
+    # it apart, marked, and never rank or bold it
+    is_reference: ClassVar[bool] = False
 
     random_state: int | None
 

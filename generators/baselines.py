@@ -17,6 +17,7 @@ class IndependentGenerator(Generator):
     """
 
     name = "independent"
+    is_reference = True
     supports_conditioning = True
     reference = "Yan et al., Nature Communications 2022"
 
@@ -72,6 +73,7 @@ class RealCopyGenerator(Generator):
     """
 
     name = "real-copy"
+    is_reference = True
     supports_conditioning = True
 
     def __init__(self, random_state: int | None = None) -> None:

@@ -19,7 +19,21 @@ GOALS = ("maximize", "minimize", "target")
 
 @dataclass(frozen=True)
 class Score:
-    """One number a metric returns. ``goal='target'`` means closer to ``ideal`` is better.
+    """One number a metric returns, with what "better" means for it.
+
+    ``goal`` and ``ideal`` together define the distance to the goal that rankings use
+    (:func:`distance_to_goal`; the rules and their reasons are in docs/metrics.md):
+
+    - ``maximize`` / ``minimize`` without an ideal: higher / lower is better, without bound.
+    - ``maximize`` / ``minimize`` with an ideal: better up to the ideal, no credit beyond it. For a
+      score bounded by its ideal (an AUROC with ideal 1) this is plain maximisation; for a privacy
+      score whose ideal is the level of fresh real records (DCR ratio 1, attack AUROC 0.5) it is
+      the one-sided reading: being "more private" than held-out patients earns nothing.
+    - ``target``: closer to ``ideal`` on either side is better; an ideal is required.
+
+    ``ideal`` is a number or the NAME of a real-data reference score of the same metric (e.g.
+    ``label_fidelity_auroc`` aims at ``label_fidelity_real_auroc``): the distance is then taken,
+    block by block, to the value that reference score takes in the same job.
 
     ``reference`` marks a baseline the generator does not control (a model trained on real data,
     the same statistic on real held-out records): the tables show it beside the generator's score
@@ -30,14 +44,44 @@ class Score:
     goal: str
     lower: float = -np.inf
     upper: float = np.inf
-    ideal: float | None = None
+    ideal: float | str | None = None
     description: str = ""
-    reference: bool = False
     reference: bool = False  # a real-data reference (e.g. TRTR): shown, never ranked
 
     def __post_init__(self) -> None:
         if self.goal not in GOALS:
             raise ValueError(f"score {self.name}: goal must be one of {GOALS}")
+        if self.goal == "target" and self.ideal is None:
+            raise ValueError(f"score {self.name}: a target score needs an ideal (a number or a reference score's name)")
+        if isinstance(self.ideal, str) and self.ideal == self.name:
+            raise ValueError(f"score {self.name}: its ideal cannot name the score itself")
+
+    @property
+    def ideal_is_reference(self) -> bool:
+        return isinstance(self.ideal, str)
+
+
+def distance_to_goal(
+    value: np.ndarray | float, goal: str, ideal: float | None = None
+) -> np.ndarray:
+    """How far ``value`` falls short of the goal (0 = at the ideal; lower is better).
+
+    ``ideal`` is numeric here; a score whose ideal names a reference score passes that
+    reference's value (same block) as ``ideal``, element-wise.
+    """
+    x = np.asarray(value, dtype=float)
+    if goal not in GOALS:
+        raise ValueError(f"goal must be one of {GOALS}, got {goal!r}")
+    has_ideal = ideal is not None
+    if goal == "target":
+        if not has_ideal:
+            raise ValueError("a target score needs an ideal to measure the distance to")
+        return np.abs(x - np.asarray(ideal, dtype=float))
+    if not has_ideal:
+        return -x if goal == "maximize" else x
+    ideal_arr = np.asarray(ideal, dtype=float)
+    short = ideal_arr - x if goal == "maximize" else x - ideal_arr
+    return np.maximum(short, 0.0)
 
 
 @dataclass

@@ -40,7 +40,7 @@ class Detection(Metric):
     category = "fidelity"
     description = "xgboost real-vs-synthetic classifier, cross-validated AUROC"
     scores = (
-        Score("detection_auroc", "target", 0.0, 1.0, 0.5, "out-of-fold AUROC of a real-vs-synthetic classifier"),
+        Score("detection_auroc", "minimize", 0.0, 1.0, 0.5, "out-of-fold AUROC of a real-vs-synthetic classifier"),
     )
 
     def __init__(

@@ -40,16 +40,20 @@ class LabelFidelity(Metric):
     needs_label = True
     description = "real-trained logistic regression scored on synthetic records vs the labels they were generated for"
     scores = (
-        Score("label_fidelity_auroc", "target", 0.0, 1.0, None,
+        Score("label_fidelity_auroc", "target", 0.0, 1.0, "label_fidelity_real_auroc",
               "AUROC of the real-trained classifier on synthetic records vs their generated labels"),
         Score("label_fidelity_real_auroc", "maximize", 0.0, 1.0, 1.0,
               "the same classifier on real held-out records (the reference)", reference=True),
         Score("label_fidelity_gap", "target", -1.0, 1.0, 0.0,
               "synthetic AUROC minus real held-out AUROC: 0 preserves the label, < 0 blurs it, > 0 exaggerates it"),
-        Score("label_fidelity_positive_rate", "target", 0.0, 1.0, None,
+        Score("label_fidelity_positive_rate", "target", 0.0, 1.0, "label_fidelity_real_positive_rate",
               "mean predicted probability of label 1 on synthetic records generated for label 1"),
-        Score("label_fidelity_negative_rate", "target", 0.0, 1.0, None,
+        Score("label_fidelity_negative_rate", "target", 0.0, 1.0, "label_fidelity_real_negative_rate",
               "mean predicted probability of label 1 on synthetic records generated for label 0"),
+        Score("label_fidelity_real_positive_rate", "maximize", 0.0, 1.0, None,
+              "mean predicted probability of label 1 on real held-out records of label 1 (reference)", reference=True),
+        Score("label_fidelity_real_negative_rate", "minimize", 0.0, 1.0, None,
+              "mean predicted probability of label 1 on real held-out records of label 0 (reference)", reference=True),
     )
 
     def compute(
@@ -73,11 +77,14 @@ class LabelFidelity(Metric):
         p_syn = clf.predict_proba(np.asarray(synthetic.X, dtype=np.float32))[:, 1]  # type: ignore[attr-defined]
         p_real = clf.predict_proba(real_test.X)[:, 1]  # type: ignore[attr-defined]
         auroc = float(roc_auc_score(y_syn, p_syn))
-        ref = float(roc_auc_score(real_test.y, p_real))
+        y_real = np.asarray(real_test.y).astype(int)
+        ref = float(roc_auc_score(y_real, p_real))
         return {
             "label_fidelity_auroc": auroc,
             "label_fidelity_real_auroc": ref,
             "label_fidelity_gap": auroc - ref,
             "label_fidelity_positive_rate": float(p_syn[y_syn == 1].mean()),
             "label_fidelity_negative_rate": float(p_syn[y_syn == 0].mean()),
+            "label_fidelity_real_positive_rate": float(p_real[y_real == 1].mean()),
+            "label_fidelity_real_negative_rate": float(p_real[y_real == 0].mean()),
         }

@@ -141,11 +141,11 @@ class DimensionWisePrediction(Metric):
     scores = (
         Score("dwpred_auroc_r", "maximize", -1.0, 1.0, 1.0, "Pearson r of per-code AUROCs, real- vs synthetic-trained"),
         Score("dwpred_auroc_gap", "minimize", -1.0, 1.0, 0.0, "mean per-code AUROC, real-trained minus synthetic-trained"),
-        Score("dwpred_auroc_syn", "maximize", 0.0, 1.0, 1.0, "mean per-code AUROC of the synthetic-trained models"),
+        Score("dwpred_auroc_syn", "maximize", 0.0, 1.0, "dwpred_auroc_real", "mean per-code AUROC of the synthetic-trained models"),
         Score("dwpred_auroc_real", "maximize", 0.0, 1.0, 1.0, "mean per-code AUROC of the real-trained models", reference=True),
         Score("dwpred_f1_r", "maximize", -1.0, 1.0, 1.0, "Pearson r of per-code F1, real- vs synthetic-trained"),
         Score("dwpred_f1_gap", "minimize", -1.0, 1.0, 0.0, "mean per-code F1, real-trained minus synthetic-trained"),
-        Score("dwpred_f1_syn", "maximize", 0.0, 1.0, 1.0, "mean per-code F1 of the synthetic-trained models"),
+        Score("dwpred_f1_syn", "maximize", 0.0, 1.0, "dwpred_f1_real", "mean per-code F1 of the synthetic-trained models"),
         Score("dwpred_f1_real", "maximize", 0.0, 1.0, 1.0, "mean per-code F1 of the real-trained models", reference=True),
     )
 

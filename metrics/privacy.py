@@ -44,7 +44,8 @@ class DistanceMembershipInference(Metric):
     description = "membership inference by distance to the closest synthetic record"
     scores = (
         Score("mia_dcr_auroc", "minimize", 0.0, 1.0, 0.5, "attack AUROC, members vs held-out"),
-        Score("mia_dcr_best_f1", "minimize", 0.0, 1.0, None, "attack F1 at its best threshold"),
+        Score("mia_dcr_best_f1", "minimize", 0.0, 1.0, 2.0 / 3.0,
+              "attack F1 at its best threshold (2/3: calling everyone a member)"),
     )
 
     def __init__(self, random_state: int | None = 0, max_records: int = 1000) -> None:
@@ -90,7 +91,7 @@ class AttributeInference(Metric):
     category = "privacy"
     description = "infer unknown codes of training patients from their nearest synthetic records"
     scores = (
-        Score("aia_f1", "minimize", 0.0, 1.0, None, "F1 of training patients' unknown codes inferred from synthetic records"),
+        Score("aia_f1", "minimize", 0.0, 1.0, "aia_f1_holdout", "F1 of training patients' unknown codes inferred from synthetic records"),
         Score("aia_f1_holdout", "minimize", 0.0, 1.0, None, "F1 of the same attack against real held-out patients",
               reference=True),
         Score("aia_f1_gain", "minimize", -1.0, 1.0, 0.0, "aia_f1 minus the held-out baseline"),
@@ -172,7 +173,7 @@ class DistanceToClosestRecord(Metric):
         Score("dcr_ratio", "maximize", 0.0, np.inf, 1.0, "mean DCR of synthetic / mean DCR of held-out records"),
         Score("dcr_closer_prob", "minimize", 0.0, 1.0, 0.5,
               "P(a synthetic record is closer to the training data than a held-out record)"),
-        Score("dcr_syn_mean", "maximize", 0.0, np.inf, None, "mean distance of synthetic records to the training data"),
+        Score("dcr_syn_mean", "maximize", 0.0, np.inf, "dcr_holdout_mean", "mean distance of synthetic records to the training data"),
         Score("dcr_holdout_mean", "maximize", 0.0, np.inf, None,
               "mean distance of held-out records to the training data", reference=True),
     )
@@ -228,9 +229,12 @@ class NearestNeighbourAdversarialAccuracy(Metric):
     ``nnaa`` 0.5 is ideal; far above 0.5 the synthetic records are unrealistic, far below they
     copy the training data. A generator that memorises sits closer to its training records than to
     fresh ones, so the privacy loss ``nnaa_test - nnaa`` is positive; 0 means no memorisation.
-    Each AA compares equal numbers of real and synthetic records, at most ``max_records``;
-    ties between distances count one half (frequent on binary records; Yale et al. count them as
-    not farther, which biases AA below 0.5 for two samples of one distribution).
+    Both AAs use the same number m of records on every side (m = the smallest of the training,
+    held-out and synthetic counts, at most ``max_records``; the larger sets are subsampled with
+    the metric's seed) and the same synthetic sample, so the loss does not move with the sizes of
+    the splits (unequal sizes alone shifted it by -0.01 to -0.02 on eunomia's 80/20 split).
+    Ties between distances count one half (frequent on binary records; Yale et al. count them
+    as not farther, which biases AA below 0.5 for two samples of one distribution).
     """
 
     name = "nnaa"
@@ -252,17 +256,16 @@ class NearestNeighbourAdversarialAccuracy(Metric):
         check_columns(real_train, synthetic)
         rng = self.rng()
         kind = real_train.kind
-        m_tr = min(real_train.n_records, synthetic.n_records, self.max_records)
-        m_te = min(real_test.n_records, synthetic.n_records, self.max_records)
-        if min(m_tr, m_te) < 2:
+        # one sample size m for both AAs: nearest-neighbour distances shrink as a sample grows, so
+        # AA computed on 2,155 training records against 539 held-out ones differs by sample size
+        # alone; m records are drawn from each of training, held-out and synthetic records
+        m = min(real_train.n_records, real_test.n_records, synthetic.n_records, self.max_records)
+        if m < 2:
             raise MetricNotApplicable("NNAA needs at least two records on each side")
-        syn_tr = _rows(synthetic, m_tr, rng, kind)
-        d_ss = nearest_distances(syn_tr, syn_tr, 1, exclude_self=True)[:, 0]
-        aa_train = adversarial_accuracy(_rows(real_train, m_tr, rng, kind), syn_tr, d_ss)
-        if m_te == m_tr:  # the same synthetic sample serves both: its own distances are reused
-            aa_test = adversarial_accuracy(_rows(real_test, m_te, rng, kind), syn_tr, d_ss)
-        else:
-            aa_test = adversarial_accuracy(_rows(real_test, m_te, rng, kind), _rows(synthetic, m_te, rng, kind))
+        syn = _rows(synthetic, m, rng, kind)
+        d_ss = nearest_distances(syn, syn, 1, exclude_self=True)[:, 0]
+        aa_train = adversarial_accuracy(_rows(real_train, m, rng, kind), syn, d_ss)
+        aa_test = adversarial_accuracy(_rows(real_test, m, rng, kind), syn, d_ss)
         return {"nnaa": aa_train, "nnaa_test": aa_test, "nnaa_privacy_loss": aa_test - aa_train}
 
 
@@ -300,8 +303,8 @@ class ExactCopy(Metric):
     category = "privacy"
     description = "synthetic records identical to a training record, beyond the held-out rate"
     scores = (
-        Score("exact_copy_rate", "minimize", 0.0, 1.0, 0.0, "share of synthetic records equal to a training record"),
-        Score("exact_copy_holdout_rate", "minimize", 0.0, 1.0, 0.0,
+        Score("exact_copy_rate", "minimize", 0.0, 1.0, "exact_copy_holdout_rate", "share of synthetic records equal to a training record"),
+        Score("exact_copy_holdout_rate", "minimize", 0.0, 1.0, None,
               "share of held-out records equal to a training record", reference=True),
         Score("exact_copy_excess", "minimize", -1.0, 1.0, 0.0, "exact_copy_rate minus the held-out rate"),
     )

@@ -25,6 +25,8 @@ BUILTIN: dict[str, str] = {
     # utility
     "tstr_lr": "metrics.utility:TSTRLogistic",
     "tstr_xgb": "metrics.utility:TSTRXGBoost",
+    "outcomes_tstr": "metrics.outcomes:MultiOutcomeTSTR",
+    "label_fidelity": "metrics.label_fidelity:LabelFidelity",
     # clinical validity
     "effect_estimates": "metrics.clinical:EffectEstimates",
     "subgroup_fidelity": "metrics.clinical_subgroups:SubgroupFidelity",
@@ -37,7 +39,6 @@ BUILTIN: dict[str, str] = {
     "exact_copy": "metrics.privacy:ExactCopy",
     # speed
     "speed": "metrics.speed:Speed",
-    "label_fidelity": "metrics.label_fidelity:LabelFidelity",
 }
 
 

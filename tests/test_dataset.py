@@ -76,3 +76,39 @@ def test_label_as_column_round_trip(toy):
     d = toy.with_label_as_column()
     assert d.y is None and d.n_codes == toy.n_codes + 1
     assert np.array_equal(d.X[:, -1], toy.y)
+
+
+
+def _indexed(n=600, rate=0.2, seed=0):
+    """Records that spell their own row index in binary, with a label of the given rate."""
+    bits = ((np.arange(n)[:, None] >> np.arange(10)) & 1).astype(float)
+    y = (np.random.default_rng(seed).random(n) < rate).astype(int)
+    return _data(bits, y)
+
+
+def _ids(part):
+    return set((part.X.astype(int) << np.arange(10)).sum(axis=1).tolist())
+
+
+def test_split3_is_stratified_disjoint_and_fixed_by_seed():
+    full = _indexed()
+    parts = full.split3(seed=4, val_size=0.1, test_size=0.2)
+    tr, va, te = parts
+    assert parts.seed == 4 and (tr.name, va.name, te.name) == ("unit/train", "unit/validation", "unit/test")
+    a, b, c = _ids(tr), _ids(va), _ids(te)
+    assert not (a & b) and not (a & c) and not (b & c) and len(a | b | c) == full.n_records
+    assert abs(va.n_records - 60) <= 1 and abs(te.n_records - 120) <= 1
+    for part in parts:  # stratified: every part keeps the label's rate
+        assert part.y.mean() == pytest.approx(full.y.mean(), abs=0.02)
+    # the test part is split()'s held-out part; the same seed gives the same parts, another seed others
+    assert _ids(full.split(seed=4, test_size=0.2)[1]) == c
+    again = full.split3(seed=4, val_size=0.1, test_size=0.2)
+    assert [_ids(p) for p in again] == [a, b, c]
+    other = full.split3(seed=5, val_size=0.1, test_size=0.2)
+    assert _ids(other.validation) != b and _ids(other.test) != c
+
+
+@pytest.mark.parametrize(("val", "test", "message"), [(0.0, 0.2, "val_size"), (0.5, 0.5, "below 1")])
+def test_split3_rejects_bad_sizes(val, test, message):
+    with pytest.raises(DatasetError, match=message):
+        _indexed().split3(seed=0, val_size=val, test_size=test)

@@ -73,7 +73,7 @@ def _only_run_dir(tmp_path):
 def test_run_writes_every_table_with_provenance(tmp_path, capsys):
     assert _run(tmp_path) == 0
     out = capsys.readouterr().out
-    assert "| independent | real-copy |" in out
+    assert "| independent † |" in out and "| real-copy † |" in out  # references: rows apart, marked
     d = _only_run_dir(tmp_path)
     for name in ("scores.csv", "timings.csv", "jobs.csv", "manifest.json", "leaderboard.md", "leaderboard.tex"):
         assert (d / name).is_file(), name

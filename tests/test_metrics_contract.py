@@ -35,7 +35,11 @@ def test_registry_names_and_declarations() -> None:
         assert (cls.__doc__ or "").strip(), name
         for s in cls.scores:
             assert s.goal in GOALS and s.lower <= s.upper
-            assert s.ideal is None or s.lower <= s.ideal <= s.upper
+            if isinstance(s.ideal, str):  # the name of a reference score of the same metric
+                assert cls.score(s.ideal).reference, f"{s.name}: ideal {s.ideal} is not a reference score"
+            else:
+                assert s.ideal is None or s.lower <= s.ideal <= s.upper
+            assert s.goal != "target" or s.ideal is not None, f"{s.name}: a target without an ideal"
             assert s.name not in seen, f"score {s.name} declared twice"
             seen.add(s.name)
     assert registry.get_class("sdmetrics_quality").default is False

@@ -54,7 +54,8 @@ def test_dimwise_probability_identical_and_never_generated(toy_split) -> None:
     train, test = toy_split
     m = DimensionWiseProbability()
     ideal = m.compute(train, test, _identical(train))
-    assert ideal == {"dwp_pearson_r": 1.0, "dwp_apd": 0.0, "dwp_rmse": 0.0, "dwp_never_generated": 0.0}
+    assert ideal == {"dwp_pearson_r": 1.0, "dwp_spearman_r": pytest.approx(1.0), "dwp_apd": 0.0, "dwp_rmse": 0.0,
+                     "dwp_never_generated": 0.0}
     X = train.X.copy()
     X[:, :3] = 0  # the generator never produces three codes
     out = m.compute(train, test, SyntheticData(X, None))
@@ -318,3 +319,17 @@ def test_sdmetrics_quality_identical() -> None:
     out = SDMetricsQuality(max_columns=6).compute(train, test, _identical(train))
     assert out["sdm_quality"] == pytest.approx(1.0)
     assert out["sdm_column_shapes"] == pytest.approx(1.0)
+
+
+def test_dimwise_probability_spearman_sees_rare_codes_pearson_misses() -> None:
+    """Common codes right, rare codes' prevalences shuffled: Pearson stays near 1, Spearman drops."""
+    rng = np.random.default_rng(0)
+    n, d = 4000, 60
+    p_real = np.r_[np.linspace(0.3, 0.6, 5), np.linspace(0.002, 0.03, d - 5)]
+    p_syn = p_real.copy()
+    p_syn[5:] = rng.permutation(p_syn[5:])
+    real = EHRDataset((rng.random((n, d)) < p_real).astype(np.float32), None, [f"c{i}" for i in range(d)])
+    syn = SyntheticData((rng.random((n, d)) < p_syn).astype(np.float32), None)
+    out = DimensionWiseProbability().compute(real, real, syn)
+    assert out["dwp_pearson_r"] > 0.95
+    assert out["dwp_spearman_r"] < 0.6

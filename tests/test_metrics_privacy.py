@@ -157,3 +157,16 @@ def test_exact_copy(wide, fresh) -> None:
     assert m.compute(train, test, SyntheticData(X, None))["exact_copy_rate"] == pytest.approx(
         50 / X.shape[0], abs=0.02
     )
+
+
+@pytest.mark.parametrize(("n_train", "n_test"), [(2000, 400), (400, 2000), (900, 900)])
+def test_nnaa_privacy_loss_is_zero_for_one_population_whatever_the_split_sizes(n_train, n_test) -> None:
+    """Training, held-out and synthetic records drawn from one population: no memorisation, so the
+    loss is about 0 however unequal the parts (each AA is computed on equal-sized samples)."""
+    full = make_toy(n_records=n_train + n_test + 1500, n_codes=N_CODES, seed=11)
+    train = full.subset(np.arange(n_train))
+    test = full.subset(np.arange(n_train, n_train + n_test))
+    syn = full.subset(np.arange(n_train + n_test, full.n_records))
+    losses = [NearestNeighbourAdversarialAccuracy(random_state=s).compute(train, test, SyntheticData(syn.X, syn.y))
+              ["nnaa_privacy_loss"] for s in range(3)]
+    assert abs(float(np.mean(losses))) < 0.03

@@ -4,19 +4,38 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from generators.baselines import IndependentGenerator
+from generators import registry
+from generators.baselines import IndependentGenerator, RealCopyGenerator
+
+
+class Leaky(RealCopyGenerator):
+    """A contestant that copies its training records: it must never win privacy."""
+
+    name = "leaky"
+    is_reference = False
+
+
+class Naive(IndependentGenerator):
+    """A contestant that draws codes independently."""
+
+    name = "naive"
+    is_reference = False
+
+
+registry.register(Leaky)
+registry.register(Naive)
 
 GRID = ["-d", "toy", "-s", "0,1", "-m", "dimwise_probability,mia_dcr,tstr_lr,speed", "--no-progress"]
 
 
-def _run(root, *extra):
-    assert main(["run", "-g", "independent,real-copy", *GRID, "--results-dir", str(root), *extra]) == 0
+def _run(root, *extra, generators="independent,real-copy"):
+    assert main(["run", "-g", generators, *GRID, "--results-dir", str(root), *extra]) == 0
     return sorted((root / "runs").iterdir())[-1]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("report"))
+    return _run(tmp_path_factory.mktemp("report"), generators="leaky,naive,independent,real-copy")
 
 
 def _degrade(monkeypatch):
@@ -35,15 +54,25 @@ def test_report_writes_tables_figures_and_ranking(run_dir, capsys):
     assert main(["report", str(run_dir)]) == 0
     out = run_dir / "report"
     for name in ("leaderboard.md", "leaderboard.tex", "leaderboard.csv", "fidelity.md", "privacy.tex",
-                 "ranking.md", "ranking.csv", "dimwise_toy.png", "tradeoff_toy.png", "README.md"):
+                 "ranking.md", "ranking.csv", "dimwise_toy.png", "tradeoff_toy.png", "README.md", "headline.md"):
         assert (out / name).is_file(), name
     tex = (out / "leaderboard.tex").read_text()
-    assert r"\toprule" in tex and r"\textbf{" in tex and r"$\pm$" in tex and r"$\uparrow$" in tex
+    assert r"\toprule" in tex and r"$\pm$" in tex and r"$\uparrow$" in tex
     assert "toy" in tex and "seeds [0, 1]" in tex
-    summary = (out / "leaderboard.csv").read_text()
-    assert "ci95" in summary
+    assert r"Reference generators ($\dagger$), not ranked" in tex
+    import pandas as pd
+
+    summary = pd.read_csv(out / "leaderboard.csv")
+    assert {"ci95", "ci_low", "ci_high", "role", "rank"} <= set(summary.columns)
+    refs = summary[summary["generator"].isin(["independent", "real-copy"])]
+    assert (refs["role"] == "reference").all() and not refs["best"].any() and refs["rank"].isna().all()
+    md = (out / "leaderboard.md").read_text()
+    assert "| independent † |" in md
+    assert not [line for line in md.splitlines() if line.startswith(("| independent", "| real-copy")) and "**" in line]
     ranking = (out / "ranking.md").read_text()
     assert "education" in ranking and "medical_ai_development" in ranking
+    assert "| independent |" not in ranking and "| real-copy |" not in ranking  # references never ranked
+    assert (out / "critical_difference.png").is_file()
     assert "Use-case ranking" in capsys.readouterr().out
 
 
@@ -53,9 +82,10 @@ def test_custom_weights_change_the_ranking(run_dir, tmp_path):
     assert main(["report", str(run_dir), "--weights", str(w), "--out", str(tmp_path / "r")]) == 0
     text = (tmp_path / "r" / "ranking.md").read_text()
     assert "leak_lovers" in text
-    # lower membership-inference AUROC ranks first: the independent baseline
+    # membership-inference AUROC nearer 0.5 ranks first: the independent-codes contestant, never the copier
+    # (before issue 13 the reference baseline `independent` itself was ranked here)
     first = [line for line in text.splitlines() if line.startswith("| 1 |")][0]
-    assert "independent" in first
+    assert "naive" in first
 
 
 @pytest.mark.parametrize(
@@ -116,3 +146,23 @@ def test_tolerance_comes_from_the_seed_spread():
     assert tolerance(0.5, 0.1) == pytest.approx(0.3)
     assert tolerance(0.5, 0.0) == pytest.approx(0.011)
     assert np.isfinite(tolerance(0.5, float("nan")))
+
+
+def test_use_case_ranking_takes_the_ranking_functions_ranks_and_skips_references():
+    import pandas as pd
+
+    from bench.report import use_case_ranking
+    from bench.tables import summarize
+
+    rows = []
+    values = {"copier": [1.0, 1.0, 1.0], "fresh": [0.50, 0.51, 0.49], "far": [0.40, 0.41, 0.42],
+              "real-copy": [1.0, 1.0, 1.0]}
+    for gen, vals in values.items():
+        for seed, v in enumerate(vals):
+            rows.append({"generator": gen, "dataset": "toy", "seed": seed, "category": "privacy", "family": "mia_dcr",
+                         "metric": "mia_dcr_auroc", "value": v, "goal": "minimize", "ideal": 0.5,
+                         "reference": False, "note": ""})
+    ranking = use_case_ranking(summarize(pd.DataFrame(rows)), {"privacy": {"mia_dcr_auroc": 1.0}})
+    pos = dict(zip(ranking["generator"], ranking["position"], strict=True))
+    assert "real-copy" not in pos  # a reference generator is never ranked
+    assert pos["fresh"] == pos["far"] == 1 and pos["copier"] == 3  # below 0.5 earns nothing; the copier is last

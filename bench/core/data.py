@@ -311,6 +311,38 @@ class EHRDataset:
             raise DatasetError(f"dataset {self.name!r}: cannot split into train/test: {exc}") from None
         return self.subset(np.sort(tr), "/train"), self.subset(np.sort(te), "/test")
 
+    def split3(self, seed: int = 0, val_size: float = 0.1, test_size: float = 0.2) -> Splits:
+        """Train / validation / test split, each part stratified on the label, fixed by ``seed``.
+
+        ``val_size`` and ``test_size`` are fractions of the whole dataset. The test part is exactly
+        :meth:`split`'s held-out part for the same ``seed`` and ``test_size``; the validation part
+        is then drawn, stratified, from the rest. Generators and any tuning see train and
+        validation only; the leaderboard scores test. Each seed draws its own split, so the spread
+        over seeds includes the split's variance.
+        """
+        from sklearn.model_selection import train_test_split
+
+        if not 0 < val_size < 1:
+            raise DatasetError(f"val_size must be in (0, 1), got {val_size}")
+        if not 0 < test_size < 1 or val_size + test_size >= 1:
+            raise DatasetError(
+                f"test_size must be in (0, 1) and val_size + test_size below 1, got {val_size} + {test_size}"
+            )
+        idx = np.arange(self.n_records)
+        y = self.y
+        try:
+            rest, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)
+            tr, va = train_test_split(
+                rest, test_size=val_size / (1 - test_size), random_state=seed,
+                stratify=None if y is None else y[rest],
+            )
+        except ValueError as exc:  # too few records of a class to stratify
+            raise DatasetError(f"dataset {self.name!r}: cannot split into train/validation/test: {exc}") from None
+        return Splits(
+            self.subset(np.sort(tr), "/train"), self.subset(np.sort(va), "/validation"),
+            self.subset(np.sort(te), "/test"), seed,
+        )
+
     def with_label_as_column(self) -> EHRDataset:
         """The label appended as the last column, for generators that cannot condition on it."""
         if self.y is None:
@@ -394,6 +426,18 @@ def align_columns(train_ds: EHRDataset, eval_ds: EHRDataset, fill_missing: bool 
         X=X, y=eval_ds.y, columns=want, kind=eval_ds.kind, name=eval_ds.name, names=names,
         label_name=eval_ds.label_name, source=eval_ds.source,
     )
+
+@dataclass(frozen=True, eq=False)
+class Splits:
+    """The three disjoint parts of one dataset drawn by :meth:`EHRDataset.split3` with ``seed``."""
+
+    train: EHRDataset
+    validation: EHRDataset
+    test: EHRDataset
+    seed: int
+
+    def __iter__(self):  # train, validation, test = data.split3(seed)
+        return iter((self.train, self.validation, self.test))
 
 
 def _validate_label(y: object, n: int, where: str, label_name: str) -> np.ndarray:

@@ -1,0 +1,58 @@
+"""The headline table: one row per generator, contestants first, references apart, intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench.headline import FACETS, REAL_ROW, facet_scores, headline_markdown, headline_table
+
+
+def _scores(gens: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
+    rows = []
+    goals = {"dwpred_auroc_syn": ("maximize", 1.0, False), "dwpred_auroc_real": ("maximize", 1.0, True),
+             "mia_dcr_auroc": ("minimize", 0.5, False), "sample_s": ("minimize", 0.0, False)}
+    for g, by_metric in gens.items():
+        for metric, vals in by_metric.items():
+            goal, ideal, ref = goals[metric]
+            for seed, v in enumerate(vals):
+                rows.append({"generator": g, "dataset": "toy", "seed": seed, "category": "x", "family": "f",
+                             "metric": metric, "value": v, "goal": goal, "ideal": ideal, "reference": ref,
+                             "note": ""})
+    return pd.DataFrame(rows)
+
+
+def test_headline_rows_facets_intervals_and_references_apart() -> None:
+    real = [0.9, 0.91, 0.92]
+    gens = {
+        "independent": {"dwpred_auroc_syn": [0.5, 0.5, 0.5], "dwpred_auroc_real": real, "mia_dcr_auroc": [0.5] * 3},
+        "good": {"dwpred_auroc_syn": [0.85, 0.86, 0.87], "dwpred_auroc_real": real,
+                 "mia_dcr_auroc": [0.52, 0.53, 0.52]},
+        "bad": {"dwpred_auroc_syn": [0.6, 0.61, 0.62], "dwpred_auroc_real": real, "mia_dcr_auroc": [0.5, 0.51, 0.5]},
+    }
+    t = headline_table(_scores(gens), ["independent", "good", "bad"])
+    assert list(dict.fromkeys(t["generator"])) == ["good", "bad", "independent", REAL_ROW]
+    dw = t[t["facet"] == FACETS[0].title].set_index("generator")
+    assert dw.loc["good", "best"] and not dw.loc["independent", "best"]
+    assert dw.loc["good", "ci95"] > 0 and dw.loc[REAL_ROW, "mean"] == np.mean(real)
+    mia = t[t["facet"].str.startswith("MIA")].set_index("generator")
+    assert abs(mia.loc["good", "mean"] - (0.02 + 0.03 + 0.02) / 3) < 1e-12  # shown as the excess over 0.5
+    md = headline_markdown(_scores(gens), ["independent", "good", "bad"])
+    lines = md.splitlines()
+    assert lines.index("| independent † | 0.500 ± 0.000 | 0.000 ± 0.000 |") > [
+        i for i, line in enumerate(lines) if line.startswith("| bad |")][0]
+    assert "**0.860 ± 0.025**" in md
+
+
+def test_headline_keeps_at_most_15_rows_per_dataset() -> None:
+    gens = {f"g{i:02d}": {"dwpred_auroc_syn": [0.5 + i / 100] * 2, "dwpred_auroc_real": [0.9] * 2} for i in range(20)}
+    gens["independent"] = {"dwpred_auroc_syn": [0.5, 0.5], "dwpred_auroc_real": [0.9] * 2}
+    md = headline_markdown(_scores(gens))
+    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| generator")]
+    assert len(rows) <= 15 and any("independent †" in r for r in rows)
+    assert "more generator(s) in the full tables" in md
+
+
+def test_facet_scores_name_what_the_headline_needs() -> None:
+    need = facet_scores()
+    assert {"dwpred_auroc_syn", "outcomes_tstr_auroc", "outcomes_trtr_auroc", "mia_dcr_auroc", "sample_s"} <= set(need)

@@ -1,0 +1,230 @@
+"""Known-answer tests of the verdict: whatever crowns a winner (bench.ranking, used by the tables,
+the report and the use-case ranking) gets it right where the answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.ranking import (
+    distances,
+    friedman_nemenyi,
+    is_reference_generator,
+    paired_p,
+    pareto_front,
+    rank_long,
+    rank_score,
+    reference_generators,
+)
+from bench.tables import leaderboard_csv, leaderboard_latex, leaderboard_markdown, summarize
+from metrics.base import Score, distance_to_goal
+
+rng = np.random.default_rng(0)
+
+
+def _blocks(**cols: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(cols, index=pd.RangeIndex(len(next(iter(cols.values()))), name="seed"))
+
+
+# ----------------------------------------------------------------------------- score semantics
+def test_distance_to_goal_rules() -> None:
+    # maximise / minimise without an ideal: unbounded
+    assert distance_to_goal([1.0, 2.0], "maximize").tolist() == [-1.0, -2.0]
+    # with an ideal: no credit beyond it (one-sided)
+    assert distance_to_goal([0.5, 1.0, 3.0], "maximize", 1.0).tolist() == [0.5, 0.0, 0.0]
+    assert distance_to_goal([0.4, 0.5, 0.9], "minimize", 0.5).tolist() == pytest.approx([0.0, 0.0, 0.4])
+    # target: both sides count
+    assert distance_to_goal([0.4, 0.6], "target", 0.5).tolist() == pytest.approx([0.1, 0.1])
+    # an ideal given per block (a reference score's values)
+    assert distance_to_goal([0.487, 0.62], "target", [0.635, 0.635]).tolist() == pytest.approx([0.148, 0.015])
+    with pytest.raises(ValueError, match="needs an ideal"):
+        distance_to_goal([0.5], "target", None)
+
+
+def test_score_declarations_are_checked() -> None:
+    with pytest.raises(ValueError, match="needs an ideal"):
+        Score("x", "target")
+    with pytest.raises(ValueError, match="cannot name the score itself"):
+        Score("x", "target", ideal="x")
+    assert Score("x", "target", ideal="x_real").ideal_is_reference
+
+
+def test_every_builtin_score_has_the_documented_semantics() -> None:
+    from metrics import registry
+
+    scores = {s.name: s for n in registry.BUILTIN for s in registry.get_class(n).scores}
+    expect = {
+        "dcr_ratio": ("maximize", 1.0), "dcr_closer_prob": ("minimize", 0.5),
+        "mia_dcr_auroc": ("minimize", 0.5), "mia_dcr_best_f1": ("minimize", pytest.approx(2 / 3)),
+        "dcr_syn_mean": ("maximize", "dcr_holdout_mean"), "aia_f1": ("minimize", "aia_f1_holdout"),
+        "aia_f1_gain": ("minimize", 0.0), "nnaa_privacy_loss": ("minimize", 0.0),
+        "exact_copy_rate": ("minimize", "exact_copy_holdout_rate"), "exact_copy_excess": ("minimize", 0.0),
+        "label_fidelity_auroc": ("target", "label_fidelity_real_auroc"),
+        "label_fidelity_positive_rate": ("target", "label_fidelity_real_positive_rate"),
+        "label_fidelity_negative_rate": ("target", "label_fidelity_real_negative_rate"),
+        "detection_auroc": ("minimize", 0.5), "outcomes_tstr_auroc": ("maximize", "outcomes_trtr_auroc"),
+    }
+    for name, (goal, ideal) in expect.items():
+        assert (scores[name].goal, scores[name].ideal) == (goal, ideal), name
+    for s in scores.values():
+        assert s.goal != "target" or s.ideal is not None, s.name
+
+
+# ------------------------------------------------------------------------------ known answers
+def test_real_copy_never_wins_and_references_are_never_ranked() -> None:
+    # real-copy has the best raw fidelity in every block; it is a reference: never ranked
+    v = _blocks(**{"real-copy": [1.0, 1.0, 1.0], "a": [0.90, 0.91, 0.92], "b": [0.5, 0.52, 0.51],
+                   "independent": [0.95, 0.95, 0.95]})
+    r = rank_score(v, "maximize", 1.0)
+    assert r.best == ["a"] and "real-copy" not in r.rank and "independent" not in r.rank
+    # any generator class declaring itself a reference is set apart the same way
+    assert rank_score(v, "maximize", 1.0, references={"a"}).leaders == ["b"]
+
+
+def test_a_copier_never_wins_privacy() -> None:
+    # an unflagged contestant that copies its training data: DCR ratio 0, attack AUROC 1
+    dcr = _blocks(copier=[0.0, 0.0, 0.0], fresh=[0.98, 1.01, 0.99], far=[2.9, 3.1, 3.0])
+    assert "copier" not in rank_score(dcr, "maximize", 1.0).group
+    mia = _blocks(copier=[1.0, 1.0, 1.0], fresh=[0.49, 0.51, 0.50])
+    assert rank_score(mia, "minimize", 0.5).best == ["fresh"]
+
+
+def test_far_from_every_patient_is_never_more_private_than_held_out_records() -> None:
+    # DCR ratio 3 (garbage far from everyone) vs 1 (fresh records): no credit beyond the holdout level
+    dcr = _blocks(fresh=[1.0, 0.99, 1.02], far=[3.0, 2.8, 3.3], leaky=[0.5, 0.52, 0.48])
+    r = rank_score(dcr, "maximize", 1.0)
+    assert r.rank["far"] == r.rank["fresh"] == 1 and r.rank["leaky"] == 3
+    assert "far" in r.group and "fresh" in r.group
+    assert set(r.best) == {"far", "fresh"}  # together, ahead of the leaky one
+    # an attack AUROC below chance is noise, not privacy
+    mia = _blocks(fresh=[0.50, 0.51, 0.50], far=[0.40, 0.42, 0.41])
+    r = rank_score(mia, "minimize", 0.5)
+    assert r.rank["far"] == r.rank["fresh"]
+    assert r.best == []  # nothing separates them: no winner
+
+
+def test_a_tie_is_a_tie() -> None:
+    v = _blocks(a=[0.8, 0.7, 0.9], b=[0.8, 0.7, 0.9], c=[0.3, 0.2, 0.25])
+    r = rank_score(v, "maximize")
+    assert set(r.leaders) == {"a", "b"} and set(r.best) == {"a", "b"}
+    assert r.rank["a"] == r.rank["b"] == 1 and r.rank["c"] == 3 and r.p_values["b" if r.leaders[0] == "a" else "a"] == 1.0
+    two = rank_score(v[["a", "b"]], "maximize")
+    assert two.best == [] and set(two.group) == {"a", "b"}
+
+
+def test_target_without_numeric_ideal_ranks_by_distance_to_its_reference() -> None:
+    # the ctgan case: 0.487 (label ignored, below chance) must not win label fidelity
+    v = _blocks(ctgan=[0.487, 0.49, 0.484], good=[0.62, 0.63, 0.61], exaggerated=[0.80, 0.82, 0.79])
+    ref = _blocks(ctgan=[0.635, 0.64, 0.63], good=[0.635, 0.64, 0.63], exaggerated=[0.635, 0.64, 0.63])
+    r = rank_score(v, "target", "label_fidelity_real_auroc", reference_values=ref)
+    assert r.leaders == ["good"] and r.best == ["good"] and r.rank["ctgan"] > 1
+    with pytest.raises(ValueError, match="its values are needed"):
+        distances(v, "target", "label_fidelity_real_auroc")
+
+
+def test_noise_bolds_both_or_neither() -> None:
+    # two generators 0.002 apart with block noise of 0.02: the paired test cannot resolve them
+    base = rng.normal(0.8, 0.02, size=5)
+    v = _blocks(a=base + rng.normal(0, 0.02, 5), b=base + 0.002 + rng.normal(0, 0.02, 5))
+    r = rank_score(v, "maximize", 1.0)
+    assert r.best == [] and set(r.group) == {"a", "b"}
+    v["c"] = base - 0.3
+    r = rank_score(v, "maximize", 1.0)
+    assert set(r.best) == {"a", "b"}
+
+
+def test_a_resolved_winner_is_bold_alone_and_one_block_resolves_nothing() -> None:
+    v = _blocks(a=[0.90, 0.92, 0.91, 0.93], b=[0.80, 0.81, 0.83, 0.82])
+    r = rank_score(v, "maximize")
+    assert r.best == ["a"] and r.p_value < 0.05
+    assert rank_score(v.iloc[:1], "maximize").best == []  # one block: no test, no bold
+
+
+def test_paired_p_edge_cases() -> None:
+    assert paired_p(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 1.0
+    assert paired_p(np.array([1.0, 2.0]), np.array([0.5, 1.5])) == 0.0
+    assert np.isnan(paired_p(np.array([1.0, np.nan]), np.array([0.5, 1.0])))
+
+
+def test_reference_generators_by_name_and_class_attribute() -> None:
+    from generators import registry
+    from generators.baselines import IndependentGenerator
+
+    class Ref(IndependentGenerator):
+        name = "some-oracle"
+
+    class Contestant(IndependentGenerator):
+        name = "some-contestant"
+        is_reference = False
+
+    registry.register(Ref)
+    registry.register(Contestant)
+    got = reference_generators(["independent", "real-copy:x=1", "some-oracle", "some-contestant", "unknown"])
+    assert got == {"independent", "real-copy:x=1", "some-oracle"}
+    assert is_reference_generator("independent:a=1") and not is_reference_generator("meddiff")
+
+
+# ------------------------------------------------------------------ Friedman / Nemenyi, Pareto
+def test_nemenyi_critical_difference_matches_demsar_table() -> None:
+    d = pd.DataFrame(rng.random((10, 4)), columns=list("abcd"))
+    assert friedman_nemenyi(d).critical_difference == pytest.approx(2.569 * np.sqrt(4 * 5 / 60), abs=2e-3)
+    d3 = pd.DataFrame(rng.random((12, 3)), columns=list("abc"))
+    assert friedman_nemenyi(d3).critical_difference == pytest.approx(2.343 * np.sqrt(3 * 4 / 72), abs=2e-3)
+
+
+def test_friedman_separates_a_consistent_order_and_not_noise() -> None:
+    n = 12
+    consistent = pd.DataFrame({"a": np.zeros(n), "b": np.ones(n), "c": 2 * np.ones(n)}) + rng.normal(0, 0.01, (n, 3))
+    fr = friedman_nemenyi(consistent)
+    assert fr.p_value < 0.001 and list(fr.avg_rank.index) == ["a", "b", "c"]
+    assert fr.avg_rank["c"] - fr.avg_rank["a"] > fr.critical_difference
+    noise = pd.DataFrame(rng.random((n, 3)), columns=list("abc"))
+    assert friedman_nemenyi(noise).p_value > 0.01
+
+
+def test_pareto_front() -> None:
+    d = pd.DataFrame({"fidelity": [0.1, 0.3, 0.2, 0.4], "privacy": [0.3, 0.1, 0.4, 0.4]}, index=list("abcd"))
+    assert pareto_front(d) == ["a", "b"]
+
+
+# ------------------------------------------------------------------------------ tables wiring
+def _long(values: dict[str, list[float]], metric: str, goal: str, ideal, reference=False, dataset="toy"):
+    rows = []
+    for gen, vals in values.items():
+        for seed, v in enumerate(vals):
+            rows.append({"generator": gen, "dataset": dataset, "seed": seed, "category": "utility",
+                         "family": "label_fidelity", "metric": metric, "value": v, "goal": goal,
+                         "ideal": ideal, "reference": reference, "note": ""})
+    return pd.DataFrame(rows)
+
+
+def test_summary_bolds_by_the_ranking_function_and_sets_references_apart() -> None:
+    gens = {"ctgan": [0.487, 0.49, 0.484], "good": [0.62, 0.63, 0.61], "real-copy": [0.635, 0.64, 0.63]}
+    ref = {g: [0.635, 0.64, 0.63] for g in gens}
+    scores = pd.concat([
+        _long(gens, "label_fidelity_auroc", "target", "label_fidelity_real_auroc"),
+        _long(ref, "label_fidelity_real_auroc", "maximize", 1.0, reference=True),
+    ])
+    s = summarize(scores, ["real-copy", "ctgan", "good"])
+    lf = s[s["metric"] == "label_fidelity_auroc"].set_index("generator")
+    # real-copy is closest to the reference but is a reference generator: never bolded, never ranked
+    assert lf.loc["good", "best"] and not lf.loc["ctgan", "best"] and not lf.loc["real-copy", "best"]
+    assert np.isnan(lf.loc["real-copy", "rank"]) and lf.loc["real-copy", "ref_generator"]
+    assert list(lf.index) == ["ctgan", "good", "real-copy"]  # references last
+    assert lf.loc["good", "ci95"] == pytest.approx(4.303 * 0.01 / np.sqrt(3), rel=1e-3)
+    assert not s[s["metric"] == "label_fidelity_real_auroc"]["best"].any()  # a reference score: unranked
+    md = leaderboard_markdown(s)
+    assert "**0.620 ± 0.025**" in md and "| real-copy † |" in md and "(ref.)" in md
+    assert md.index("| ctgan |") < md.index("reference generators") < md.index("| real-copy † |")
+    tex = leaderboard_latex(s)
+    assert tex.index("ctgan") < tex.index(r"Reference generators") < tex.index(r"real-copy $\dagger$")
+    csv = leaderboard_csv(s)
+    assert list(csv[csv["metric"] == "label_fidelity_auroc"]["role"]) == ["contestant", "contestant", "reference"]
+
+
+def test_rank_long_skips_reference_scores_and_missing_references() -> None:
+    scores = _long({"a": [0.5, 0.6]}, "trtr_lr_auroc", "maximize", 1.0, reference=True)
+    assert rank_long(scores, "trtr_lr_auroc") is None
+    lonely = _long({"a": [0.5, 0.6], "b": [0.4, 0.3]}, "label_fidelity_auroc", "target", "label_fidelity_real_auroc")
+    assert rank_long(lonely, "label_fidelity_auroc") is None  # its reference did not run: undefined
