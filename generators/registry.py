@@ -25,6 +25,8 @@ BUILTIN: dict[str, str] = {
     "independent": "generators.baselines:IndependentGenerator",
     "real-copy": "generators.baselines:RealCopyGenerator",
     "meddiff": "generators.meddiff:MedDiff",
+    "ehrdiff": "generators.ehrdiff:EHRDiff",
+    "ehrgpt": "generators.ehrgpt:EHRGPT",
     "medgan": "generators.gans.medgan:MedGAN",
     "medwgan": "generators.gans.medgan:MedWGAN",
     "medbgan": "generators.gans.medgan:MedBGAN",
