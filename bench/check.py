@@ -17,7 +17,7 @@ import pandas as pd
 
 from bench import harness
 from bench.core.errors import OptionError
-from bench.io import read_json, write_json
+from bench.core.io import read_json, write_json
 from bench.provenance import code_version, package_versions
 
 DEFAULT_BASELINE = Path("results/baseline/quick.json")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.io import read_json
+from bench.core.io import read_json
 from bench.report import check_run_dir
 from bench.results import write_tables
 

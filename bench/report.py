@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench.core.errors import OptionError
-from bench.io import read_json, write_csv, write_text
+from bench.core.io import read_json, write_csv, write_text
 from bench.results import caption as run_caption
 from bench.results import write_tables
 from bench.tables import CATEGORY_ORDER, leaderboard_latex, leaderboard_markdown

@@ -23,8 +23,8 @@ class DimensionWiseProbability(Metric):
 
     Summarised by Pearson r over codes, the average absolute difference of prevalences (APD,
     Yan et al. 2022), its root mean square, and the number of codes present in the real data that
-    the generator never produced: a direct view of mode collapse. The scatter plot is drawn by
-    :func:`metrics.plots.dimwise_scatter`.
+    the generator never produced: a direct view of mode collapse. The report draws the scatter
+    plot (``bench report``: ``dimwise_<dataset>.png``).
     """
 
     name = "dimwise_probability"

@@ -33,6 +33,7 @@ BUILTIN: dict[str, str] = {
     "exact_copy": "metrics.privacy:ExactCopy",
     # speed
     "speed": "metrics.speed:Speed",
+    # utility, listed after speed: the default suite's order is part of every job's key
     "label_fidelity": "metrics.label_fidelity:LabelFidelity",
 }
 

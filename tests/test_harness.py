@@ -185,7 +185,7 @@ def test_metric_that_cannot_run_records_why(tmp_path):
         (["-g", "nosuch"], "unknown generator 'nosuch'; valid generators: "),
         (["-d", "nosuch"], "unknown dataset 'nosuch'; valid datasets: "),
         (["-m", "nosuch"], "unknown metric 'nosuch'; valid metrics: "),
-        (["-g", "independent:foo=1"], "has no option 'foo'"),
+        (["-g", "independent:foo=1"], "unknown option 'foo'"),
         (["-s", "a,b"], "--seeds"),
         (["--n-synthetic", "0"], "--n-synthetic"),
         (["--preset", "cpU"], "unknown --preset 'cpU'; valid presets: cpu, quick"),
