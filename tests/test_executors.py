@@ -220,7 +220,6 @@ def test_a_killed_job_gets_the_record_of_a_failed_one():
     killed = prep.failure(job, "timeout: job exceeded 1 s", 1.0)
     assert (killed.generator, killed.dataset, killed.seed, killed.status, killed.n_synthetic) == (
         failed_here.generator, failed_here.dataset, failed_here.seed, failed_here.status, failed_here.n_synthetic)
-    assert set(killed.to_json()) == set(failed_here.to_json())
     assert SerialExecutor().describe()["name"] == "local"
 
 

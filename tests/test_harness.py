@@ -153,6 +153,18 @@ def test_rerun_resumes_and_recomputes_only_missing_jobs(tmp_path):
     assert (d / "scores.csv").read_bytes() == before
 
 
+def test_an_unreadable_job_record_is_run_again_with_a_note(tmp_path, capsys):
+    _run(tmp_path, seeds="0")
+    d = _only_run_dir(tmp_path)
+    before = (d / "scores.csv").read_bytes()
+    (d / "jobs" / "real-copy__toy__s0.json").write_text("{ truncated")
+    capsys.readouterr()
+    assert _run(tmp_path, seeds="0") == 0
+    assert "real-copy__toy__s0.json is unreadable; the job is run again" in capsys.readouterr().err
+    assert json.loads((d / "manifest.json").read_text())["jobs"]["run"] == 1
+    assert (d / "scores.csv").read_bytes() == before
+
+
 def test_force_starts_a_new_run(tmp_path):
     _run(tmp_path, seeds="0")
     _run(tmp_path, "--force", seeds="0")
