@@ -163,7 +163,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         try:
             cls = gens.get_class(name)
             doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            cond = "conditional" if getattr(cls, "supports_conditioning", False) is True else "label as column"
+            cond = "conditional" if cls.supports_conditioning is True else "label as column"
             print(f"  {name:<14} {doc} [{cond}]")
         except BenchError as exc:
             print(f"  {name:<14} ({exc})")
