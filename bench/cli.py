@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--datasets", "-d", default="eunomia", help="comma-separated dataset names (default: eunomia)")
     r.add_argument("--data-dir", default=None, help="directory holding a user-supplied dataset's files")
     r.add_argument("--seeds", "-s", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
-    r.add_argument("--metrics", "-m", default=None, help="comma-separated metric families (default: the default suite)")
+    r.add_argument("--metrics", "-m", default=None, help="comma-separated metrics (default: the default suite)")
     r.add_argument("--quick", action="store_true", help="the 'quick' preset of every generator: small, for smoke runs and CI")
     r.add_argument("--preset", default=None, help="a named preset of every generator (e.g. cpu); --quick is --preset quick")
     r.add_argument("--n-synthetic", type=int, default=None, help="synthetic records per job (default: as many as training records)")
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--generators", "-g", default=None, help="with --update: the grid's generators")
     chk.add_argument("--seeds", "-s", default=None, help="with --update: the grid's seeds")
     chk.add_argument("--datasets", "-d", default=None, help="with --update: the grid's datasets")
-    chk.add_argument("--metrics", "-m", default=None, help="with --update: the grid's metric families")
+    chk.add_argument("--metrics", "-m", default=None, help="with --update: the grid's metrics")
     chk.add_argument("--keep", default=None, help="keep the rerun's run directory under this folder")
     chk.add_argument("--no-progress", action="store_true")
     return p

@@ -111,7 +111,7 @@ def score_rows(cls: type[Metric], seed: int, train: EHRDataset, test: EHRDataset
         missing = getattr(metric, "notes", {}).get(s.name, "not computed")  # why one score is absent
         row_note = note or (missing if v is None else "non-finite value" if value is None else "")
         rows.append({
-            "category": cls.category, "family": cls.name, "metric": s.name, "value": value,
+            "category": cls.category, "metric": cls.name, "score": s.name, "value": value,
             "goal": s.goal, "ideal": s.ideal, "reference": s.reference, "note": row_note,
         })
     return rows

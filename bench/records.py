@@ -62,7 +62,9 @@ class JobRecord:
         missing = [k for k in ("generator", "dataset", "seed", "n_synthetic") if k not in data]
         if missing:
             raise ValueError(f"job record lacks {', '.join(missing)}")
-        return cls(**{k: v for k, v in data.items() if k in names})
+        record = cls(**{k: v for k, v in data.items() if k in names})
+        record.scores = [_renamed(row) for row in record.scores]
+        return record
 
     def diagnostic_columns(self) -> dict[str, Any]:
         """The diagnostics as named columns of ``jobs.csv`` (``diag_<name>``); a list becomes its
@@ -73,6 +75,15 @@ class JobRecord:
                 v = "-".join(str(x) for x in v)
             out[f"diag_{k}"] = v
         return out
+
+
+def _renamed(row: dict[str, Any]) -> dict[str, Any]:
+    """A score row as written before the columns were renamed (``family`` held the metric class,
+    ``metric`` the score name), in today's names; today's rows pass unchanged."""
+    if "score" in row or "family" not in row:
+        return row
+    out = {k: v for k, v in row.items() if k not in ("family", "metric")}
+    return {**out, "metric": row["family"], "score": row["metric"]}
 
 
 def plain(v: Any) -> Any:

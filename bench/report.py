@@ -64,7 +64,7 @@ def use_case_ranking(summary: pd.DataFrame, weights: dict[str, dict[str, float]]
     ranked = summary[~summary["reference"].astype(bool) & summary["mean"].notna()].copy()
     for dataset, sub in ranked.groupby("dataset", sort=False):
         per_score = {}
-        for metric, g in sub.groupby("metric", sort=False):
+        for metric, g in sub.groupby("score", sort=False):
             goal = g["goal"].iloc[0]
             if goal == "maximize":
                 key = -g["mean"]
@@ -160,11 +160,11 @@ def figure_dimwise_scatter(run_dir: Path, dataset: str, generators: list[str], p
 def figure_tradeoff(summary: pd.DataFrame, dataset: str, path: Path) -> bool:
     """Fidelity against privacy: one point per generator with seed spread as error bars."""
     sub = summary[summary["dataset"] == dataset]
-    fid = sub[sub["metric"] == "dwp_pearson_r"].set_index("generator")
+    fid = sub[sub["score"] == "dwp_pearson_r"].set_index("generator")
     for alt in ("detection_auroc",):
-        if alt in set(sub["metric"]):
-            fid = sub[sub["metric"] == alt].set_index("generator")
-    priv = sub[sub["metric"] == "mia_dcr_auroc"].set_index("generator")
+        if alt in set(sub["score"]):
+            fid = sub[sub["score"] == alt].set_index("generator")
+    priv = sub[sub["score"] == "mia_dcr_auroc"].set_index("generator")
     gens = [g for g in fid.index if g in priv.index]
     if not gens:
         return False
@@ -178,7 +178,7 @@ def figure_tradeoff(summary: pd.DataFrame, dataset: str, path: Path) -> bool:
                     fmt=markers[i % len(markers)], color=colours[i % len(colours)], capsize=3, label=g)
     ax.axvline(0.5, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("membership inference AUROC (0.5 = no leakage) ←")
-    ax.set_ylabel(f"{fid['metric'].iloc[0]} ({'↓' if fid['goal'].iloc[0] != 'maximize' else '↑'})")
+    ax.set_ylabel(f"{fid['score'].iloc[0]} ({'↓' if fid['goal'].iloc[0] != 'maximize' else '↑'})")
     ax.set_title(f"Fidelity-privacy trade-off on {dataset}")
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
@@ -258,7 +258,7 @@ def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | No
         write_text(out / f"{cat}.md", leaderboard_markdown(part, None, caption))
         write_text(out / f"{cat}.tex", leaderboard_latex(part, caption))
     ranking = use_case_ranking(summary, weights)
-    ranking.attrs["scores"] = sorted(set(summary["metric"]))
+    ranking.attrs["scores"] = sorted(set(summary["score"]))
     write_csv(out / "ranking.csv", ranking)
     write_text(out / "ranking.md", _ranking_markdown(ranking, weights))
     figures = []

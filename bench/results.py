@@ -15,7 +15,7 @@ from bench.core.io import read_json, write_csv, write_text
 from bench.records import JobRecord
 from bench.tables import leaderboard_csv, leaderboard_latex, leaderboard_markdown, summarize
 
-SCORE_COLUMNS = ["generator", "dataset", "seed", "category", "family", "metric", "value", "goal",
+SCORE_COLUMNS = ["generator", "dataset", "seed", "category", "metric", "score", "value", "goal",
                  "ideal", "reference", "note"]
 # jobs.csv: these, then one ``diag_<name>`` column per generator diagnostic (JobRecord.diagnostic_columns)
 JOB_COLUMNS = ["generator", "dataset", "seed", "status", "fit_s", "sample_s", "peak_mem_mb",
@@ -45,7 +45,7 @@ def long_scores(records: list[JobRecord]) -> pd.DataFrame:
         for s in r.scores
     ]
     df = pd.DataFrame(rows, columns=SCORE_COLUMNS)
-    return df.sort_values(["dataset", "generator", "seed", "category", "family", "metric"], kind="stable")
+    return df.sort_values(["dataset", "generator", "seed", "category", "metric", "score"], kind="stable")
 
 
 def jobs_table(records: list[JobRecord]) -> pd.DataFrame:

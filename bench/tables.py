@@ -16,14 +16,14 @@ LATEX_ARROWS = {"maximize": r"$\uparrow$", "minimize": r"$\downarrow$", "target"
 
 def summarize(scores: pd.DataFrame, generators: list[str] | None = None) -> pd.DataFrame:
     """One row per (dataset, category, metric, generator): mean, std, 95% interval, count, best."""
-    cols = ["dataset", "category", "family", "metric", "goal", "ideal", "reference", "generator",
+    cols = ["dataset", "category", "metric", "score", "goal", "ideal", "reference", "generator",
             "mean", "std", "ci95", "n", "n_missing", "best", "note"]
     if scores.empty:
         return pd.DataFrame(columns=cols)
     from scipy import stats
 
     rows = []
-    keys = ["dataset", "category", "family", "metric", "goal", "generator"]
+    keys = ["dataset", "category", "metric", "score", "goal", "generator"]
     for key, g in scores.groupby(keys, sort=False, dropna=False):
         vals = pd.to_numeric(g["value"], errors="coerce").dropna().to_numpy(dtype=float)
         n = len(vals)
@@ -40,7 +40,7 @@ def summarize(scores: pd.DataFrame, generators: list[str] | None = None) -> pd.D
         })
     out = pd.DataFrame(rows)
     out["best"] = False
-    for _, idx in out.groupby(["dataset", "metric"]).groups.items():
+    for _, idx in out.groupby(["dataset", "score"]).groups.items():
         sub = out.loc[idx]
         if sub["reference"].iloc[0] or len(sub) < 2:
             continue
@@ -51,7 +51,7 @@ def summarize(scores: pd.DataFrame, generators: list[str] | None = None) -> pd.D
     order = {g: i for i, g in enumerate(generators or [])}
     out["_c"] = out["category"].map(lambda c: CATEGORY_ORDER.index(c) if c in CATEGORY_ORDER else 99)
     out["_g"] = out["generator"].map(lambda g: order.get(g, len(order)))
-    out = out.sort_values(["dataset", "_c", "family", "metric", "_g"], kind="stable")
+    out = out.sort_values(["dataset", "_c", "metric", "score", "_g"], kind="stable")
     return out.drop(columns=["_c", "_g"])[cols].reset_index(drop=True)
 
 
@@ -91,7 +91,7 @@ def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None
         out.append(f"## {dataset}\n")
         header = "| category | metric | " + " | ".join(gens) + " |"
         out += [header, "|" + "---|" * (len(gens) + 2)]
-        for (cat, metric), g in sub.groupby(["category", "metric"], sort=False):
+        for (cat, metric), g in sub.groupby(["category", "score"], sort=False):
             goal = g["goal"].iloc[0]
             name = f"{metric} {ARROWS.get(goal, '')}" + (" (ref.)" if g["reference"].iloc[0] else "")
             cells = []
@@ -111,9 +111,9 @@ def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None
                 out.append(f"- job {r.generator} seed {r.seed} failed: {r.error}")
             if len(failed):
                 out.append("")
-        notes = sub[sub["note"] != ""][["generator", "metric", "note"]].drop_duplicates()
+        notes = sub[sub["note"] != ""][["generator", "score", "note"]].drop_duplicates()
         for r in notes.itertuples():
-            out.append(f"- {r.generator} / {r.metric}: {r.note}")
+            out.append(f"- {r.generator} / {r.score}: {r.note}")
         if len(notes):
             out.append("")
     legend = "↑ higher is better, ↓ lower is better, → closer to the ideal is better; **bold**: best; (ref.): real-data reference."
@@ -121,7 +121,7 @@ def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None
 
 
 def leaderboard_csv(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary[["dataset", "category", "metric", "goal", "reference", "generator", "mean", "std",
+    return summary[["dataset", "category", "score", "goal", "reference", "generator", "mean", "std",
                     "ci95", "n", "best", "note"]]
 
 
@@ -143,7 +143,7 @@ def leaderboard_latex(summary: pd.DataFrame, caption: str = "") -> str:
             "Category & Metric & " + " & ".join(_tex_escape(g) for g in gens) + r" \\", r"\midrule",
         ]
         last_cat = None
-        for (cat, metric), g in sub.groupby(["category", "metric"], sort=False):
+        for (cat, metric), g in sub.groupby(["category", "score"], sort=False):
             if last_cat is not None and cat != last_cat:
                 lines.append(r"\midrule")
             goal = g["goal"].iloc[0]

@@ -78,7 +78,7 @@ def test_run_writes_every_table_with_provenance(tmp_path, capsys):
     for name in ("scores.csv", "timings.csv", "jobs.csv", "manifest.json", "leaderboard.md", "leaderboard.tex"):
         assert (d / name).is_file(), name
     scores = pd.read_csv(d / "scores.csv")
-    assert set(scores.columns) >= {"generator", "dataset", "seed", "metric", "value", "goal"}
+    assert set(scores.columns) >= {"generator", "dataset", "seed", "metric", "score", "value", "goal"}
     assert set(scores["generator"]) == {"independent", "real-copy"}
     assert set(scores["seed"]) == {0, 1}
     jobs = pd.read_csv(d / "jobs.csv")
@@ -107,7 +107,7 @@ def test_results_hold_aggregates_only(tmp_path, toy):
 def test_membership_inference_flags_the_copying_generator(tmp_path):
     _run(tmp_path)
     scores = pd.read_csv(_only_run_dir(tmp_path) / "scores.csv")
-    mia = scores[scores["metric"] == "mia_dcr_auroc"].groupby("generator")["value"].mean()
+    mia = scores[scores["score"] == "mia_dcr_auroc"].groupby("generator")["value"].mean()
     assert mia["real-copy"] > 0.7
     assert abs(mia["independent"] - 0.5) < 0.1
     assert mia["real-copy"] > mia["independent"] + 0.2
@@ -136,7 +136,7 @@ def test_unconditional_generators_get_the_label_as_a_column(tmp_path):
     assert _run(tmp_path, gens="unconditional", seeds="0") == 0
     assert Unconditional.seen == [25]  # 24 codes + the label
     scores = pd.read_csv(_only_run_dir(tmp_path) / "scores.csv")
-    tstr = scores[(scores["generator"] == "unconditional") & (scores["metric"] == "tstr_lr_auroc")]
+    tstr = scores[(scores["generator"] == "unconditional") & (scores["score"] == "tstr_lr_auroc")]
     assert tstr["value"].notna().all()  # the label came back and utility could be scored
 
 
@@ -187,7 +187,7 @@ def test_metric_that_cannot_run_records_why(tmp_path):
     registry.register(OneClass)
     _run(tmp_path, gens="oneclass", seeds="0")
     scores = pd.read_csv(_only_run_dir(tmp_path) / "scores.csv")
-    row = scores[(scores["generator"] == "oneclass") & (scores["metric"] == "tstr_lr_auroc")].iloc[0]
+    row = scores[(scores["generator"] == "oneclass") & (scores["score"] == "tstr_lr_auroc")].iloc[0]
     assert np.isnan(row["value"]) and "one class" in row["note"]
 
 

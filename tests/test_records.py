@@ -14,7 +14,7 @@ from bench.results import UnreadableRecord, jobs_table, load_records, write_tabl
 
 def _record(**kw) -> JobRecord:
     rec = JobRecord("meddiff", "toy", 0, 10, fit_s=1.0, diagnostics={"nfe": 20, "hidden": [64, 32]},
-                    scores=[{"category": "fidelity", "family": "f", "metric": "m", "value": 0.5, "goal": "maximize",
+                    scores=[{"category": "fidelity", "metric": "f", "score": "m", "value": 0.5, "goal": "maximize",
                              "ideal": 1.0, "reference": False, "note": ""}], history=[{"epoch": 0, "loss": 1.0}],
                     profile=[0.1, 0.2])
     for k, v in kw.items():
@@ -46,3 +46,11 @@ def test_an_unreadable_job_file_is_an_error_naming_it(tmp_path):
     (tmp_path / "jobs" / "b.json").write_text(json.dumps({"status": "ok"}))
     with pytest.raises(UnreadableRecord, match="lacks generator"):
         load_records(tmp_path)
+
+
+def test_records_written_before_the_column_rename_read_back_in_todays_names():
+    old = _record().to_json()
+    old["scores"] = [{"category": "fidelity", "family": "dimwise_probability", "metric": "dwp_apd", "value": 0.1,
+                      "goal": "minimize", "ideal": 0.0, "reference": False, "note": ""}]
+    [row] = JobRecord.from_json(old).scores
+    assert (row["metric"], row["score"]) == ("dimwise_probability", "dwp_apd") and "family" not in row

@@ -88,7 +88,7 @@ def test_compare_finds_nothing_between_identical_runs_and_flags_a_degradation(
     import pandas as pd
 
     c = pd.read_csv(tmp_path / "c.csv")
-    row = c[(c.generator == "independent") & (c.metric == "dwp_apd")].iloc[0]
+    row = c[(c.generator == "independent") & (c.score == "dwp_apd")].iloc[0]
     assert row["beyond_spread"] and row["direction"] == "worse"
 
 
