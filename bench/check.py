@@ -17,7 +17,7 @@ import pandas as pd
 
 from bench import harness
 from bench.core.errors import OptionError
-from bench.io import read_json, write_json
+from bench.core.io import read_json, write_json
 from bench.provenance import code_version, package_versions
 
 DEFAULT_BASELINE = Path("results/baseline/quick.json")
@@ -64,7 +64,7 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, progress: bool
         if pd.isna(r.mean):
             continue
         std = None if pd.isna(r.std) else float(r.std)
-        scores.append({"dataset": r.dataset, "generator": r.generator, "metric": r.metric, "goal": r.goal,
+        scores.append({"dataset": r.dataset, "generator": r.generator, "metric": r.score, "goal": r.goal,
                        "mean": float(r.mean), "std": std, "tolerance": tolerance(float(r.mean), std or 0.0)})
     baseline = {
         "config": {k: v for k, v in cfg.to_dict().items() if k != "save_synthetic"},
@@ -97,7 +97,7 @@ def check(path: Path, work: Path | None = None, progress: bool = True) -> tuple[
     with tempfile.TemporaryDirectory(prefix="ehrbench-check-") as tmp:
         summary = _run_grid(base["_config"], work or Path(tmp), progress)
         run_dir = summary.attrs["run_dir"] if work else "(temporary)"
-    now = {(r.dataset, r.generator, r.metric): r.mean for r in summary.itertuples()}
+    now = {(r.dataset, r.generator, r.score): r.mean for r in summary.itertuples()}  # JSON key "metric": the score
     violations = []
     for s in base["scores"]:
         key = (s["dataset"], s["generator"], s["metric"])

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bench.core.errors import BenchError, OptionError
+from bench.core.options import DatasetSpec
 
 DEFAULT_GENERATORS = "independent,real-copy"
 DEFAULT_RESULTS = Path("results")
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--datasets", "-d", default="eunomia", help="comma-separated dataset names (default: eunomia)")
     r.add_argument("--data-dir", default=None, help="directory holding a user-supplied dataset's files")
     r.add_argument("--seeds", "-s", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
-    r.add_argument("--metrics", "-m", default=None, help="comma-separated metric families (default: the default suite)")
+    r.add_argument("--metrics", "-m", default=None, help="comma-separated metrics (default: the default suite)")
     r.add_argument("--quick", action="store_true", help="the 'quick' preset of every generator: small, for smoke runs and CI")
     r.add_argument("--preset", default=None, help="a named preset of every generator (e.g. cpu); --quick is --preset quick")
     r.add_argument("--n-synthetic", type=int, default=None, help="synthetic records per job (default: as many as training records)")
@@ -65,8 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list generators, datasets and metrics")
 
-    sub.add_parser("sampler-study", add_help=False,
-                   help="MedDiff's samplers x step budgets: NFE, time, fidelity (see sampler-study --help)")
+    study = sub.add_parser("sampler-study", help="MedDiff's samplers x step budgets: NFE, time, fidelity",
+                           description="Train MedDiff once, measure every sampler at several step budgets.")
+    from bench.sampler_study import add_arguments as add_sampler_study_arguments
+
+    add_sampler_study_arguments(study)
 
     lb = sub.add_parser("leaderboard", help="rebuild the committed leaderboard: every generator on eunomia")
     lb.add_argument("--preset", default=None, help="generator preset (default: the published defaults)")
@@ -95,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--generators", "-g", default=None, help="with --update: the grid's generators")
     chk.add_argument("--seeds", "-s", default=None, help="with --update: the grid's seeds")
     chk.add_argument("--datasets", "-d", default=None, help="with --update: the grid's datasets")
-    chk.add_argument("--metrics", "-m", default=None, help="with --update: the grid's metric families")
+    chk.add_argument("--metrics", "-m", default=None, help="with --update: the grid's metrics")
     chk.add_argument("--keep", default=None, help="keep the rerun's run directory under this folder")
     chk.add_argument("--no-progress", action="store_true")
     return p
@@ -107,12 +111,9 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     preset = "quick" if args.quick else args.preset
     if args.quick and args.preset and args.preset != "quick":
         raise OptionError(f"--quick and --preset {args.preset} contradict each other")
-    specs = harness.parse_generators(args.generators or DEFAULT_GENERATORS, add_baseline=not args.no_baseline)
-    from bench import datasets as dataset_registry
-
     config = harness.RunConfig(
-        generators=[s.label for s in specs],
-        datasets=[d.label for d in dataset_registry.parse_datasets(args.datasets)],
+        generators=harness.parse_generators(args.generators or DEFAULT_GENERATORS, add_baseline=not args.no_baseline),
+        datasets=DatasetSpec.parse_list(args.datasets),
         seeds=_int_list("--seeds", args.seeds),
         metrics=_name_list(args.metrics),
         preset=preset,
@@ -122,8 +123,6 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         device=args.device,
         save_synthetic=args.save_synthetic,
     )
-    if not config.datasets:
-        raise OptionError("--datasets: no dataset named")
     if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
         raise OptionError(f"--device must be auto, cpu or cuda, got {args.device!r}")
     from bench.executors import Limits, make_executor
@@ -164,14 +163,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         try:
             cls = gens.get_class(name)
             doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            cond = "conditional" if getattr(cls, "supports_conditioning", False) is True else "label as column"
+            cond = "conditional" if cls.supports_conditioning is True else "label as column"
             print(f"  {name:<14} {doc} [{cond}]")
         except BenchError as exc:
             print(f"  {name:<14} ({exc})")
     print("datasets:")
-    describe = getattr(datasets, "describe_all", None)
-    entries = describe() if describe else [(n, datasets.REGISTRY[n].description) for n in datasets.available()]
-    for name, desc in entries:
+    for name, desc in datasets.describe_all():
         print(f"  {name:<16} {desc}")
     print("metrics:")
     for name in mets.available():
@@ -207,11 +204,8 @@ def cmd_leaderboard(args: argparse.Namespace, argv: list[str]) -> int:
     from bench import harness
     from bench.report import build_report
 
-    specs = harness.parse_generators(args.generators)
-    from bench import datasets as dataset_registry
-
-    config = harness.RunConfig(generators=[s.label for s in specs],
-                               datasets=[d.label for d in dataset_registry.parse_datasets(args.datasets)],
+    config = harness.RunConfig(generators=harness.parse_generators(args.generators),
+                               datasets=DatasetSpec.parse_list(args.datasets),
                                seeds=_int_list("--seeds", args.seeds), preset=args.preset,
                                device=args.device)
     prep = harness.prepare(config)
@@ -241,7 +235,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from bench.compare import compare, compare_markdown
-    from bench.io import write_csv
+    from bench.core.io import write_csv
 
     a, b = Path(args.run_a), Path(args.run_b)
     df = compare(a, b, k=args.k, include_speed=args.include_speed)
@@ -260,15 +254,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     work = Path(args.keep) if args.keep else None
     if args.update:
         cfg = load_baseline(path)["_config"] if path.is_file() else harness.RunConfig(
-            generators=[s.label for s in harness.parse_generators(DEFAULT_GENERATORS)], preset="quick")
+            generators=harness.parse_generators(DEFAULT_GENERATORS), preset="quick")
         if args.generators:
-            cfg.generators = [s.label for s in harness.parse_generators(args.generators)]
+            cfg.generators = harness.parse_generators(args.generators)
         if args.seeds:
             cfg.seeds = _int_list("--seeds", args.seeds)
         if args.datasets:
-            from bench import datasets as dataset_registry
-
-            cfg.datasets = [d.label for d in dataset_registry.parse_datasets(args.datasets)]
+            cfg.datasets = DatasetSpec.parse_list(args.datasets)
         if args.metrics:
             cfg.metrics = _name_list(args.metrics)
         import tempfile
@@ -291,14 +283,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["sampler-study"]:  # its own parser, shared with `python -m bench.sampler_study`
-        from bench import sampler_study
-
-        try:
-            return sampler_study.main(argv[1:])
-        except BenchError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -314,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compare(args)
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "sampler-study":
+            from bench.sampler_study import run_from_args
+
+            return run_from_args(args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.io import read_json
+from bench.core.io import read_json
 from bench.report import check_run_dir
 from bench.results import write_tables
 
@@ -29,7 +29,7 @@ def compare(run_a: Path, run_b: Path, k: float = 2.0, include_speed: bool = Fals
     b = run_summary(run_b)
     if not include_speed:
         a, b = a[a["category"] != "speed"], b[b["category"] != "speed"]
-    keys = ["dataset", "generator", "category", "metric", "goal"]
+    keys = ["dataset", "generator", "category", "score", "goal"]
     m = a[keys + ["mean", "std", "n"]].merge(b[keys + ["mean", "std", "n"]], on=keys, how="outer",
                                              suffixes=("_a", "_b"), indicator=True)
     m["delta"] = m["mean_b"] - m["mean_a"]
@@ -44,7 +44,7 @@ def compare(run_a: Path, run_b: Path, k: float = 2.0, include_speed: bool = Fals
         ["only in A", "only in B", "unchanged", "changed", "better"],
         default="worse",
     )
-    return m.drop(columns="_merge").sort_values(["dataset", "category", "metric", "generator"], kind="stable")
+    return m.drop(columns="_merge").sort_values(["dataset", "category", "score", "generator"], kind="stable")
 
 
 def compare_markdown(df: pd.DataFrame, run_a: Path, run_b: Path) -> str:
@@ -53,11 +53,11 @@ def compare_markdown(df: pd.DataFrame, run_a: Path, run_b: Path) -> str:
              f"{int(df['beyond_spread'].sum())} of {len(df)} scores moved beyond the seed spread.", ""]
     if moved.empty:
         return "\n".join(lines) + "\n"
-    lines += ["| dataset | generator | metric | A | B | Δ | spread | |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["| dataset | generator | score | A | B | Δ | spread | |", "|---|---|---|---|---|---|---|---|"]
     for r in moved.itertuples():
         def f(x: float) -> str:
             return "—" if pd.isna(x) else f"{x:.4g}"
 
-        lines.append(f"| {r.dataset} | {r.generator} | {r.metric} | {f(r.mean_a)} | {f(r.mean_b)} | "
+        lines.append(f"| {r.dataset} | {r.generator} | {r.score} | {f(r.mean_a)} | {f(r.mean_b)} | "
                      f"{f(r.delta)} | {f(r.spread)} | {r.direction} |")
     return "\n".join(lines) + "\n"

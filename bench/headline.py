@@ -60,7 +60,7 @@ def headline_table(
         gens = [g for g in gens if g in set(sub["generator"])]
         order = [g for g in gens if g not in refs] + [g for g in gens if g in refs]
         for f in facets:
-            part = sub[sub["metric"] == f.score]
+            part = sub[sub["score"] == f.score]
             if part.empty:
                 continue
             verdict = rank_long(sub, f.score, refs, block=["seed"])
@@ -72,7 +72,7 @@ def headline_table(
                              "facet": f.title, "score": f.score, "mean": mean, "ci95": half, "n": n,
                              "best": g in best})
             if f.reference is not None:
-                ref = sub[sub["metric"] == f.reference]
+                ref = sub[sub["score"] == f.reference]
                 # one value per seed: the reference is the same for every generator of a split
                 per_seed = pd.to_numeric(ref["value"], errors="coerce").groupby(ref["seed"]).median()
                 mean, _, half, n = t_interval(per_seed.to_numpy(float))

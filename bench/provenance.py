@@ -1,13 +1,15 @@
-"""What made a result: code version, git commit, package versions, machine."""
+"""What made a result: code version, git commit, package versions, machine and device."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import platform
 import subprocess
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import bench
 
@@ -77,3 +79,31 @@ def machine() -> dict[str, object]:
     except ImportError:  # pragma: no cover
         pass
     return info
+
+
+def device_info(requested: str) -> dict[str, Any]:
+    """The device asked for and the one it resolves to here, for the manifest.
+
+    Generators resolve ``auto`` themselves; this records what it means on the machine that
+    started the run (a Ray worker resolves it on its own node). ``cuda`` without CUDA raises
+    OptionError, so ``prepare`` calls it before any work.
+    """
+    info: dict[str, Any] = {"requested": requested, "resolved": "cpu", "name": cpu_name()}
+    if requested != "cpu":
+        from generators._torch import resolve_device
+
+        device = resolve_device(requested)  # raises OptionError for CUDA without CUDA
+        info["resolved"] = str(device)
+        if device.type == "cuda":
+            import torch
+
+            info["name"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()

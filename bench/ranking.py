@@ -208,7 +208,7 @@ def wide(scores: pd.DataFrame, metric: str, block: list[str] | None = None) -> p
     """Blocks x generators of one score from the long scores table (columns generator, dataset,
     seed, metric, value); blocks are (dataset, seed) unless ``block`` says otherwise."""
     block = block or ["dataset", "seed"]
-    sub = scores[scores["metric"] == metric]
+    sub = scores[scores["score"] == metric]
     vals = pd.to_numeric(sub["value"], errors="coerce")
     return sub.assign(value=vals).pivot_table(index=block, columns="generator", values="value", aggfunc="mean",
                                               dropna=False)
@@ -220,7 +220,7 @@ def rank_long(
 ) -> ScoreRanking | None:
     """:func:`rank_score` for one score of the long scores table, with its goal, ideal and
     reference score read from the table itself; None for a reference score (never ranked)."""
-    sub = scores[scores["metric"] == metric]
+    sub = scores[scores["score"] == metric]
     if sub.empty or bool(sub["reference"].astype(bool).iloc[0]):
         return None
     goal = str(sub["goal"].iloc[0])
@@ -228,7 +228,7 @@ def rank_long(
     values = wide(scores, metric, block)
     ref_values = None
     if isinstance(ideal, str):
-        if ideal not in set(scores["metric"]):
+        if ideal not in set(scores["score"]):
             return None  # the reference score did not run: the distance is undefined
         ref_values = wide(scores, ideal, block).reindex(index=values.index)
     return rank_score(values, goal, ideal, references, ref_values, alpha)

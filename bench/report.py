@@ -15,7 +15,7 @@ import pandas as pd
 
 from bench.core.errors import OptionError
 from bench.headline import FACETS, headline_markdown
-from bench.io import read_json, write_csv, write_text
+from bench.core.io import read_json, write_csv, write_text
 from bench.ranking import reference_generators
 from bench.results import caption as run_caption
 from bench.results import load_records, long_scores, write_tables
@@ -71,7 +71,7 @@ def use_case_ranking(summary: pd.DataFrame, weights: dict[str, dict[str, float]]
     ranked = summary[~summary["reference"].astype(bool) & summary["rank"].notna()
                      & ~summary["ref_generator"].astype(bool)]
     for dataset, sub in ranked.groupby("dataset", sort=False):
-        ranks = sub.pivot_table(index="generator", columns="metric", values="rank", aggfunc="first")
+        ranks = sub.pivot_table(index="generator", columns="score", values="rank", aggfunc="first")
         for case, w in weights.items():
             used = {m: wt for m, wt in w.items() if m in ranks.columns and wt > 0}
             if not used:
@@ -165,9 +165,9 @@ def figure_tradeoff(summary: pd.DataFrame, dataset: str, path: Path) -> bool:
     from bench.ranking import pareto_front
 
     sub = summary[summary["dataset"] == dataset]
-    fid_name = "detection_auroc" if "detection_auroc" in set(sub["metric"]) else "dwp_pearson_r"
-    fid = sub[sub["metric"] == fid_name].set_index("generator")
-    priv = sub[sub["metric"] == "mia_dcr_auroc"].set_index("generator")
+    fid_name = "detection_auroc" if "detection_auroc" in set(sub["score"]) else "dwp_pearson_r"
+    fid = sub[sub["score"] == fid_name].set_index("generator")
+    priv = sub[sub["score"] == "mia_dcr_auroc"].set_index("generator")
     gens = [g for g in fid.index if g in priv.index]
     if not gens:
         return False
@@ -322,7 +322,7 @@ def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | No
         write_text(out / f"{cat}.md", leaderboard_markdown(part, None, caption))
         write_text(out / f"{cat}.tex", leaderboard_latex(part, caption))
     ranking = use_case_ranking(summary, weights)
-    ranking.attrs["scores"] = sorted(set(summary["metric"]))
+    ranking.attrs["scores"] = sorted(set(summary["score"]))
     write_csv(out / "ranking.csv", ranking)
     write_text(out / "ranking.md", _ranking_markdown(ranking, weights))
     figures = []

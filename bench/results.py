@@ -6,47 +6,52 @@ gives it bit for bit; ``timings.csv`` holds the speed category, which measures t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from bench.io import read_json, write_csv, write_text
+from bench.core.errors import BenchError
+from bench.core.io import read_json, write_csv, write_text
+from bench.records import JobRecord
 from bench.tables import leaderboard_csv, leaderboard_latex, leaderboard_markdown, summarize
 
-SCORE_COLUMNS = ["generator", "dataset", "seed", "category", "family", "metric", "value", "goal",
+SCORE_COLUMNS = ["generator", "dataset", "seed", "category", "metric", "score", "value", "goal",
                  "ideal", "reference", "note"]
+# jobs.csv: these, then one ``diag_<name>`` column per generator diagnostic (JobRecord.diagnostic_columns)
 JOB_COLUMNS = ["generator", "dataset", "seed", "status", "fit_s", "sample_s", "peak_mem_mb",
-               "gpu_peak_mem_mb", "n_synthetic", "wall_s", "error", "diagnostics"]
+               "gpu_peak_mem_mb", "n_synthetic", "wall_s", "error"]
 
 
-def load_records(run_dir: Path) -> list[dict]:
+class UnreadableRecord(BenchError):
+    """A ``jobs/<id>.json`` that cannot be read: the means would silently cover fewer seeds."""
+
+
+def load_records(run_dir: Path) -> list[JobRecord]:
+    """Every job record of a run directory; an unreadable one is an error naming its file."""
     records = []
     for path in sorted((run_dir / "jobs").glob("*.json")):
         try:
-            records.append(read_json(path))
-        except (OSError, ValueError):
-            continue
+            records.append(JobRecord.from_json(read_json(path)))
+        except (OSError, ValueError, TypeError) as exc:
+            raise UnreadableRecord(f"job record {path} is unreadable ({exc}); delete it and rerun the "
+                                   "same command to recompute that job") from None
     return records
 
 
-def long_scores(records: list[dict]) -> pd.DataFrame:
+def long_scores(records: list[JobRecord]) -> pd.DataFrame:
     rows = [
-        {"generator": r["generator"], "dataset": r["dataset"], "seed": r["seed"], **s}
+        {"generator": r.generator, "dataset": r.dataset, "seed": r.seed, **s}
         for r in records
-        for s in r.get("scores", [])
+        for s in r.scores
     ]
     df = pd.DataFrame(rows, columns=SCORE_COLUMNS)
-    return df.sort_values(["dataset", "generator", "seed", "category", "family", "metric"], kind="stable")
+    return df.sort_values(["dataset", "generator", "seed", "category", "metric", "score"], kind="stable")
 
 
-def jobs_table(records: list[dict]) -> pd.DataFrame:
-    rows = []
-    for r in records:
-        row = {k: r.get(k) for k in JOB_COLUMNS}
-        row["diagnostics"] = json.dumps(r.get("diagnostics") or {}, sort_keys=True)
-        rows.append(row)
-    df = pd.DataFrame(rows, columns=JOB_COLUMNS)
+def jobs_table(records: list[JobRecord]) -> pd.DataFrame:
+    rows = [{**{k: getattr(r, k) for k in JOB_COLUMNS}, **r.diagnostic_columns()} for r in records]
+    diag = sorted({k for row in rows for k in row} - set(JOB_COLUMNS))
+    df = pd.DataFrame(rows, columns=JOB_COLUMNS + diag)
     return df.sort_values(["dataset", "generator", "seed"], kind="stable")
 
 

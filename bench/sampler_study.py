@@ -4,11 +4,12 @@ For each (sampler, step budget) the study records the network evaluations per re
 sequential-equivalent and total), wall time, records per second, and fidelity against the real
 training records: the dimension-wise probability r (Pearson r of per-code prevalences) and the
 detection AUROC of gradient-boosted trees telling real from synthetic (cross-validated; 0.5 is
-indistinguishable). Every sampler starts from the same noise and the same labels (common random
+indistinguishable), both computed by the benchmark's own metrics (``dimwise_probability``,
+``detection``). Every sampler starts from the same noise and the same labels (common random
 numbers), so differences between rows are the samplers', not the sampling noise's.
 
 Writes ``sampler_study.csv`` and ``sampler_study.png`` (fidelity against NFE) into ``out_dir``.
-Run it as ``python -m bench.sampler_study --out DIR`` (``--quick`` for a smoke run).
+Run it as ``python -m bench sampler-study --out DIR`` (``--quick`` for a smoke run).
 """
 
 from __future__ import annotations
@@ -32,52 +33,18 @@ DEFAULT_BUDGETS = (5, 10, 20, 50, 100)
 QUICK_BUDGETS = (5, 10)
 
 
-def detection_auroc(real: np.ndarray, synthetic: np.ndarray, seed: int = 0, folds: int = 3, trees: int = 100) -> float:
-    """Out-of-fold AUROC of xgboost telling ``real`` from ``synthetic`` (equal numbers of each).
+def _fidelity(train: EHRDataset, test: EHRDataset, X: np.ndarray, seed: int, trees: int = 100) -> dict[str, float]:
+    """The benchmark's own metrics on one sample: the dimension-wise probability (r and APD) and
+    the detection AUROC (``trees`` trees; the benchmark uses 100)."""
+    from metrics.base import SyntheticData
+    from metrics.detection import Detection
+    from metrics.fidelity import DimensionWiseProbability
 
-    Equal sizes keep 0.5 the chance level; identical rows share a fold, so copies of real
-    records cannot be told apart by memorising their twin's label.
-    """
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedGroupKFold
-    from xgboost import XGBClassifier
-
-    rng = np.random.default_rng(seed)
-    m = min(len(real), len(synthetic))
-    R = real[rng.choice(len(real), m, replace=False)]
-    S = synthetic[rng.choice(len(synthetic), m, replace=False)]
-    X = np.vstack([R, S]).astype(np.float32)
-    y = np.r_[np.zeros(m), np.ones(m)]
-    _, groups = np.unique(X, axis=0, return_inverse=True)
-    score = np.empty(len(y))
-    for fit_idx, held_idx in StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(X, y, groups.ravel()):
-        clf = XGBClassifier(
-            n_estimators=trees, max_depth=4, learning_rate=0.1, subsample=0.8, tree_method="hist",
-            n_jobs=2, random_state=seed, verbosity=0,
-        )
-        clf.fit(X[fit_idx], y[fit_idx])
-        score[held_idx] = clf.predict_proba(X[held_idx])[:, 1]
-    return float(roc_auc_score(y, score))
-
-
-def dimwise_r(real: np.ndarray, synthetic: np.ndarray) -> float:
-    """Pearson r of per-code prevalences (0 when the synthetic profile is constant)."""
-    from metrics.fidelity import prevalence
-
-    p_real, p_syn = prevalence(real), prevalence(synthetic)
-    if np.ptp(p_syn) == 0 or np.ptp(p_real) == 0:
-        return 0.0
-    return float(np.corrcoef(p_real, p_syn)[0, 1])
-
-
-def _fidelity(train: EHRDataset, X: np.ndarray, seed: int, trees: int = 100) -> dict[str, float]:
-    from metrics.fidelity import prevalence
-
-    return {
-        "dwp_r": dimwise_r(train.X, X),
-        "dwp_apd": float(np.abs(prevalence(train.X) - prevalence(X)).mean()),
-        "detection_auroc": detection_auroc(train.X, X, seed, trees=trees),
-    }
+    synthetic = SyntheticData(X=X, y=None)
+    dwp = DimensionWiseProbability(random_state=seed).compute(train, test, synthetic)
+    detection = Detection(random_state=seed, n_estimators=trees).compute(train, test, synthetic)
+    return {"dwp_r": dwp["dwp_pearson_r"], "dwp_apd": dwp["dwp_apd"],
+            "detection_auroc": detection["detection_auroc"]}
 
 
 def _load(dataset: str | EHRDataset, seed: int) -> tuple[EHRDataset, EHRDataset]:
@@ -170,14 +137,14 @@ def run_sampler_study(
                 "converged": diag.get("converged", float("nan")),
                 "wall_s": wall,
                 "samples_per_s": n / wall if wall > 0 else float("inf"),
-                **_fidelity(train, X, seed, trees),
+                **_fidelity(train, test, X, seed, trees),
                 "n_samples": n,
                 "fit_s": fit_s,
             }
         )
     if reference:
         rows.append(
-            {"sampler": "real-heldout", "steps": 0, "role": "noise floor", **_fidelity(train, test.X, seed, trees),
+            {"sampler": "real-heldout", "steps": 0, "role": "noise floor", **_fidelity(train, test, test.X, seed, trees),
              "n_samples": test.n_records, "fit_s": float("nan")}
         )
     df = pd.DataFrame(rows)
@@ -239,9 +206,8 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``sampler-study``: train MedDiff once, compare samplers, write the table and the plot."""
-    p = argparse.ArgumentParser(prog="sampler-study", description=__doc__.split("\n\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``sampler-study`` subcommand's options (the CLI's subparser and :func:`main` share them)."""
     p.add_argument("--out", default="results/sampler_study", help="output directory")
     p.add_argument("--dataset", default="eunomia")
     p.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS), help="comma-separated sampler names")
@@ -252,25 +218,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny model and budgets, for smoke runs")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-reference", action="store_true", help="skip the T-step ancestral reference")
-    args = p.parse_args(argv)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the study from parsed options; a BenchError propagates (the CLI reports it, exit 2)."""
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    try:
-        df = run_sampler_study(
-            args.out, dataset=args.dataset, samplers=[s.strip() for s in args.samplers.split(",") if s.strip()],
-            budgets=args.budgets, n_samples=args.n_samples, seed=args.seed, quick=args.quick,
-            reference=not args.no_reference,
-        )
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    df = run_sampler_study(
+        args.out, dataset=args.dataset, samplers=[s.strip() for s in args.samplers.split(",") if s.strip()],
+        budgets=args.budgets, n_samples=args.n_samples, seed=args.seed, quick=args.quick,
+        reference=not args.no_reference,
+    )
     cols = ["sampler", "steps", "nfe", "nfe_total", "wall_s", "samples_per_s", "dwp_r", "detection_auroc"]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(df[cols].to_string(index=False, float_format=lambda v: "nan" if math.isnan(v) else f"{v:.4g}"))
     print(f"wrote {Path(args.out) / 'sampler_study.csv'} and {Path(args.out) / 'sampler_study.png'}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.sampler_study``: the same as ``python -m bench sampler-study``."""
+    p = argparse.ArgumentParser(prog="sampler-study", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        return run_from_args(args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

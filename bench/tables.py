@@ -23,7 +23,7 @@ CATEGORY_ORDER = ["fidelity", "utility", "clinical", "privacy", "speed"]
 ARROWS = {"maximize": "↑", "minimize": "↓", "target": "→"}
 LATEX_ARROWS = {"maximize": r"$\uparrow$", "minimize": r"$\downarrow$", "target": r"$\rightarrow$"}
 REF_MARK = "†"
-SUMMARY_COLUMNS = ["dataset", "category", "family", "metric", "goal", "ideal", "reference", "generator",
+SUMMARY_COLUMNS = ["dataset", "category", "metric", "score", "goal", "ideal", "reference", "generator",
                    "ref_generator", "mean", "std", "ci95", "ci_low", "ci_high", "n", "n_missing", "distance",
                    "rank", "best", "p_value", "note"]
 
@@ -54,7 +54,7 @@ def summarize(
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     refs = set(reference_generators(scores["generator"].unique()) if references is None else references)
     rows = []
-    keys = ["dataset", "category", "family", "metric", "goal", "generator"]
+    keys = ["dataset", "category", "metric", "score", "goal", "generator"]
     for key, g in scores.groupby(keys, sort=False, dropna=False):
         vals = pd.to_numeric(g["value"], errors="coerce").to_numpy(dtype=float)
         mean, std, half, n = t_interval(vals)
@@ -71,11 +71,11 @@ def summarize(
     out = pd.DataFrame(rows)
     out["distance"], out["rank"], out["best"], out["p_value"] = np.nan, np.nan, False, np.nan
     for dataset, sub in scores.groupby("dataset", sort=False):
-        for metric in dict.fromkeys(sub["metric"]):
+        for metric in dict.fromkeys(sub["score"]):
             verdict = rank_long(sub, metric, refs, block=["seed"])
             if verdict is None:
                 continue
-            at = (out["dataset"] == dataset) & (out["metric"] == metric)
+            at = (out["dataset"] == dataset) & (out["score"] == metric)
             gen = out.loc[at, "generator"]
             out.loc[at, "distance"] = gen.map(verdict.mean_distance).to_numpy()
             out.loc[at, "rank"] = gen.map(verdict.rank).to_numpy()
@@ -85,7 +85,7 @@ def summarize(
     out["_c"] = out["category"].map(lambda c: CATEGORY_ORDER.index(c) if c in CATEGORY_ORDER else 99)
     out["_r"] = out["ref_generator"].astype(int)  # references after every contestant
     out["_g"] = out["generator"].map(lambda g: order.get(g, len(order)))
-    out = out.sort_values(["dataset", "_c", "family", "metric", "_r", "_g"], kind="stable")
+    out = out.sort_values(["dataset", "_c", "metric", "score", "_r", "_g"], kind="stable")
     return out.drop(columns=["_c", "_r", "_g"])[SUMMARY_COLUMNS].reset_index(drop=True)
 
 
@@ -104,7 +104,7 @@ def _family_blocks(summary: pd.DataFrame):
     """(dataset, category, family, its rows) in the summary's order."""
     for dataset in dict.fromkeys(summary["dataset"]):
         sub = summary[summary["dataset"] == dataset]
-        for (cat, fam), g in sub.groupby(["category", "family"], sort=False):
+        for (cat, fam), g in sub.groupby(["category", "metric"], sort=False):
             yield dataset, cat, fam, g
 
 
@@ -115,7 +115,7 @@ def _generator_order(g: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 
 def _score_header(g: pd.DataFrame, metric: str, arrows: dict[str, str], esc=lambda s: s) -> str:
-    row = g[g["metric"] == metric].iloc[0]
+    row = g[g["score"] == metric].iloc[0]
     return f"{esc(metric)} {arrows.get(row['goal'], '')}" + (" (ref.)" if row["reference"] else "")
 
 
@@ -128,12 +128,12 @@ def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None
                 out += _footer(summary, jobs, last_dataset)
             out.append(f"## {dataset}\n")
             last_dataset = dataset
-        metrics = list(dict.fromkeys(g["metric"]))
+        metrics = list(dict.fromkeys(g["score"]))
         contestants, refs = _generator_order(g)
         out.append(f"### {cat}: {fam}\n")
         out.append("| generator | " + " | ".join(_score_header(g, m, ARROWS) for m in metrics) + " |")
         out.append("|---|" + "---|" * len(metrics))
-        cells = {(r.generator, r.metric): r for r in g.itertuples()}
+        cells = {(r.generator, r.score): r for r in g.itertuples()}
         for gen in contestants + refs:
             if gen == (refs[0] if refs else None):
                 out.append(f"| *reference generators {REF_MARK} (not ranked)* |" + " |" * len(metrics))
@@ -166,9 +166,9 @@ def _footer(summary: pd.DataFrame, jobs: pd.DataFrame | None, dataset: str) -> l
         if len(failed):
             out.append("")
     sub = summary[summary["dataset"] == dataset]
-    notes = sub[sub["note"].fillna("") != ""][["generator", "metric", "note"]].drop_duplicates()
+    notes = sub[sub["note"].fillna("") != ""][["generator", "score", "note"]].drop_duplicates()
     for r in notes.itertuples():
-        out.append(f"- {r.generator} / {r.metric}: {r.note}")
+        out.append(f"- {r.generator} / {r.score}: {r.note}")
     if len(notes):
         out.append("")
     return out
@@ -177,7 +177,7 @@ def _footer(summary: pd.DataFrame, jobs: pd.DataFrame | None, dataset: str) -> l
 def leaderboard_csv(summary: pd.DataFrame) -> pd.DataFrame:
     """The long table, references set apart: ``role`` says contestant or reference, and within each
     (dataset, metric) the reference generators' rows come last."""
-    out = summary[["dataset", "category", "metric", "goal", "ideal", "reference", "generator", "ref_generator",
+    out = summary[["dataset", "category", "score", "goal", "ideal", "reference", "generator", "ref_generator",
                    "mean", "std", "ci95", "ci_low", "ci_high", "n", "distance", "rank", "best", "p_value",
                    "note"]].copy()
     out.insert(out.columns.get_loc("generator") + 1, "role",
@@ -196,7 +196,7 @@ def _tex_escape(s: str) -> str:
 def leaderboard_latex(summary: pd.DataFrame, caption: str = "") -> str:
     blocks = []
     for dataset, cat, fam, g in _family_blocks(summary):
-        metrics = list(dict.fromkeys(g["metric"]))
+        metrics = list(dict.fromkeys(g["score"]))
         contestants, refs = _generator_order(g)
         width = len(metrics) + 1
         lines = [
@@ -205,7 +205,7 @@ def leaderboard_latex(summary: pd.DataFrame, caption: str = "") -> str:
             "Generator & " + " & ".join(_score_header(g, m, LATEX_ARROWS, _tex_escape) for m in metrics) + r" \\",
             r"\midrule",
         ]
-        cells = {(r.generator, r.metric): r for r in g.itertuples()}
+        cells = {(r.generator, r.score): r for r in g.itertuples()}
         for gen in contestants + refs:
             if gen == (refs[0] if refs else None):
                 lines += [r"\midrule", rf"\multicolumn{{{width}}}{{l}}{{\emph{{Reference generators "

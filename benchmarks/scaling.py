@@ -114,16 +114,16 @@ def quick_preset(jobs: list[int], seeds: str = "0,1", generators: list[str] | No
 
 
 def differing_scores(a: bytes, b: bytes, limit: int = 12) -> str:
-    """The (generator, seed, metric) rows whose values differ between two ``scores.csv``."""
+    """The (generator, seed, score) rows whose values differ between two ``scores.csv``."""
     import io
 
     import pandas as pd
 
-    keys = ["generator", "dataset", "seed", "metric"]
+    keys = ["generator", "dataset", "seed", "metric", "score"]
     left, right = (pd.read_csv(io.BytesIO(x)).set_index(keys)["value"] for x in (a, b))
     both = pd.concat([left, right], axis=1, keys=["a", "b"])
     diff = both[~((both["a"] == both["b"]) | (both["a"].isna() & both["b"].isna()))]
-    return "; ".join(f"{g}/s{s}/{m}: {x!r} vs {y!r}" for (g, _, s, m), (x, y) in diff.head(limit).iterrows())
+    return "; ".join(f"{g}/s{s}/{m}: {x!r} vs {y!r}" for (g, _, s, _, m), (x, y) in diff.head(limit).iterrows())
 
 
 # ----------------------------------------------------------------------------------- 1M patients

@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from bench.core.errors import OptionError
-from bench.core.options import GeneratorSpec, coerce
+from bench.core.options import GeneratorSpec, check_known, coerce
 from generators.base import Generator
 
 ENTRY_POINT_GROUP = "ehrbench.generators"
@@ -83,11 +83,9 @@ def resolve_params(spec: GeneratorSpec, preset: str | None = None) -> dict[str, 
     cls = get_class(spec.name)
     defaults = cls.param_defaults()
     params: dict[str, Any] = dict(cls.presets.get(preset, {})) if preset else {}
+    check_known(spec.kind, spec.name, spec.options, (k for k in defaults if k != "random_state"))
     for key, text in spec.options.items():
-        if key not in defaults or key == "random_state":
-            valid = ", ".join(k for k in defaults if k != "random_state") or "(none)"
-            raise OptionError(f"generator {spec.name!r} has no option {key!r}; valid options: {valid}")
-        params[key] = coerce(spec.name, key, text, defaults[key])
+        params[key] = coerce(spec.kind, spec.name, key, text, defaults[key])
     return params
 
 

@@ -26,8 +26,8 @@ class DimensionWiseProbability(Metric):
     mostly rare, so Pearson r is carried by the few common codes (a Pearson of 0.99 can hide a
     Spearman of 0.8, the rare codes' prevalences in the wrong order); then the average absolute
     difference of prevalences (APD, Yan et al. 2022), its root mean square, and the number of codes present in the real data that
-    the generator never produced: a direct view of mode collapse. The scatter plot is drawn by
-    :func:`metrics.plots.dimwise_scatter`.
+    the generator never produced: a direct view of mode collapse. The report draws the scatter
+    plot (``bench report``: ``dimwise_<dataset>.png``).
     """
 
     name = "dimwise_probability"

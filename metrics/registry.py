@@ -26,7 +26,6 @@ BUILTIN: dict[str, str] = {
     "tstr_lr": "metrics.utility:TSTRLogistic",
     "tstr_xgb": "metrics.utility:TSTRXGBoost",
     "outcomes_tstr": "metrics.outcomes:MultiOutcomeTSTR",
-    "label_fidelity": "metrics.label_fidelity:LabelFidelity",
     # clinical validity
     "effect_estimates": "metrics.clinical:EffectEstimates",
     "subgroup_fidelity": "metrics.clinical_subgroups:SubgroupFidelity",
@@ -39,6 +38,8 @@ BUILTIN: dict[str, str] = {
     "exact_copy": "metrics.privacy:ExactCopy",
     # speed
     "speed": "metrics.speed:Speed",
+    # utility, listed after speed: the default suite's order is part of every job's key
+    "label_fidelity": "metrics.label_fidelity:LabelFidelity",
 }
 
 

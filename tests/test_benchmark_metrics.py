@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 import pytest
 
 from bench.core.data import EHRDataset
+from bench.memory import PeakMemory
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,29 +44,6 @@ def make_records(n_records: int, n_codes: int, seed: int = 0, n_groups: int = 25
     logit = -2.0 + 1.5 * (group % 4 == 0) + 1.0 * X[:, 0] + 0.8 * X[:, 1] - 0.6 * X[:, 2]
     y = (rng.random(n_records) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     return EHRDataset(X=X, y=y, columns=[f"c{j}" for j in range(n_codes)], name=f"bench{n_records}x{n_codes}")
-
-
-class _PeakRSS:
-    """Peak resident memory of this process while a block runs (sampled every 10 ms)."""
-
-    def __enter__(self) -> _PeakRSS:
-        import psutil
-
-        self._proc = psutil.Process()
-        self.peak_mb = self._proc.memory_info().rss / 2**20
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak_mb = max(self.peak_mb, self._proc.memory_info().rss / 2**20)
 
 
 def run_suite(n_train: int, n_codes: int, seed: int = 0) -> dict:
@@ -90,12 +67,12 @@ def run_suite(n_train: int, n_codes: int, seed: int = 0) -> dict:
     rows = []
     names = registry.default_names()
     t_all = time.perf_counter()
-    with _PeakRSS() as overall:
+    with PeakMemory() as overall:
         for name in names:
             cls = registry.get_class(name)
             metric = cls(random_state=seed)
             t = time.perf_counter()
-            with _PeakRSS() as mem:
+            with PeakMemory() as mem:
                 try:
                     values, note = metric.compute(train, test, synthetic), ""
                 except Exception as exc:  # recorded, the suite goes on (as in the harness)

@@ -12,7 +12,7 @@ from scipy import sparse
 from bench import datasets
 from bench.core.data import EHRDataset
 from bench.core.errors import DatasetError, OptionError
-from bench.datasets import DatasetSpec, parse_datasets
+from bench.core.options import DatasetSpec
 
 ALL = ["eunomia", "file", "mimic3", "omop", "rhc", "synthetic-mimic", "toy"]
 
@@ -27,7 +27,7 @@ def test_every_dataset_is_listed_with_a_description():
 
 
 def test_spec_syntax_matches_the_generators():
-    specs = parse_datasets("mimic3:codes=full,kind=count, toy ,file:path=C:/data/x.csv,label=y")
+    specs = DatasetSpec.parse_list("mimic3:codes=full,kind=count, toy ,file:path=C:/data/x.csv,label=y")
     assert [s.name for s in specs] == ["mimic3", "toy", "file"]
     assert specs[0].options == {"codes": "full", "kind": "count"}
     assert specs[2].options == {"path": "C:/data/x.csv", "label": "y"}  # ':' inside a value
@@ -42,17 +42,17 @@ def test_spec_syntax_matches_the_generators():
 )
 def test_malformed_specs_are_option_errors(text, message):
     with pytest.raises(OptionError, match=message):
-        parse_datasets(text)
+        DatasetSpec.parse_list(text)
 
 
 def test_check_names_lists_valid_names_and_checks_options():
     with pytest.raises(OptionError, match="unknown dataset 'mimic'; valid datasets: eunomia, file, mimic3"):
-        datasets.check_names(["toy", "mimic"])
+        datasets.check_names(DatasetSpec.parse_list("toy,mimic"))
     with pytest.raises(OptionError, match="toy.*unknown option 'rows'; valid options: kind, n_codes, n_records, seed"):
-        datasets.check_names(["toy:rows=5"])
+        datasets.check_names([DatasetSpec.parse("toy:rows=5")])
     with pytest.raises(OptionError, match="toy.*n_records='many' is not an integer"):
-        datasets.check_names(["toy:n_records=many"])
-    datasets.check_names(["toy:n_records=100,kind=count", "eunomia"])
+        datasets.check_names([DatasetSpec.parse("toy:n_records=many")])
+    datasets.check_names(DatasetSpec.parse_list("toy:n_records=100,kind=count,eunomia"))
 
 
 def test_toy_default_is_unchanged_and_options_work():

@@ -20,7 +20,7 @@ import pytest
 from bench import harness
 from bench.cli import main
 from bench.core.errors import OptionError
-from bench.executors import EXECUTORS, Limits, SerialExecutor, error_record, make_executor
+from bench.executors import EXECUTORS, Limits, SerialExecutor, make_executor
 from generators import registry
 from generators.base import Generator
 
@@ -211,16 +211,15 @@ def test_cuda_without_cuda_exits_2_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
-def test_error_record_has_the_keys_of_a_failed_job_record():
+def test_a_killed_job_gets_the_record_of_a_failed_one():
     prep = harness.prepare(harness.RunConfig(generators=["broken"], datasets=["toy"], seeds=[0],
                                              metrics=["dimwise_probability"]))
     job = prep.jobs[0]
     failed_here = harness.run_job(prep, job)
-    assert failed_here["status"] == "error"
-    killed = error_record(prep, job, "timeout: job exceeded 1 s", 1.0)
-    assert set(killed) == set(failed_here)
-    assert {k: killed[k] for k in ("generator", "dataset", "seed", "status", "n_synthetic")} == {
-        k: failed_here[k] for k in ("generator", "dataset", "seed", "status", "n_synthetic")}
+    assert failed_here.status == "error" and "RuntimeError: broken" in failed_here.error
+    killed = prep.failure(job, "timeout: job exceeded 1 s", 1.0)
+    assert (killed.generator, killed.dataset, killed.seed, killed.status, killed.n_synthetic) == (
+        failed_here.generator, failed_here.dataset, failed_here.seed, failed_here.status, failed_here.n_synthetic)
     assert SerialExecutor().describe()["name"] == "local"
 
 

@@ -269,7 +269,7 @@ def test_to_records_rounds_by_mode() -> None:
         ("dpgan:noise_multiplier=0", "'noise_multiplier' must be a positive number"),
         ("dpgan:delta=2", "'delta' must be in"),
         ("ctgan:batch_size=55", "multiple of pac"),
-        ("medgan:epochs=ten", "not a valid int"),
+        ("medgan:epochs=ten", "option epochs=.ten. is not an integer"),
         ("medgan:device=tpu", "device must be"),
     ],
 )

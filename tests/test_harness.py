@@ -78,7 +78,7 @@ def test_run_writes_every_table_with_provenance(tmp_path, capsys):
     for name in ("scores.csv", "timings.csv", "jobs.csv", "manifest.json", "leaderboard.md", "leaderboard.tex"):
         assert (d / name).is_file(), name
     scores = pd.read_csv(d / "scores.csv")
-    assert set(scores.columns) >= {"generator", "dataset", "seed", "metric", "value", "goal"}
+    assert set(scores.columns) >= {"generator", "dataset", "seed", "metric", "score", "value", "goal"}
     assert set(scores["generator"]) == {"independent", "real-copy"}
     assert set(scores["seed"]) == {0, 1}
     jobs = pd.read_csv(d / "jobs.csv")
@@ -107,7 +107,7 @@ def test_results_hold_aggregates_only(tmp_path, toy):
 def test_membership_inference_flags_the_copying_generator(tmp_path):
     _run(tmp_path)
     scores = pd.read_csv(_only_run_dir(tmp_path) / "scores.csv")
-    mia = scores[scores["metric"] == "mia_dcr_auroc"].groupby("generator")["value"].mean()
+    mia = scores[scores["score"] == "mia_dcr_auroc"].groupby("generator")["value"].mean()
     assert mia["real-copy"] > 0.7
     assert abs(mia["independent"] - 0.5) < 0.1
     assert mia["real-copy"] > mia["independent"] + 0.2
@@ -136,7 +136,7 @@ def test_unconditional_generators_get_the_label_as_a_column(tmp_path):
     assert _run(tmp_path, gens="unconditional", seeds="0") == 0
     assert Unconditional.seen == [25]  # 24 codes + the label
     scores = pd.read_csv(_only_run_dir(tmp_path) / "scores.csv")
-    tstr = scores[(scores["generator"] == "unconditional") & (scores["metric"] == "tstr_lr_auroc")]
+    tstr = scores[(scores["generator"] == "unconditional") & (scores["score"] == "tstr_lr_auroc")]
     assert tstr["value"].notna().all()  # the label came back and utility could be scored
 
 
@@ -150,6 +150,18 @@ def test_rerun_resumes_and_recomputes_only_missing_jobs(tmp_path):
     assert _only_run_dir(tmp_path) == d
     m = json.loads((d / "manifest.json").read_text())
     assert m["jobs"] == {"total": 4, "run": 1, "reused": 3, "failed": 0}
+    assert (d / "scores.csv").read_bytes() == before
+
+
+def test_an_unreadable_job_record_is_run_again_with_a_note(tmp_path, capsys):
+    _run(tmp_path, seeds="0")
+    d = _only_run_dir(tmp_path)
+    before = (d / "scores.csv").read_bytes()
+    (d / "jobs" / "real-copy__toy__s0.json").write_text("{ truncated")
+    capsys.readouterr()
+    assert _run(tmp_path, seeds="0") == 0
+    assert "real-copy__toy__s0.json is unreadable; the job is run again" in capsys.readouterr().err
+    assert json.loads((d / "manifest.json").read_text())["jobs"]["run"] == 1
     assert (d / "scores.csv").read_bytes() == before
 
 
@@ -175,7 +187,7 @@ def test_metric_that_cannot_run_records_why(tmp_path):
     registry.register(OneClass)
     _run(tmp_path, gens="oneclass", seeds="0")
     scores = pd.read_csv(_only_run_dir(tmp_path) / "scores.csv")
-    row = scores[(scores["generator"] == "oneclass") & (scores["metric"] == "tstr_lr_auroc")].iloc[0]
+    row = scores[(scores["generator"] == "oneclass") & (scores["score"] == "tstr_lr_auroc")].iloc[0]
     assert np.isnan(row["value"]) and "one class" in row["note"]
 
 
@@ -185,7 +197,7 @@ def test_metric_that_cannot_run_records_why(tmp_path):
         (["-g", "nosuch"], "unknown generator 'nosuch'; valid generators: "),
         (["-d", "nosuch"], "unknown dataset 'nosuch'; valid datasets: "),
         (["-m", "nosuch"], "unknown metric 'nosuch'; valid metrics: "),
-        (["-g", "independent:foo=1"], "has no option 'foo'"),
+        (["-g", "independent:foo=1"], "unknown option 'foo'"),
         (["-s", "a,b"], "--seeds"),
         (["--n-synthetic", "0"], "--n-synthetic"),
         (["--preset", "cpU"], "unknown --preset 'cpU'; valid presets: cpu, quick"),

@@ -16,8 +16,8 @@ def _scores(gens: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
         for metric, vals in by_metric.items():
             goal, ideal, ref = goals[metric]
             for seed, v in enumerate(vals):
-                rows.append({"generator": g, "dataset": "toy", "seed": seed, "category": "x", "family": "f",
-                             "metric": metric, "value": v, "goal": goal, "ideal": ideal, "reference": ref,
+                rows.append({"generator": g, "dataset": "toy", "seed": seed, "category": "x", "metric": "f",
+                             "score": metric, "value": v, "goal": goal, "ideal": ideal, "reference": ref,
                              "note": ""})
     return pd.DataFrame(rows)
 

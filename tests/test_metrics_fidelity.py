@@ -63,16 +63,6 @@ def test_dimwise_probability_identical_and_never_generated(toy_split) -> None:
     assert out["dwp_apd"] == pytest.approx(train.X[:, :3].mean(0).sum() / train.n_codes)
 
 
-def test_dimwise_scatter_writes_a_figure(toy_split, tmp_path) -> None:
-    from metrics.plots import dimwise_scatter
-
-    train, _ = toy_split
-    path = dimwise_scatter(train, _sample(IndependentGenerator, train).X, tmp_path / "f" / "dwp.png", "toy")
-    assert path.exists() and path.stat().st_size > 1000
-    with pytest.raises(ValueError):
-        dimwise_scatter(train, train.X[:, :5], tmp_path / "bad.png")
-
-
 # ---------------------------------------------------------------------------- column correlation
 def test_column_correlation_ideal_and_ordering(toy_split) -> None:
     train, test = toy_split

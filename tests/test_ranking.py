@@ -194,7 +194,7 @@ def _long(values: dict[str, list[float]], metric: str, goal: str, ideal, referen
     for gen, vals in values.items():
         for seed, v in enumerate(vals):
             rows.append({"generator": gen, "dataset": dataset, "seed": seed, "category": "utility",
-                         "family": "label_fidelity", "metric": metric, "value": v, "goal": goal,
+                         "metric": "label_fidelity", "score": metric, "value": v, "goal": goal,
                          "ideal": ideal, "reference": reference, "note": ""})
     return pd.DataFrame(rows)
 
@@ -207,20 +207,20 @@ def test_summary_bolds_by_the_ranking_function_and_sets_references_apart() -> No
         _long(ref, "label_fidelity_real_auroc", "maximize", 1.0, reference=True),
     ])
     s = summarize(scores, ["real-copy", "ctgan", "good"])
-    lf = s[s["metric"] == "label_fidelity_auroc"].set_index("generator")
+    lf = s[s["score"] == "label_fidelity_auroc"].set_index("generator")
     # real-copy is closest to the reference but is a reference generator: never bolded, never ranked
     assert lf.loc["good", "best"] and not lf.loc["ctgan", "best"] and not lf.loc["real-copy", "best"]
     assert np.isnan(lf.loc["real-copy", "rank"]) and lf.loc["real-copy", "ref_generator"]
     assert list(lf.index) == ["ctgan", "good", "real-copy"]  # references last
     assert lf.loc["good", "ci95"] == pytest.approx(4.303 * 0.01 / np.sqrt(3), rel=1e-3)
-    assert not s[s["metric"] == "label_fidelity_real_auroc"]["best"].any()  # a reference score: unranked
+    assert not s[s["score"] == "label_fidelity_real_auroc"]["best"].any()  # a reference score: unranked
     md = leaderboard_markdown(s)
     assert "**0.620 ± 0.025**" in md and "| real-copy † |" in md and "(ref.)" in md
     assert md.index("| ctgan |") < md.index("reference generators") < md.index("| real-copy † |")
     tex = leaderboard_latex(s)
     assert tex.index("ctgan") < tex.index(r"Reference generators") < tex.index(r"real-copy $\dagger$")
     csv = leaderboard_csv(s)
-    assert list(csv[csv["metric"] == "label_fidelity_auroc"]["role"]) == ["contestant", "contestant", "reference"]
+    assert list(csv[csv["score"] == "label_fidelity_auroc"]["role"]) == ["contestant", "contestant", "reference"]
 
 
 def test_rank_long_skips_reference_scores_and_missing_references() -> None:

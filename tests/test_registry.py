@@ -74,14 +74,14 @@ def test_unknown_generator_lists_the_valid_names():
 
 
 def test_unknown_option_lists_the_valid_options():
-    with pytest.raises(OptionError, match="has no option 'steps'"):
+    with pytest.raises(OptionError, match="generator 'independent': unknown option 'steps'; valid options"):
         registry.make("independent:steps=3")
 
 
 def test_option_values_take_the_type_of_the_default(plugin_path):
     gen = registry.make("coin:p=0.25", random_state=1)
     assert gen.p == 0.25 and isinstance(gen.p, float)
-    with pytest.raises(OptionError, match="p='high' is not a valid float"):
+    with pytest.raises(OptionError, match="generator 'coin': option p='high' is not a number"):
         registry.make("coin:p=high")
 
 

@@ -118,7 +118,7 @@ def test_compare_finds_nothing_between_identical_runs_and_flags_a_degradation(
     import pandas as pd
 
     c = pd.read_csv(tmp_path / "c.csv")
-    row = c[(c.generator == "independent") & (c.metric == "dwp_apd")].iloc[0]
+    row = c[(c.generator == "independent") & (c.score == "dwp_apd")].iloc[0]
     assert row["beyond_spread"] and row["direction"] == "worse"
 
 
@@ -159,8 +159,8 @@ def test_use_case_ranking_takes_the_ranking_functions_ranks_and_skips_references
               "real-copy": [1.0, 1.0, 1.0]}
     for gen, vals in values.items():
         for seed, v in enumerate(vals):
-            rows.append({"generator": gen, "dataset": "toy", "seed": seed, "category": "privacy", "family": "mia_dcr",
-                         "metric": "mia_dcr_auroc", "value": v, "goal": "minimize", "ideal": 0.5,
+            rows.append({"generator": gen, "dataset": "toy", "seed": seed, "category": "privacy", "metric": "mia_dcr",
+                         "score": "mia_dcr_auroc", "value": v, "goal": "minimize", "ideal": 0.5,
                          "reference": False, "note": ""})
     ranking = use_case_ranking(summarize(pd.DataFrame(rows)), {"privacy": {"mia_dcr_auroc": 1.0}})
     pos = dict(zip(ranking["generator"], ranking["position"], strict=True))

@@ -1,4 +1,4 @@
-"""The bottom layer: the data model, the errors and the option grammar.
+"""The bottom layer: the data model, the errors, the option grammar and atomic writes.
 
 Nothing here imports any other module of the project, so generators, metrics and dataset adapters
 can build on it while the harness and the CLI sit above them (see docs/architecture.md).

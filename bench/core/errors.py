@@ -29,3 +29,16 @@ class TrainingDiverged(GeneratorError):
 
 class MetricNotApplicable(BenchError):
     """A metric cannot run on this input; the reason is recorded instead of a silent NaN."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a job's error column: our own errors as their message; anything else with its
+    type, the start of its message and where it was raised (file:line, no traceback)."""
+    if isinstance(exc, BenchError):
+        return f"{type(exc).__name__}: {exc}"
+    import traceback
+    from pathlib import Path
+
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {str(exc)[:300]}{where}"

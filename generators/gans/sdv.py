@@ -27,9 +27,9 @@ from generators.gans._common import check_device, check_dims, never_generated, v
 def _ctgan() -> Any:
     try:
         import ctgan
-    except ImportError as exc:  # an optional extra: say how to get it
+    except ImportError as exc:  # a dependency of ehrbench, missing from a partial install
         raise GeneratorError(
-            "the 'ctgan' package is needed for this generator: pip install 'ehrbench[gans]'"
+            "the 'ctgan' package is needed for this generator: pip install 'ctgan>=0.10'"
         ) from exc
     return ctgan
 

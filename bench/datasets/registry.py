@@ -1,0 +1,246 @@
+"""The registry of datasets: each name, what it is, its options, and the adapter that loads it.
+
+Adding a dataset: write its adapter module beside this one (it imports only ``bench.core``), then
+add an entry here whose ``load`` (and ``cache_key``, for data read from files) imports the
+adapter when the dataset is used, so listing stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bench.core.data import EHRDataset
+from bench.core.errors import OptionError
+from bench.core.options import DatasetSpec
+from bench.datasets.spec import DatasetEntry, Option, file_stamp
+
+# each loader module is imported only when its dataset is used
+
+
+def _toy(data_dir: str | None, **o: Any) -> EHRDataset:
+    from bench.datasets.toy import make_toy
+
+    return make_toy(**o)
+
+
+def _eunomia(data_dir: str | None, **o: Any) -> EHRDataset:
+    from bench.datasets.eunomia import load_eunomia
+
+    return load_eunomia(**o)
+
+
+def _eunomia_key(data_dir: str | None, **o: Any) -> str:
+    from bench.datasets.eunomia import eunomia_path
+
+    p = eunomia_path()
+    st = p.stat()
+    return f"eunomia-{st.st_size}-{int(st.st_mtime)}-{json.dumps(o, sort_keys=True)}"
+
+
+def _omop(data_dir: str | None, **o: Any) -> EHRDataset:
+    from bench.datasets.omop import load_omop_dataset
+
+    return load_omop_dataset(data_dir, **o)
+
+
+def _omop_key(data_dir: str | None, **o: Any) -> str:
+    from bench.datasets.omop import omop_cache_key
+
+    return omop_cache_key(data_dir, **o)
+
+
+def _mimic3(data_dir: str | None, **o: Any) -> EHRDataset:
+    from bench.datasets.mimic3 import load_mimic3
+
+    return load_mimic3(o.pop("path") or data_dir, **o)
+
+
+def _mimic3_key(data_dir: str | None, **o: Any) -> str:
+    from bench.datasets.mimic3 import mimic3_files
+
+    files = mimic3_files(o.pop("path") or data_dir)
+    return "|".join([*(file_stamp(f) for f in files), json.dumps(o, sort_keys=True)])
+
+
+def _rhc(data_dir: str | None, **o: Any) -> EHRDataset:
+    from bench.datasets.rhc import load_rhc
+
+    return load_rhc(**o)
+
+
+def _file(data_dir: str | None, **o: Any) -> EHRDataset:
+    from bench.datasets.files import load_file
+
+    return load_file(o.pop("path"), data_dir=data_dir, **o)
+
+
+def _file_key(data_dir: str | None, **o: Any) -> str:
+    from bench.datasets.files import resolve_file
+
+    path = resolve_file(o.pop("path"), data_dir)
+    return "|".join([file_stamp(path), json.dumps(o, sort_keys=True)])
+
+
+def _synthetic_mimic(data_dir: str | None, **o: Any) -> EHRDataset:
+    from bench.datasets.synthetic_mimic import make_synthetic_mimic
+
+    return make_synthetic_mimic(**o)
+
+
+_KIND = Option("binary", "binary presence or counts", ("binary", "count"))
+_OMOP_OPTIONS = {
+    "outcome": Option(
+        None, "outcome concept id (label = the person has it), or 'death' for the death table", type=str
+    ),
+    "outcome_domain": Option(
+        "condition", "the table the outcome concept is looked up in",
+        ("condition", "drug", "procedure", "measurement", "observation"),
+    ),
+    "domains": Option(
+        "condition+drug+procedure",
+        "feature domains joined by '+': condition, drug, procedure, measurement, observation",
+    ),
+    "kind": _KIND,
+    "schema": Option(None, "schema holding the CDM tables (default: the one with a person table)", type=str),
+    "demographics": Option(False, "add 0/1 columns sex:F, sex:M and age:<band> (age at observation end)"),
+    "cohort": Option(None, "keep one cohort: born_before_YEAR or born_from_YEAR (columns of the whole CDM)",
+                     type=str),
+}
+
+REGISTRY: dict[str, DatasetEntry] = {
+    "toy": DatasetEntry(
+        "toy",
+        "tiny simulated dataset (600 x 24, binary, three latent groups) for tests and smoke runs",
+        _toy,
+        options={
+            "n_records": Option(600, "records"),
+            "n_codes": Option(24, "codes"),
+            "seed": Option(0, "simulation seed"),
+            "kind": _KIND,
+        },
+    ),
+    "eunomia": DatasetEntry(
+        "eunomia",
+        "OHDSI Eunomia (Synthea, simulated): 2,694 persons x 243 concepts, binary; "
+        "label = gastrointestinal hemorrhage (a preset of omop)",
+        _eunomia,
+        _eunomia_key,
+        options={
+            "kind": _KIND,
+            "domains": _OMOP_OPTIONS["domains"],
+            "demographics": _OMOP_OPTIONS["demographics"],
+            "cohort": _OMOP_OPTIONS["cohort"],
+        },
+    ),
+    "omop": DatasetEntry(
+        "omop",
+        "any OMOP CDM: a DuckDB file, a folder of CSV/Parquet tables, or (with DuckDB's "
+        "extensions installed) SQLite/Postgres; persons x concepts, label = outcome=CONCEPT_ID",
+        _omop,
+        _omop_key,
+        options={
+            "path": Option(None, "the CDM: DuckDB file, folder of tables, sqlite file or postgres:DSN",
+                           type=str),
+            **_OMOP_OPTIONS,
+        },
+        env_var="EHRBENCH_OMOP",
+    ),
+    "mimic3": DatasetEntry(
+        "mimic3",
+        "MIMIC-III (real, credentialed): ICD-9 diagnoses per patient from ADMISSIONS and "
+        "DIAGNOSES_ICD (.csv or .csv.gz) in --data-dir; label = died in hospital",
+        _mimic3,
+        _mimic3_key,
+        options={
+            "path": Option(None, "folder holding the MIMIC-III files (else --data-dir)", type=str),
+            "codes": Option("3digit", "3-digit ICD-9 categories (E codes: 4 characters) or full codes",
+                            ("3digit", "full")),
+            "kind": _KIND,
+            "bad_codes": Option("error", "a malformed ICD9_CODE stops the load, or is skipped",
+                                ("error", "skip")),
+        },
+        env_var="EHRBENCH_MIMIC3_DIR",
+        extra="mimic",
+    ),
+    "rhc": DatasetEntry(
+        "rhc",
+        "Right Heart Catheterization (real ICU patients, SurvSet, GPL extra 'rhc'): 5,735 "
+        "patients; comorbidity flags, one-hot categoricals, binned numerics; label = death",
+        _rhc,
+        options={
+            "bins": Option(4, "quantile bins per numeric variable"),
+            "treatment": Option(True, "keep the RHC treatment flag (swang1) as a feature"),
+        },
+        extra="rhc",
+    ),
+    "file": DatasetEntry(
+        "file",
+        "your own matrix: path=FILE (CSV, Parquet or sparse .npz), label=COLUMN; "
+        "every column else is a code",
+        _file,
+        _file_key,
+        options={
+            "path": Option(None, "the file (relative paths are taken from --data-dir)", type=str),
+            "label": Option(None, "label column (0/1); none: unlabelled", type=str),
+            "kind": Option("auto", "binary, count, or auto (binary if every value is 0/1)",
+                           ("auto", "binary", "count")),
+            "drop": Option(None, "columns to leave out (ids, dates), joined by '+'", type=str),
+            "name": Option(None, "the dataset's name in results (default: the file's stem)", type=str),
+        },
+        env_var="EHRBENCH_DATA_FILE",
+    ),
+    "synthetic-mimic": DatasetEntry(
+        "synthetic-mimic",
+        "SIMULATED data shaped like MIMIC-III (46,520 x 1,071 by default; n= and d= up to "
+        "1,000,000 x 5,000), heavy-tailed prevalence, code clusters; for speed and scaling runs",
+        _synthetic_mimic,
+        options={
+            "n": Option(46_520, "records"),
+            "d": Option(1_071, "codes"),
+            "seed": Option(0, "simulation seed"),
+            "kind": _KIND,
+            "clusters": Option(0, "clusters of co-occurring codes (0: d // 20)"),
+            "codes_per_record": Option(0.0, "mean distinct codes per record (0: 11 at d=1,071, "
+                                            "growing with sqrt(d))"),
+            "prevalence": Option(0.10, "label prevalence"),
+        },
+    ),
+}
+
+
+def available() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def describe_all() -> list[tuple[str, str]]:
+    """(name, one-line description) for ``python -m bench list``."""
+    return [(n, REGISTRY[n].description) for n in available()]
+
+
+def describe_options(name: str) -> list[tuple[str, Any, str]]:
+    """(option, default, help) of one dataset, for ``list`` and the docs."""
+    out = []
+    for key, opt in entry(name).options.items():
+        text = opt.help + (f" [{'|'.join(opt.choices)}]" if opt.choices else "")
+        out.append((key, opt.default, text))
+    return out
+
+
+def entry(name: str) -> DatasetEntry:
+    """The registered dataset ``name``; an unknown name lists the valid ones."""
+    if name not in REGISTRY:
+        raise OptionError(f"unknown dataset {name!r}; valid datasets: {', '.join(available())}")
+    return REGISTRY[name]
+
+
+def resolve(spec: DatasetSpec) -> tuple[DatasetEntry, dict[str, Any]]:
+    """The entry of ``spec`` and every one of its options, coerced: what ``build`` needs."""
+    found = entry(spec.name)
+    return found, found.resolve_options(spec.options)
+
+
+def check_names(specs: list[DatasetSpec]) -> None:
+    """Raise OptionError for an unknown dataset or a bad option, before anything is loaded."""
+    for spec in specs:
+        resolve(spec)

@@ -1,0 +1,56 @@
+"""The job record: what jobs/<id>.json holds, how it reads back, and how jobs.csv shows it."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from bench.core.io import write_json
+from bench.records import JobRecord
+from bench.results import UnreadableRecord, jobs_table, load_records, write_tables
+
+
+def _record(**kw) -> JobRecord:
+    rec = JobRecord("meddiff", "toy", 0, 10, fit_s=1.0, diagnostics={"nfe": 20, "hidden": [64, 32]},
+                    scores=[{"category": "fidelity", "metric": "f", "score": "m", "value": 0.5, "goal": "maximize",
+                             "ideal": 1.0, "reference": False, "note": ""}], history=[{"epoch": 0, "loss": 1.0}],
+                    profile=[0.1, 0.2])
+    for k, v in kw.items():
+        setattr(rec, k, v)
+    return rec
+
+
+def test_record_round_trips_through_its_json_without_the_side_files():
+    rec = _record(key="abc")
+    data = json.loads(json.dumps(rec.to_json()))
+    assert "history" not in data and "profile" not in data and "ray_node" not in data
+    back = JobRecord.from_json(data)
+    assert back.to_json() == rec.to_json() and back.history == [] and back.profile is None
+
+
+def test_diagnostics_become_named_columns_not_a_json_cell():
+    table = jobs_table([_record(), _record(seed=1, diagnostics={"epsilon": 1.5})])
+    assert {"diag_nfe", "diag_hidden", "diag_epsilon"} <= set(table.columns)
+    assert "diagnostics" not in table.columns
+    assert list(table["diag_hidden"])[0] == "64-32" and pd.isna(list(table["diag_nfe"])[1])
+
+
+def test_an_unreadable_job_file_is_an_error_naming_it(tmp_path):
+    write_json(tmp_path / "jobs" / "a.json", _record().to_json())
+    assert len(load_records(tmp_path)) == 1
+    (tmp_path / "jobs" / "b.json").write_text("{ half a record")
+    with pytest.raises(UnreadableRecord, match=r"jobs/b\.json is unreadable.*delete it and rerun"):
+        write_tables(tmp_path)
+    (tmp_path / "jobs" / "b.json").write_text(json.dumps({"status": "ok"}))
+    with pytest.raises(UnreadableRecord, match="lacks generator"):
+        load_records(tmp_path)
+
+
+def test_records_written_before_the_column_rename_read_back_in_todays_names():
+    old = _record().to_json()
+    old["scores"] = [{"category": "fidelity", "family": "dimwise_probability", "metric": "dwp_apd", "value": 0.1,
+                      "goal": "minimize", "ideal": 0.0, "reference": False, "note": ""}]
+    [row] = JobRecord.from_json(old).scores
+    assert (row["metric"], row["score"]) == ("dimwise_probability", "dwp_apd") and "family" not in row
