@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from bench.core.errors import OptionError
-from bench.headline import FACETS, headline_markdown
 from bench.core.io import read_json, write_csv, write_text
+from bench.headline import FACETS, headline_markdown
 from bench.ranking import reference_generators
 from bench.results import caption as run_caption
 from bench.results import load_records, long_scores, write_tables
