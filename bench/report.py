@@ -122,7 +122,7 @@ def _plt():
 
 def figure_dimwise_scatter(run_dir: Path, dataset: str, generators: list[str], path: Path) -> bool:
     """Per-code prevalence, real training vs synthetic, one panel per generator (first seed)."""
-    from bench.harness import job_id
+    from bench.config import job_id
 
     profiles = {}
     seeds = read_json(run_dir / "manifest.json").get("seeds", [0])

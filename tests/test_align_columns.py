@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from bench.core.data import EHRDataset, align_columns
+from bench.core.align import align_columns
+from bench.core.data import EHRDataset
 from bench.core.errors import DatasetError
 
 X_EVAL = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1]], dtype=np.float32)

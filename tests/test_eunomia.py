@@ -48,7 +48,7 @@ def test_eunomia_demographics():
 
 
 def test_eunomia_cohorts_split_the_persons_with_the_same_columns():
-    from bench.core.data import align_columns
+    from bench.core.align import align_columns
 
     plain = datasets.load("eunomia")
     old = datasets.load("eunomia:cohort=born_before_1960")
