@@ -196,3 +196,23 @@ def test_update_needs_a_reason_and_a_committed_tree(tmp_path, monkeypatch, capsy
     _git(repo, "add", "b.json")
     assert main(["check", "--update", "--baseline", str(path), "--no-progress", "--reason", "second"]) == 0
     assert [h["reason"] for h in load_baseline(path)["history"]] == ["first", "second"]
+
+
+def test_committed_baseline_meets_the_rule():
+    """The committed CI baseline: every contestant learned structure, every tolerance obeys the cap."""
+    from pathlib import Path
+
+    from bench.check.baseline import DEFAULT_BASELINE, StaleBaseline, dwp_leads
+
+    path = Path(__file__).resolve().parent.parent / DEFAULT_BASELINE
+    try:
+        base = load_baseline(path)
+    except StaleBaseline:
+        pytest.skip(f"{DEFAULT_BASELINE} is of an older format; rebuild it (docs/ci.md)")
+    leads = dwp_leads(base)
+    assert leads and all(v >= MIN_DWP_LEAD for v in leads.values()), leads
+    for s in base["scores"]:
+        if s["checked"]:
+            assert s["tolerance"] <= s["cap"], s
+            assert Entry.from_dict(s).centred or s["tolerance"] < abs(s["mean"]), s
+    assert len(base["config"]["seeds"]) >= 5 and base["history"][-1]["reason"]

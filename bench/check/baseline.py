@@ -163,3 +163,12 @@ def load_baseline(path: Path) -> dict:
         raise OptionError(f"baseline {path} is malformed: {type(exc).__name__}: {exc}") from None
     data["_config"], data["_rule"], data["_entries"] = cfg, rule, entries
     return data
+
+
+def dwp_leads(baseline: dict, score: str = "dwpred_auroc_syn") -> dict[tuple[str, str], float]:
+    """Per (dataset, contestant): its mean ``score`` minus independent's. A contestant that does
+    not lead learned no joint structure the check could see it lose."""
+    means = {(s["dataset"], s["generator"]): s["mean"] for s in baseline["scores"]
+             if s["metric"] == score and s["mean"] is not None}
+    return {(d, g): m - means[(d, "independent")] for (d, g), m in means.items()
+            if g not in ("independent", "real-copy") and (d, "independent") in means}

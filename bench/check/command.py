@@ -8,8 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.check.baseline import StaleBaseline, load_baseline, make_baseline
-from bench.check.grid import ci_config
+from bench.check.baseline import StaleBaseline, dwp_leads, load_baseline, make_baseline
+from bench.check.grid import MIN_DWP_LEAD, ci_config
 from bench.check.regress import check, format_moved
 from bench.check.rule import ANCHORS
 from bench.core.errors import OptionError
@@ -51,6 +51,10 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
         work = Path(args.keep) if args.keep else Path(tmp)
         base = make_baseline(cfg, path, work, args.reason or "", force=args.force, progress=progress,
                              previous=previous)
+    for (ds, gen), lead in sorted(dwp_leads(base).items()):
+        if lead < MIN_DWP_LEAD:
+            print(f"note: {gen} leads independent on {ds}'s dwpred_auroc_syn by {lead:.3f} < {MIN_DWP_LEAD}: it "
+                  "learned too little joint structure for the check to see it lost; train it longer", file=sys.stderr)
     n = len(base["scores"])
     print(f"baseline {path}: {n - len(base['excluded'])} of {n} scores checked, {len(base['excluded'])} "
           f"excluded by rule (listed in the file); {len(cfg.generators)} generators x {len(cfg.datasets)} "

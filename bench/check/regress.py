@@ -146,6 +146,10 @@ def check(path: Path, generators: str | None = None, seeds: list[int] | None = N
         else:
             usable.append(e)
     result.checked = len(usable)
+    if not usable:
+        raise OptionError(f"nothing to check: none of the {len(wanted)} selected scores of {path} is checked by the "
+                          f"rule at {len(seeds)} seeds ({result.excluded} excluded in the baseline, "
+                          f"{len(result.skipped)} too noisy at these seeds); select more seeds or other scores")
     with tempfile.TemporaryDirectory(prefix="ehrbench-check-") as tmp:
         scores, jobs, run_dir = run_grid(sub, work or Path(tmp), progress)
         if work:
