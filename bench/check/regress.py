@@ -63,8 +63,10 @@ class CheckResult:
 
 
 def _select_generators(stored: list[str], wanted: str | None) -> list[str]:
+    """Canonical labels (options sorted, as results name them) of the stored generators named."""
+    stored = [s.label for s in parse_spec_list(",".join(stored))]
     if not wanted:
-        return list(stored)
+        return stored
     chosen = []
     for token in (t.strip() for t in _split_specs(wanted)):
         hit = [g for g in stored if g == token or g.partition(":")[0] == token]
