@@ -158,12 +158,13 @@ def test_unchanged_code_passes_and_a_leaky_metric_fails_with_a_table(toy_baselin
 
 
 def test_check_runs_part_of_the_grid(toy_baseline, capsys):
-    assert main(["check", "--baseline", str(toy_baseline), "-g", "real-copy", "-s", "0,1", "-m", "tstr_lr_auroc",
+    assert main(["check", "--baseline", str(toy_baseline), "-g", "real-copy", "-s", "0,1", "-m", "trtr_lr_auroc",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "1 generators x 1 datasets x seeds [0, 1]" in out
+    assert "check passed: 1 scores" in out and "1 generators x 1 datasets x seeds [0, 1]" in out
     for bad, msg in ((["-g", "meddiff"], "not in the baseline's grid"), (["-s", "9"], "not in the baseline's seeds"),
-                     (["-m", "nosuch"], "neither a metric family")):
+                     (["-m", "nosuch"], "neither a metric family"),
+                     (["-m", "tstr_lr_importance_overlap"], "nothing to check")):
         assert main(["check", "--baseline", str(toy_baseline), *bad, "--no-progress"]) == 2
         assert msg in capsys.readouterr().err
 
