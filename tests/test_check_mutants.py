@@ -3,9 +3,9 @@
 Each test applies one fault by monkeypatching (never a flag users see), reruns the check on the
 generator and scores the fault concerns, and asserts that the check fails and names the moved
 scores; ``test_unmodified_code_passes`` reruns the same grid without a fault. The baseline is
-built once per module from the CI grid's own generator specs (bench/check/grid.py) on eunomia,
-five seeds, the families the faults concern, or taken from the committed baseline when it holds
-that grid and was written by this very code.
+built once per module from the CI grid's own generator specs and seeds (bench/check/grid.py) on
+eunomia, the families the faults concern (about 3 minutes of the file's 5-6 on 2 idle cores), or
+taken from the committed baseline when it holds that grid.
 """
 
 from __future__ import annotations
@@ -19,24 +19,25 @@ import torch
 
 from bench.check import check, format_moved, load_baseline, make_baseline
 from bench.check.baseline import DEFAULT_BASELINE, StaleBaseline
-from bench.check.grid import CI_GENERATORS
+from bench.check.grid import CI_GENERATORS, CI_SEEDS
 from bench.core.errors import OptionError
 from bench.core.options import GeneratorSpec
 from bench.harness import RunConfig
-from bench.provenance import code_version
 
 MEDDIFF = GeneratorSpec.parse(next(g for g in CI_GENERATORS if g.startswith("meddiff"))).label
 MEDGAN = GeneratorSpec.parse(next(g for g in CI_GENERATORS if g.startswith("medgan"))).label
 FAMILIES = ["dimwise_prediction", "column_correlation", "tstr_lr"]
-SEEDS = [0, 1, 2, 3, 4]  # the rule's minimum; with 4 degrees of freedom the bound needs all of them
-PROBE = SEEDS  # the seeds each fault is checked on
+SEEDS = list(CI_SEEDS)  # the CI grid's eight: with the rule's minimum of five (4 degrees of freedom)
+# the bound on medGAN's dim-wise AUROC exceeds its cap and the structure-lost fault goes unseen
+PROBE = SEEDS[:5]  # the seeds each fault is checked on
 # scores of the relations between codes (the marginals are kept by the structure-lost fault)
 STRUCTURE = {"dwpred_auroc_syn", "dwpred_auroc_gap", "dwpred_auroc_r", "dwpred_f1_syn", "dwpred_f1_gap",
              "dwpred_f1_r", "colcorr_dist", "colcorr_mad"}
 
 
 def _committed_matches() -> Path | None:
-    """The committed baseline, when it holds this module's grid and this code wrote it."""
+    """The committed baseline, when it holds this module's grid. Whatever code wrote it: if the
+    code has moved its scores since, the unmodified-code test fails, as ``bench check`` does."""
     root = Path(__file__).resolve().parent.parent
     path = root / DEFAULT_BASELINE
     try:
@@ -44,7 +45,7 @@ def _committed_matches() -> Path | None:
     except (StaleBaseline, OptionError):
         return None
     cfg = base["_config"]
-    ok = (base.get("code_version") == code_version() and {"independent", "real-copy", MEDDIFF, MEDGAN}
+    ok = ({"independent", "real-copy", MEDDIFF, MEDGAN}
           <= set(cfg.generators) and set(SEEDS) <= set(cfg.seeds) and cfg.preset is None
           and set(FAMILIES) <= set(cfg.metrics))
     return path if ok else None
