@@ -114,7 +114,8 @@ def test_medgan_structure_lost_fails(baseline, monkeypatch):
     from generators.gans.medgan import MedGAN
 
     _shuffle_within_label(MedGAN, monkeypatch)
-    res = _check(baseline, "medgan", "dimwise_prediction,column_correlation")
+    # all eight seeds: medGAN's seed spread leaves its structure scores unchecked at five
+    res = _check(baseline, "medgan", "dimwise_prediction,column_correlation", seeds=SEEDS)
     moved = _moved(res)
     assert not res.passed
     assert set(moved) & STRUCTURE, moved
