@@ -93,13 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--csv", default=None, help="also write the full comparison to this CSV")
     cmp_.add_argument("--include-speed", action="store_true", help="also compare the speed scores")
 
-    chk = sub.add_parser("check", help="rerun the stored quick grid; fail if a score left its tolerance")
+    chk = sub.add_parser("check", help="rerun the stored CI grid; fail if a score left its tolerance (docs/ci.md)")
     chk.add_argument("--baseline", default="results/baseline/quick.json")
     chk.add_argument("--update", action="store_true", help="recompute and store the baseline instead")
-    chk.add_argument("--generators", "-g", default=None, help="with --update: the grid's generators")
-    chk.add_argument("--seeds", "-s", default=None, help="with --update: the grid's seeds")
-    chk.add_argument("--datasets", "-d", default=None, help="with --update: the grid's datasets")
-    chk.add_argument("--metrics", "-m", default=None, help="with --update: the grid's metrics")
+    chk.add_argument("--reason", default=None, help="with --update (required): why, written into the baseline")
+    chk.add_argument("--force", action="store_true", help="with --update: allow uncommitted changes")
+    chk.add_argument("--generators", "-g", default=None,
+                     help="check: only these of the grid (name or full spec); --update: the grid's generators")
+    chk.add_argument("--seeds", "-s", default=None, help="check: only these seeds; --update: the grid's seeds")
+    chk.add_argument("--datasets", "-d", default=None, help="check: only these; --update: the grid's datasets")
+    chk.add_argument("--metrics", "-m", default=None,
+                     help="check: only these metric families or scores; --update: the grid's families")
     chk.add_argument("--keep", default=None, help="keep the rerun's run directory under this folder")
     chk.add_argument("--no-progress", action="store_true")
     return p
@@ -246,39 +250,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bench import harness
-    from bench.check import check, load_baseline, make_baseline
+    from bench.check.command import cmd_check as run_check
 
-    path = Path(args.baseline)
-    progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
-    work = Path(args.keep) if args.keep else None
-    if args.update:
-        cfg = load_baseline(path)["_config"] if path.is_file() else harness.RunConfig(
-            generators=harness.parse_generators(DEFAULT_GENERATORS), preset="quick")
-        if args.generators:
-            cfg.generators = harness.parse_generators(args.generators)
-        if args.seeds:
-            cfg.seeds = _int_list("--seeds", args.seeds)
-        if args.datasets:
-            cfg.datasets = DatasetSpec.parse_list(args.datasets)
-        if args.metrics:
-            cfg.metrics = _name_list(args.metrics)
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="ehrbench-baseline-") as tmp:
-            base = make_baseline(cfg, path, work or Path(tmp), progress)
-        print(f"baseline {path}: {len(base['scores'])} scores of {len(cfg.generators)} generators x "
-              f"{len(cfg.datasets)} datasets x {len(cfg.seeds)} seeds")
-        return 0
-    violations, n, run_dir = check(path, work, progress)
-    if violations:
-        print(f"check FAILED: {len(violations)} of {n} scores left their tolerance (baseline {path}):")
-        for v in violations:
-            print(f"  {v}")
-        print("If the change is intended, refresh the baseline: python -m bench check --update")
-        return 1
-    print(f"check passed: {n} scores within tolerance of {path}")
-    return 0
+    return run_check(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from bench.cli import main
@@ -120,32 +119,6 @@ def test_compare_finds_nothing_between_identical_runs_and_flags_a_degradation(
     c = pd.read_csv(tmp_path / "c.csv")
     row = c[(c.generator == "independent") & (c.score == "dwp_apd")].iloc[0]
     assert row["beyond_spread"] and row["direction"] == "worse"
-
-
-def test_check_passes_unchanged_code_and_fails_a_degraded_generator(tmp_path, monkeypatch, capsys):
-    base = tmp_path / "baseline.json"
-    assert main(["check", "--update", "--baseline", str(base), "-g", "independent", "-s", "0,1", "-d", "toy",
-                 "-m", "dimwise_probability,mia_dcr,speed", "--no-progress"]) == 0
-    assert main(["check", "--baseline", str(base), "--no-progress"]) == 0
-    assert "check passed" in capsys.readouterr().out
-    _degrade(monkeypatch)
-    assert main(["check", "--baseline", str(base), "--no-progress"]) == 1
-    out = capsys.readouterr().out
-    assert "check FAILED" in out and "toy / independent / dwp_apd" in out
-    assert "fit_s" not in out  # speed measures the machine and is never checked
-
-
-def test_check_without_baseline_exits_2(tmp_path, capsys):
-    assert main(["check", "--baseline", str(tmp_path / "none.json")]) == 2
-    assert "does not exist" in capsys.readouterr().err
-
-
-def test_tolerance_comes_from_the_seed_spread():
-    from bench.check import tolerance
-
-    assert tolerance(0.5, 0.1) == pytest.approx(0.3)
-    assert tolerance(0.5, 0.0) == pytest.approx(0.011)
-    assert np.isfinite(tolerance(0.5, float("nan")))
 
 
 def test_use_case_ranking_takes_the_ranking_functions_ranks_and_skips_references():

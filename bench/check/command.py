@@ -1,0 +1,90 @@
+"""``python -m bench check``: what the subcommand does with its arguments."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.check.baseline import StaleBaseline, dwp_leads, load_baseline, make_baseline
+from bench.check.grid import MIN_DWP_LEAD, ci_config
+from bench.check.regress import check, format_moved
+from bench.check.rule import ANCHORS
+from bench.core.errors import OptionError
+from bench.core.options import DatasetSpec, GeneratorSpec
+
+
+def _ints(option: str, text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise OptionError(f"{option}: expected comma-separated integers, got {text!r}") from None
+
+
+def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
+    from bench import harness
+
+    previous = None
+    try:
+        previous = load_baseline(path) if path.is_file() else None
+        cfg = previous["_config"] if previous else ci_config()
+        origin = f"the grid stored in {path}" if previous else "ehrbench's CI grid (bench/check/grid.py)"
+    except StaleBaseline:
+        cfg, origin = ci_config(), f"ehrbench's CI grid ({path} is of an older format)"
+    if args.generators:
+        specs = harness.parse_generators(args.generators, add_baseline=False)
+        labels = [s.label for s in specs]
+        cfg.generators = GeneratorSpec.parse_list(  # the rule's caps need both anchors
+            ",".join([*ANCHORS, *(g for g in labels if g not in ANCHORS)]))
+        origin += ", generators from --generators"
+    if args.seeds:
+        cfg.seeds = _ints("--seeds", args.seeds)
+    if args.datasets:
+        cfg.datasets = DatasetSpec.parse_list(args.datasets)
+    if args.metrics:
+        cfg.metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    print(f"updating {path} from {origin}: {', '.join(cfg.generator_labels)} on {', '.join(cfg.dataset_labels)}, "
+          f"seeds {cfg.seeds}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="ehrbench-baseline-") as tmp:
+        work = Path(args.keep) if args.keep else Path(tmp)
+        base = make_baseline(cfg, path, work, args.reason or "", force=args.force, progress=progress,
+                             previous=previous)
+    for (ds, gen), lead in sorted(dwp_leads(base).items()):
+        if lead < MIN_DWP_LEAD:
+            print(f"note: {gen} leads independent on {ds}'s dwpred_auroc_syn by {lead:.3f} < {MIN_DWP_LEAD}: it "
+                  "learned too little joint structure for the check to see it lost; train it longer", file=sys.stderr)
+    n = len(base["scores"])
+    print(f"baseline {path}: {n - len(base['excluded'])} of {n} scores checked, {len(base['excluded'])} "
+          f"excluded by rule (listed in the file); {len(cfg.generators)} generators x {len(cfg.datasets)} "
+          f"datasets x {len(cfg.seeds)} seeds; commit {base['commit']}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = Path(args.baseline)
+    progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
+    if args.update:
+        return update(args, path, progress)
+    if args.reason or args.force:
+        raise OptionError("--reason and --force go with --update")
+    res = check(path, generators=args.generators, seeds=_ints("--seeds", args.seeds) if args.seeds else None,
+                datasets=args.datasets, metrics=args.metrics, work=Path(args.keep) if args.keep else None,
+                progress=progress)
+    tail = (f"{res.excluded} excluded by rule (listed in {path})"
+            + (f", {len(res.skipped)} too noisy at these seeds" if res.skipped else ""))
+    if res.passed:
+        print(f"check passed: {res.checked} scores within tolerance of {path} ({res.grid}; {tail})")
+        return 0
+    print(f"check FAILED: {len(res.moved)} of {res.checked} scores moved beyond their tolerance of {path} "
+          f"({res.grid}; {tail})")
+    if res.job_errors:
+        print("jobs that failed:")
+        for e in res.job_errors:
+            print(f"  {e}")
+    if res.moved:
+        print(format_moved(res.moved))
+    print(f"run: {res.run_dir}. If the change is intended, commit it and refresh the baseline: "
+          f'python -m bench check --update --baseline {path} --reason "..."')
+    return 1

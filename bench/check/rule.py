@@ -1,0 +1,195 @@
+"""The tolerance rule of ``bench check``: how far a score may move before the check fails.
+
+The check reruns the baseline's grid with the same seeds and compares, per (dataset, generator,
+score), the mean over seeds now with the mean stored in the baseline. On the machine that wrote
+the baseline an unchanged tree gives the same numbers bit for bit; on another machine (other
+CPU, other thread count) float rounding differs, and a trained network, a GAN above all, drifts to
+what is in effect another draw of its seed. The rule therefore treats the rerun as an
+independent draw, not as a paired replicate:
+
+* **bound** -- with n baseline seeds, sample std ``s`` and k seeds compared, the difference of two
+  k-seed means has standard error ``s * sqrt(2 / k)``; the tolerance is
+  ``t(1 - a/2, n - 1) * s * sqrt(2 / k)`` with ``a = family_alpha / N`` (Bonferroni over the N
+  candidate scores of the baseline), so a rerun of unchanged code on any machine fails with
+  probability at most ``family_alpha`` (about; seeds are treated as independent draws);
+* **floor** -- a score constant over seeds (a reference score) gets ``floor_fraction * cap``,
+  enough for float noise between machines and far below any real change;
+* **cap** -- ``cap_fraction`` of the score's distance scale on that dataset: the larger of
+  ``|independent - real-copy|`` (no joint structure against the data itself) and
+  ``|generator - real-copy|`` (the generator's own distance from the data, which is the larger
+  one on marginal scores, where independent is near perfect); where both are 0 (a reference
+  score, which no generator moves) ``range_fraction`` of the score's declared range;
+* **exclusion** -- a score whose bound exceeds its cap, whose bound is at least |mean| (for a
+  score whose range is not centred on 0), that has no cap, or that is missing for some seed, is
+  left out of the check and listed, with the reason, in the baseline file. Speed scores measure
+  the machine and are never checked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+ANCHORS = ("independent", "real-copy")  # no joint structure / the training data itself
+
+
+@dataclass(frozen=True)
+class Rule:
+    family_alpha: float = 0.05
+    cap_fraction: float = 0.25
+    range_fraction: float = 0.02
+    floor_fraction: float = 1e-3
+    min_seeds: int = 5
+
+    def describe(self) -> str:
+        return (
+            f"tolerance = t(1 - a/2, n - 1) * std * sqrt(2/k) over n baseline seeds and k compared seeds, "
+            f"a = {self.family_alpha} / N candidate scores (Bonferroni); floor {self.floor_fraction} x cap; "
+            f"cap = {self.cap_fraction} x max(|independent - real-copy|, |generator - real-copy|) "
+            f"(means on the score), or {self.range_fraction} x its declared range where both are 0; excluded: tolerance > cap, "
+            f"tolerance >= |mean| (range not centred on 0), no cap, missing for a seed; "
+            f"at least {self.min_seeds} seeds; speed never checked"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "text": self.describe()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Rule:
+        return cls(**{k: data[k] for k in asdict(cls()) if k in data})
+
+    def t_factor(self, n_candidates: int, n_seeds: int) -> float:
+        alpha = self.family_alpha / max(1, n_candidates)
+        return float(stats.t.ppf(1.0 - alpha / 2.0, n_seeds - 1))
+
+
+@dataclass
+class Entry:
+    """One (dataset, generator, score) of a baseline: per-seed values and what the rule made of them."""
+
+    dataset: str
+    generator: str
+    metric: str
+    goal: str
+    lower: float
+    upper: float
+    values: dict[int, float]
+    t: float = math.nan
+    cap: float | None = None
+    cap_basis: str = ""
+    checked: bool = False
+    reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.dataset, self.generator, self.metric)
+
+    @property
+    def std(self) -> float:
+        v = list(self.values.values())
+        return float(np.std(v, ddof=1)) if len(v) > 1 else math.nan
+
+    def mean(self, seeds: list[int] | None = None) -> float:
+        return float(np.mean([self.values[s] for s in (seeds or self.values)]))
+
+    @property
+    def centred(self) -> bool:
+        return math.isfinite(self.lower) and self.lower == -self.upper
+
+    def tolerance(self, rule: Rule, k: int | None = None) -> float:
+        """The bound for a comparison of ``k`` seeds (default: all of the baseline's)."""
+        k = k or len(self.values)
+        floor = rule.floor_fraction * (self.cap or 0.0)
+        return max(self.t * self.std * math.sqrt(2.0 / k), floor)
+
+    def usable(self, rule: Rule, seeds: list[int] | None = None) -> str:
+        """Why this score cannot be checked on ``seeds`` (all by default); empty when it can."""
+        if self.cap is None:
+            return "no cap: independent, real-copy and the generator agree on it and its range is unbounded"
+        tol = self.tolerance(rule, len(seeds) if seeds else None)
+        if tol > self.cap:
+            return f"seed spread too wide: tolerance {tol:.3g} > cap {self.cap:.3g} ({self.cap_basis})"
+        if not self.centred and tol >= abs(self.mean(seeds)):
+            return f"tolerance {tol:.3g} >= |mean| {abs(self.mean(seeds)):.3g}"
+        return ""
+
+    def to_dict(self, rule: Rule) -> dict[str, Any]:
+        finite = bool(self.values) and not self.reason.startswith("missing")
+        return {
+            "dataset": self.dataset, "generator": self.generator, "metric": self.metric, "goal": self.goal,
+            "lower": _num(self.lower), "upper": _num(self.upper),
+            "values": {str(s): v for s, v in sorted(self.values.items())},
+            "mean": self.mean() if finite else None,
+            "std": _num(self.std) if finite else None,
+            "t": _num(self.t), "cap": self.cap, "cap_basis": self.cap_basis,
+            "tolerance": self.tolerance(rule) if finite and self.cap is not None else None,
+            "checked": self.checked, "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Entry:
+        return cls(
+            dataset=d["dataset"], generator=d["generator"], metric=d["metric"], goal=d["goal"],
+            lower=_inf(d.get("lower"), -math.inf), upper=_inf(d.get("upper"), math.inf),
+            values={int(s): float(v) for s, v in d["values"].items()},
+            t=float(d["t"]) if d.get("t") is not None else math.nan,
+            cap=None if d.get("cap") is None else float(d["cap"]), cap_basis=d.get("cap_basis", ""),
+            checked=bool(d["checked"]), reason=d.get("reason", ""),
+        )
+
+
+def _num(x: float) -> float | str | None:
+    """JSON has no inf or nan: store them as text."""
+    if x is None:
+        return None
+    if math.isnan(x):
+        return None
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return float(x)
+
+
+def _inf(x: Any, default: float) -> float:
+    return default if x is None else float(x)
+
+
+def derive(entries: list[Entry], seeds: list[int], rule: Rule) -> list[Entry]:
+    """Apply the rule to every entry of a baseline (in place) and return them."""
+    if len(seeds) < rule.min_seeds:
+        from bench.core.errors import OptionError
+
+        raise OptionError(
+            f"the tolerance rule needs at least {rule.min_seeds} seeds for a baseline, got {len(seeds)} "
+            f"({seeds}); pass e.g. --seeds {','.join(str(s) for s in range(rule.min_seeds))}"
+        )
+    t = rule.t_factor(len(entries), len(seeds))
+    anchor: dict[tuple[str, str, str], float] = {}
+    for e in entries:
+        name = e.generator.partition(":")[0]
+        if name in ANCHORS and e.generator == name and set(e.values) == set(seeds):
+            anchor[(e.dataset, name, e.metric)] = e.mean()
+    for e in entries:
+        e.t = t
+        missing = sorted(set(seeds) - set(e.values))
+        if missing:
+            e.checked, e.reason = False, f"missing for seeds {missing}{': ' + e.reason if e.reason else ''}"
+            continue
+        ind, rc = (anchor.get((e.dataset, n, e.metric)) for n in ANCHORS)
+        # the scale: how far from the data the score can sit -- independent's distance, or this
+        # generator's own when it is further (a marginal score, where independent is near perfect)
+        scale = max(abs(rc - ind), abs(e.mean() - rc)) if ind is not None and rc is not None else 0.0
+        if scale > 0:
+            e.cap, e.cap_basis = rule.cap_fraction * scale, f"{rule.cap_fraction} x distance from real-copy"
+        elif math.isfinite(e.upper - e.lower):
+            e.cap, e.cap_basis = rule.range_fraction * (e.upper - e.lower), f"{rule.range_fraction} x range"
+        else:
+            e.cap, e.cap_basis = None, ""
+        e.reason = e.usable(rule)
+        e.checked = not e.reason
+    return entries

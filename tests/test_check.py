@@ -1,0 +1,219 @@
+"""``bench check``: the tolerance rule, the baseline file, the CLI (fast, on the toy dataset).
+
+The proof that the check catches realistic regressions of trained models is in
+tests/test_check_mutants.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+
+import pytest
+
+from bench.check import format_moved, load_baseline
+from bench.check.grid import CI_GENERATORS, CI_SEEDS, MIN_DWP_LEAD, ci_config
+from bench.check.regress import Moved
+from bench.check.rule import ANCHORS, Entry, Rule, derive
+from bench.cli import main
+from bench.core.errors import OptionError
+from generators import registry as generator_registry
+
+SEEDS = "0,1,2,3,4"
+TOY = ["-d", "toy", "-s", SEEDS, "-m", "dimwise_probability,mia_dcr,tstr_lr,speed", "--no-progress"]
+
+
+def _entry(gen, metric, values, lower=0.0, upper=1.0):
+    return Entry("d", gen, metric, "maximize", lower, upper, dict(enumerate(values)))
+
+
+# ------------------------------------------------------------------------------------ the rule
+def test_tolerance_is_a_bonferroni_t_bound_on_the_difference_of_seed_means():
+    from scipy import stats
+
+    rule = Rule()
+    es = derive([_entry("independent", "s", [0.50] * 5), _entry("real-copy", "s", [0.90] * 5),
+                 _entry("g", "s", [0.80, 0.81, 0.79, 0.80, 0.80])], [0, 1, 2, 3, 4], rule)
+    g = es[2]
+    t = stats.t.ppf(1 - 0.05 / 3 / 2, 4)
+    assert g.t == pytest.approx(t)
+    assert g.tolerance(rule) == pytest.approx(t * g.std * math.sqrt(2 / 5))
+    assert g.tolerance(rule, 2) == pytest.approx(t * g.std * math.sqrt(2 / 2))  # fewer seeds: wider
+    assert g.cap == pytest.approx(0.25 * 0.40) and g.checked
+    # the anchors are constant over seeds: the floor, a thousandth of the cap
+    assert es[0].tolerance(rule) == pytest.approx(1e-3 * 0.1) and es[0].checked
+
+
+def test_scores_too_noisy_or_without_scale_are_excluded_by_rule():
+    rule = Rule()
+    es = derive([
+        _entry("independent", "s", [0.50] * 5), _entry("real-copy", "s", [0.60] * 5),
+        _entry("noisy", "s", [0.1, 0.9, 0.3, 0.7, 0.5]),  # spread far beyond a quarter of 0.1
+        _entry("independent", "u", [1.0, 2.0, 3.0, 1.0, 2.0], upper=math.inf),
+        _entry("real-copy", "u", [1.0, 2.0, 3.0, 1.0, 2.0], upper=math.inf),  # anchors agree, unbounded
+        _entry("independent", "tiny", [0.0, 1e-4, 0.0, 2e-4, 0.0]),
+        _entry("real-copy", "tiny", [0.5] * 5),  # bound >= |mean| on a range not centred on 0
+        _entry("independent", "gap", [-0.01, 0.0, 0.01, 0.0, 0.0], lower=-1.0),
+        _entry("real-copy", "gap", [0.2] * 5, lower=-1.0),  # centred range: |mean| near 0 is fine
+        _entry("late", "s", [0.5, 0.5, 0.5, 0.5]),  # missing for seed 4
+    ], [0, 1, 2, 3, 4], rule)
+    why = {(e.generator, e.metric): e.reason for e in es}
+    assert why[("noisy", "s")].startswith("seed spread too wide")
+    assert why[("independent", "u")].startswith("no cap")
+    assert why[("independent", "tiny")].startswith("tolerance") and ">= |mean|" in why[("independent", "tiny")]
+    assert why[("independent", "gap")] == ""
+    assert why[("late", "s")].startswith("missing for seeds [4]")
+    assert all(e.tolerance(rule) <= e.cap for e in es if e.checked)
+    assert all(e.tolerance(rule) < abs(e.mean()) for e in es if e.checked and not e.centred)
+
+
+def test_reference_scores_are_capped_by_their_range():
+    rule = Rule()
+    es = derive([_entry("independent", "ref", [0.9] * 5), _entry("real-copy", "ref", [0.9] * 5)],
+                [0, 1, 2, 3, 4], rule)
+    assert es[0].cap == pytest.approx(0.02) and es[0].checked
+
+
+def test_a_baseline_needs_five_seeds():
+    with pytest.raises(OptionError, match="at least 5 seeds"):
+        derive([_entry("independent", "s", [0.5, 0.5])], [0, 1], Rule())
+
+
+def test_failure_table_names_generator_score_baseline_now_tolerance_and_multiple():
+    text = format_moved([Moved("eunomia", "meddiff", "dwpred_auroc_syn", "maximize", 0.80, 0.55, 0.02)])
+    head, _, row = text.splitlines()
+    assert head.split() == ["generator", "score", "baseline", "now", "tolerance", "x", "tol", "direction"]
+    assert row.split() == ["meddiff", "dwpred_auroc_syn", "0.8", "0.55", "0.02", "12.5", "worse"]
+
+
+# ------------------------------------------------------------------------------------ the CI grid
+def test_ci_grid_is_explicit_valid_and_has_the_anchors():
+    cfg = ci_config()
+    assert cfg.preset is None and len(CI_SEEDS) >= Rule().min_seeds
+    assert set(ANCHORS) <= set(cfg.generators)
+    for spec in CI_GENERATORS:
+        generator_registry.make(spec, random_state=0)  # raises on a bad option
+    contestants = [g for g in CI_GENERATORS if g not in ANCHORS]
+    assert {g.partition(":")[0] for g in contestants} >= {"meddiff", "medgan"}
+    assert all(":" in g for g in contestants)  # schedules are options, not a preset others retune
+    assert MIN_DWP_LEAD == 0.05
+
+
+# ------------------------------------------------------------------------------------ the file
+def test_an_old_baseline_is_refused_with_the_file_and_the_command(tmp_path, capsys):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"config": {"generators": ["independent"]}, "tolerance_rule": "max(3.0 x std ...)",
+                               "scores": []}))
+    assert main(["check", "--baseline", str(old)]) == 2
+    err = capsys.readouterr().err
+    assert str(old) in err and "older ehrbench" in err and "--update" in err
+
+
+def test_missing_or_malformed_baseline_exits_2(tmp_path, capsys):
+    assert main(["check", "--baseline", str(tmp_path / "none.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["check", "--baseline", str(bad)]) == 2
+    assert "bad.json" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ the CLI
+@pytest.fixture(scope="module")
+def toy_baseline(tmp_path_factory):
+    path = tmp_path_factory.mktemp("check") / "b.json"
+    assert main(["check", "--update", "--baseline", str(path), "-g", "independent", *TOY,
+                 "--reason", "toy grid for tests", "--force"]) == 0
+    return path
+
+
+def test_update_writes_rule_reason_history_and_exclusions(toy_baseline):
+    data = json.loads(toy_baseline.read_text())
+    assert data["format"] == 2 and data["reason"] == "toy grid for tests"
+    assert data["config"]["generators"] == list(ANCHORS)  # the anchors are always part of the grid
+    h = data["history"][-1]
+    assert h["reason"] == "toy grid for tests" and h["forced"] and h["rule"] == data["rule"]["text"]
+    assert "date" in h and "commit" in h
+    scores = data["scores"]
+    assert not any(s["metric"] in ("fit_s", "sample_s", "peak_mem_mb") for s in scores)  # speed: never
+    assert all(len(s["values"]) == 5 for s in scores if s["checked"])
+    assert len(data["excluded"]) == sum(not s["checked"] for s in scores)
+    assert all(s["tolerance"] <= s["cap"] for s in scores if s["checked"])
+
+
+def test_unchanged_code_passes_and_a_leaky_metric_fails_with_a_table(toy_baseline, monkeypatch, capsys):
+    assert main(["check", "--baseline", str(toy_baseline), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("check passed:") and out.count("\n") == 1
+    from metrics.utility import TSTRLogistic
+
+    original = TSTRLogistic.compute
+    monkeypatch.setattr(TSTRLogistic, "compute", lambda self, tr, te, syn: original(self, tr, tr, syn))
+    assert main(["check", "--baseline", str(toy_baseline), "-g", "independent", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "check FAILED" in out and "x tol" in out
+    assert any(line.split()[:2] == ["independent", "trtr_lr_auroc"] for line in out.splitlines())
+    assert "fit_s" not in out  # speed measures the machine and is never checked
+
+
+def test_check_runs_part_of_the_grid(toy_baseline, capsys):
+    assert main(["check", "--baseline", str(toy_baseline), "-g", "real-copy", "-s", "0,1", "-m", "trtr_lr_auroc",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "check passed: 1 scores" in out and "1 generators x 1 datasets x seeds [0, 1]" in out
+    for bad, msg in ((["-g", "meddiff"], "not in the baseline's grid"), (["-s", "9"], "not in the baseline's seeds"),
+                     (["-m", "nosuch"], "neither a metric family"),
+                     (["-m", "tstr_lr_importance_overlap"], "nothing to check")):
+        assert main(["check", "--baseline", str(toy_baseline), *bad, "--no-progress"]) == 2
+        assert msg in capsys.readouterr().err
+
+
+def _git(repo, *args):
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def test_update_needs_a_reason_and_a_committed_tree(tmp_path, monkeypatch, capsys):
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    _git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "init")
+    (repo / "gen.py").write_text("x = 1\n")
+    _git(repo, "add", "gen.py")
+    monkeypatch.chdir(repo)
+    path = repo / "b.json"
+    args = ["check", "--update", "--baseline", str(path), "-g", "independent", *TOY]
+    assert main(args) == 2
+    assert "--reason" in capsys.readouterr().err
+    assert main([*args, "--reason", "x"]) == 2  # gen.py staged, not committed
+    err = capsys.readouterr().err
+    assert "uncommitted changes (gen.py)" in err and "--force" in err and not path.exists()
+    _git(repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "gen")
+    assert main([*args, "--reason", "first"]) == 0
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    data = load_baseline(path)
+    assert data["commit"] == head and not data["history"][-1]["forced"]
+    # the baseline file itself does not count as a change; a second update keeps the history
+    _git(repo, "add", "b.json")
+    assert main(["check", "--update", "--baseline", str(path), "--no-progress", "--reason", "second"]) == 0
+    assert [h["reason"] for h in load_baseline(path)["history"]] == ["first", "second"]
+
+
+def test_committed_baseline_meets_the_rule():
+    """The committed CI baseline: every contestant learned structure, every tolerance obeys the cap."""
+    from pathlib import Path
+
+    from bench.check.baseline import DEFAULT_BASELINE, StaleBaseline, dwp_leads
+
+    path = Path(__file__).resolve().parent.parent / DEFAULT_BASELINE
+    try:
+        base = load_baseline(path)
+    except StaleBaseline:
+        pytest.skip(f"{DEFAULT_BASELINE} is of an older format; rebuild it (docs/ci.md)")
+    leads = dwp_leads(base)
+    assert leads and all(v >= MIN_DWP_LEAD for v in leads.values()), leads
+    for s in base["scores"]:
+        if s["checked"]:
+            assert s["tolerance"] <= s["cap"], s
+            assert Entry.from_dict(s).centred or s["tolerance"] < abs(s["mean"]), s
+    assert len(base["config"]["seeds"]) >= 5 and base["history"][-1]["reason"]
