@@ -91,7 +91,7 @@ def test_failure_table_names_generator_score_baseline_now_tolerance_and_multiple
 def test_ci_grid_is_explicit_valid_and_has_the_anchors():
     cfg = ci_config()
     assert cfg.preset is None and len(CI_SEEDS) >= Rule().min_seeds
-    assert set(ANCHORS) <= set(cfg.generators)
+    assert set(ANCHORS) <= set(cfg.generator_labels)
     for spec in CI_GENERATORS:
         generator_registry.make(spec, random_state=0)  # raises on a bad option
     contestants = [g for g in CI_GENERATORS if g not in ANCHORS]

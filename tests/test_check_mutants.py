@@ -46,7 +46,7 @@ def _committed_matches() -> Path | None:
         return None
     cfg = base["_config"]
     ok = ({"independent", "real-copy", MEDDIFF, MEDGAN}
-          <= set(cfg.generators) and set(SEEDS) <= set(cfg.seeds) and cfg.preset is None
+          <= set(cfg.generator_labels) and set(SEEDS) <= set(cfg.seeds) and cfg.preset is None
           and set(FAMILIES) <= set(cfg.metrics))
     return path if ok else None
 
