@@ -76,7 +76,7 @@ def test_trains_and_samples_binary_records(name: str, tiny: EHRDataset) -> None:
         assert "never_generated_frac" not in diag
     else:
         assert 0.0 <= diag["never_generated_frac"] <= 1.0
-    assert 0.0 < diag["schedule_fraction"] and diag["updates"] > 0
+    assert diag["schedule_fraction"] > 0.0 and diag["updates"] > 0
     assert gen.training_history(), "per-epoch losses are recorded"
 
 
