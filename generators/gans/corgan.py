@@ -15,7 +15,7 @@ from generators.gans._validate import check_dims, check_non_negative, validate_c
 
 _PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"ae_epochs": 100, "epochs": 130},
-    "quick": {"ae_epochs": 20, "epochs": 40, "batch_size": 128, "warmup_iterations": 5},
+    "quick": {"ae_epochs": 20, "epochs": 40, "batch_size": 128, "warmup_iterations": 5, "max_updates": 1535},
 }
 
 _DOWNSAMPLINGS = 3  # three stride-2 convolutions before the one that collapses the length
@@ -117,7 +117,8 @@ class CorGAN(AdversarialGenerator):
     Presets: on eunomia on 2 idle CPU cores the default schedule takes about 15 minutes;
     ``cpu`` keeps the 100 autoencoder epochs and runs 130 adversarial ones to fit a 3-minute
     budget (``schedule_fraction`` below 1, shown in the tables); ``quick`` (20 + 40 epochs,
-    batches of 128, 5 warm-up iterations) is for tests and smoke runs, not for results.
+    batches of 128, 5 warm-up iterations, capped at 1,535 updates so that it costs the same on
+    any dataset) is for tests and smoke runs, not for results.
 
     Budget: ``max_updates=N`` (0: off) runs ``N`` optimiser updates in all (autoencoder,
     critic and generator), every phase scaled alike (Lucic et al. 2018); ``budget_``,

@@ -21,7 +21,7 @@ __all__ = ["DPGAN", "dp_epsilon"]
 
 _PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {},
-    "quick": {"epochs": 20, "batch_size": 256, "d_steps": 2, "lr": 1e-3},
+    "quick": {"epochs": 20, "batch_size": 256, "d_steps": 2, "lr": 1e-3, "max_updates": 120},
 }
 
 
@@ -80,7 +80,8 @@ class DPGAN(AdversarialGenerator):
     eunomia's training records and kept 1.0: that comparison used the private data and its
     privacy cost is not in epsilon. The released value equals the data-independent default,
     so the selection added nothing to it; to publish a model, keep these defaults or tune on
-    public data only. ``quick`` (20 epochs, batches of 256, 2 critic updates, ``lr=1e-3``) is
+    public data only. ``quick`` (20 epochs, batches of 256, 2 critic updates, ``lr=1e-3``, at most
+    120 updates) is
     for tests and smoke runs; ``cpu`` changes nothing (the defaults fit the 3-minute budget
     on 2 CPU cores).
 

@@ -15,7 +15,7 @@ from generators.gans._validate import check_non_negative, validate_common
 # measured. ``quick`` is a smoke run.
 _PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"epochs": 70},
-    "quick": {"epochs": 40, "batch_size": 100, "d_steps": 2, "width": 64, "lr_g": 1e-4, "lr_d": 2e-4},
+    "quick": {"epochs": 40, "batch_size": 100, "d_steps": 2, "width": 64, "lr_g": 1e-4, "lr_d": 2e-4, "max_updates": 600},
 }
 
 
@@ -60,7 +60,8 @@ class EMRWGAN(AdversarialGenerator):
     published learning rates (on eunomia, seed 0: dimension-wise prediction AUROC 0.51 at
     ``cpu`` against 0.80 after the full 1000 epochs; the independent baseline scores 0.49);
     ``quick`` (40 epochs of batches of 100, 2 critic updates, width 64, learning rates ten
-    times the published ones so that a few hundred updates learn) is for tests and smoke runs,
+    times the published ones so that a few hundred updates learn; capped at 600 updates) is
+    for tests and smoke runs,
     not for results.
 
     Budget: ``max_updates=N`` (0: off) runs ``N`` optimiser updates in all (critic and

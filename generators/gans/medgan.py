@@ -23,7 +23,7 @@ from generators.gans._validate import check_dims, check_mode, check_non_negative
 # learns the structure of a small dataset (tests/test_learning.py).
 _PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {},
-    "quick": {"ae_epochs": 50, "epochs": 150, "batch_size": 100, "ae_batch_size": 50},
+    "quick": {"ae_epochs": 50, "epochs": 150, "batch_size": 100, "ae_batch_size": 50, "max_updates": 2750},
 }
 
 
@@ -71,8 +71,9 @@ class MedGAN(AdversarialGenerator):
     Presets (never applied silently; the harness applies one when asked): ``cpu`` changes
     nothing, since the published schedule fits a benchmark job on eunomia on 2 CPU cores
     (on a busier machine pass ``epochs=500``, the low end of the published 500-1000);
-    ``quick`` (50 autoencoder + 150 GAN epochs, batches of 50 / 100) is for tests and smoke
-    runs, not for results.
+    ``quick`` (50 autoencoder + 150 GAN epochs, batches of 50 / 100, capped at 2,750 updates
+    so that it costs the same on any dataset: the full schedule on 480 records, a fraction on
+    more) is for tests and smoke runs, not for results.
 
     Budget: ``max_updates=0`` (default) runs the epochs; ``max_updates=N`` runs ``N`` optimiser
     updates in all (autoencoder, discriminator and generator updates alike), every phase scaled
@@ -174,7 +175,8 @@ class MedWGAN(MedGAN):
     the published schedule took about 230 s on eunomia on 2 idle CPU cores, over a benchmark
     job's 3-minute budget, so ``cpu`` keeps the 100 autoencoder epochs and shortens the
     adversarial phase to 600 epochs (``schedule_fraction`` below 1, shown in the tables);
-    ``quick`` (20 + 60 epochs, batches of 50 / 200) is for tests and smoke runs.
+    ``quick`` (20 + 60 epochs, batches of 50 / 200, capped at 740 updates) is for tests and
+    smoke runs.
     ``max_updates`` as for :class:`MedGAN`.
     """
 
@@ -182,7 +184,7 @@ class MedWGAN(MedGAN):
     loss: ClassVar[str] = "wgan-gp"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {"ae_epochs": 100, "epochs": 600},
-        "quick": {"ae_epochs": 20, "epochs": 60, "batch_size": 200, "ae_batch_size": 50},
+        "quick": {"ae_epochs": 20, "epochs": 60, "batch_size": 200, "ae_batch_size": 50, "max_updates": 740},
     }
     reference = "Baowaly et al., JAMIA 2019"
 

@@ -179,7 +179,7 @@ class CTGANGenerator(_SDVAdapter):
     Every binary code is a discrete column; counts as described in :mod:`generators.gans.sdv`
     (``max_discrete=20``). The history holds the package's per-epoch generator and
     discriminator losses. ``quick`` (40 epochs, batches of 50, widths 64 and a 32-d embedding)
-    is for tests and smoke runs; ``cpu`` shortens training to
+    (about 720 updates, whole epochs) is for tests and smoke runs; ``cpu`` shortens training to
     150 epochs: with eunomia's 244 discrete columns an epoch takes about 1 s on 2 idle CPU
     cores, so the published 300 would overrun the 3-minute budget (``schedule_fraction`` 0.5,
     marked in the tables).
@@ -195,7 +195,7 @@ class CTGANGenerator(_SDVAdapter):
         "cpu": {"epochs": 150},
         "quick": {
             "epochs": 40, "batch_size": 50, "embedding_dim": 32,
-            "generator_dim": (64, 64), "discriminator_dim": (64, 64),
+            "generator_dim": (64, 64), "discriminator_dim": (64, 64), "max_updates": 720,
         },
     }
     reference = "Xu et al., NeurIPS 2019 (ctgan package)"
@@ -292,7 +292,7 @@ class TVAEGenerator(_SDVAdapter):
     ``epochs=300, batch_size=500, embedding_dim=128, compress_dims=(128, 128),
     decompress_dims=(128, 128), l2scale=1e-5, loss_factor=2``. Columns as for
     :class:`CTGANGenerator`. The history holds the mean training loss per epoch (``loss_vae``).
-    ``quick`` (30 epochs, batches of 50) is for tests and smoke runs; ``cpu`` equals the
+    ``quick`` (30 epochs, batches of 50, about 300 updates) is for tests and smoke runs; ``cpu`` equals the
     defaults (about 60 s on eunomia
     on one CPU core).
 
@@ -303,7 +303,7 @@ class TVAEGenerator(_SDVAdapter):
     """
 
     name = "tvae"
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "quick": {"epochs": 30, "batch_size": 50}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "quick": {"epochs": 30, "batch_size": 50, "max_updates": 300}}
     reference = "Xu et al., NeurIPS 2019 (ctgan package)"
 
     def __init__(
