@@ -32,8 +32,13 @@ def torch_generator(random_state: int | None, device: torch.device | str = "cpu"
 def minibatches(
     n: int, batch_size: int, gen: torch.Generator, drop_last: bool = False
 ) -> Iterator[torch.Tensor]:
-    """Shuffled index batches for one epoch."""
-    perm = torch.randperm(n, generator=gen)
+    """Shuffled index batches for one epoch, on the generator's own device.
+
+    PyTorch draws a permutation on the device it is asked for (the CPU by default) and refuses
+    a generator of another device, so the permutation is drawn where ``gen`` lives (a CUDA
+    generator gives CUDA indices, a CPU one CPU indices); callers move indices to the data.
+    """
+    perm = torch.randperm(n, generator=gen, device=gen.device)
     stop = n - (n % batch_size) if drop_last and n >= batch_size else n
     for s in range(0, stop, batch_size):
         yield perm[s : s + batch_size]

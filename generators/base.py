@@ -126,3 +126,40 @@ def check_choice(gen: Generator, name: str, choices: tuple[str, ...]) -> None:
         raise OptionError(
             f"generator {gen.name!r}: option {name}={v!r} is not one of {', '.join(choices)}"
         )
+
+
+def record_budget(
+    gen: Generator, updates: int, published_updates: int, epochs: float, published_epochs: float
+) -> dict[str, float]:
+    """Put the training budget in the open: what a fit ran against its published schedule.
+
+    Sets ``gen.budget_`` (``updates``: optimiser updates run, over every network;
+    ``published_updates``: those of the published schedule on the same data;
+    ``schedule_fraction``: their ratio; ``epochs`` and ``published_epochs``: the main phase's
+    epochs run and published) and ``gen.schedule_fraction_``, which tables use to mark rows
+    trained below 100 %. Returns the dict, which generators merge into their diagnostics.
+    """
+    frac = float(updates) / float(published_updates) if published_updates > 0 else float("nan")
+    gen.budget_ = {  # type: ignore[attr-defined]
+        "updates": float(updates),
+        "published_updates": float(published_updates),
+        "schedule_fraction": frac,
+        "epochs": float(epochs),
+        "published_epochs": float(published_epochs),
+    }
+    gen.schedule_fraction_ = frac  # type: ignore[attr-defined]
+    return dict(gen.budget_)  # type: ignore[attr-defined]
+
+
+def budget_diagnostics(gen: Generator) -> dict[str, float]:
+    """The ``budget_`` of a fitted generator under diagnostic names (empty before ``fit``)."""
+    b = getattr(gen, "budget_", None)
+    if not b:
+        return {}
+    return {
+        "updates": b["updates"],
+        "published_updates": b["published_updates"],
+        "schedule_fraction": b["schedule_fraction"],
+        "epochs_run": b["epochs"],
+        "published_epochs": b["published_epochs"],
+    }

@@ -68,7 +68,7 @@ def test_every_metric_runs_within_its_ranges(kind: str) -> None:
         assert set(out) <= set(declared), name
         missing = set(declared) - set(out) - set(metric.notes)
         if name == "speed":
-            missing -= {"gpu_peak_mem_mb", "nfe"}  # not recorded by this job
+            missing -= {"gpu_peak_mem_mb", "nfe", "nfe_total"}  # not recorded by this job
         assert not missing, f"{name}: {missing} neither returned nor explained"
         for key, value in out.items():
             s = declared[key]
@@ -98,12 +98,12 @@ def test_wrong_shape_is_not_applicable(toy_split) -> None:
 def test_speed_reports_what_was_measured(toy_split) -> None:
     train, test = toy_split
     syn = SyntheticData(train.X, None, {"fit_s": 3.0, "sample_s": 0.5, "peak_mem_mb": 100.0,
-                                        "gpu_peak_mem_mb": 900.0, "nfe": 64})
+                                        "gpu_peak_mem_mb": 900.0, "nfe": 8, "nfe_total": 64})
     out = Speed().compute(train, test, syn)
     assert out == {"fit_s": 3.0, "sample_s": 0.5, "samples_per_s": train.n_records / 0.5,
-                   "peak_mem_mb": 100.0, "gpu_peak_mem_mb": 900.0, "nfe": 64.0}
+                   "peak_mem_mb": 100.0, "gpu_peak_mem_mb": 900.0, "nfe": 8.0, "nfe_total": 64.0}
     cpu = Speed().compute(train, test, SyntheticData(train.X, None, {"fit_s": 1, "sample_s": 1, "gpu_peak_mem_mb": None}))
-    assert "gpu_peak_mem_mb" not in cpu and "nfe" not in cpu
+    assert "gpu_peak_mem_mb" not in cpu and "nfe" not in cpu and "nfe_total" not in cpu
     with pytest.raises(MetricNotApplicable, match="timings"):
         Speed().compute(train, test, SyntheticData(train.X, None))
 

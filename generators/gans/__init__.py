@@ -16,4 +16,10 @@ dpgan       :class:`.dpgan.DPGAN`                  Xie et al., 2018
 ctgan       :class:`.sdv.CTGANGenerator`           Xu et al., NeurIPS 2019
 tvae        :class:`.sdv.TVAEGenerator`            Xu et al., NeurIPS 2019
 ==========  =====================================  ==========================================
+
+Shared pieces, one concern per module: ``_validate`` (option checks), ``_networks`` (autoencoder,
+shortcut generator, critic, residual block), ``_losses`` (losses with the published reductions,
+medGAN's L2), ``_loop`` (the adversarial loop, schedule and budget, batch-norm burn-in,
+sampling), ``_records`` (decoding to records, never-generated count), ``_dp`` (DPGAN's accountant,
+opacus optimiser and release-grade randomness).
 """

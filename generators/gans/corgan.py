@@ -9,20 +9,13 @@ import torch
 from torch import nn
 
 from bench.core.errors import OptionError
-from generators.gans._common import (
-    AdversarialGenerator,
-    MLPCritic,
-    ShortcutGenerator,
-    check_dims,
-    check_non_negative,
-    param_groups,
-    pretrain_autoencoder,
-    validate_common,
-)
+from generators.gans._loop import AdversarialGenerator, Phase, pretrain_autoencoder, random_batch
+from generators.gans._networks import MLPCritic, ShortcutGenerator
+from generators.gans._validate import check_dims, check_non_negative, validate_common
 
 _PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"ae_epochs": 100, "epochs": 130},
-    "quick": {"ae_epochs": 2, "epochs": 2, "d_steps": 2},
+    "quick": {"ae_epochs": 20, "epochs": 40, "batch_size": 128, "warmup_iterations": 5, "max_updates": 1535},
 }
 
 _DOWNSAMPLINGS = 3  # three stride-2 convolutions before the one that collapses the length
@@ -77,29 +70,59 @@ class _ConvDecoder(nn.Module):
         return self.net(code.unsqueeze(-1)).squeeze(1)[:, : self.n_codes]
 
 
+def _init_weights(m: nn.Module) -> None:
+    """CorGAN's initialisation: convolutions N(0, 0.02); batch-norm scale N(1, 0.02), offset 0;
+    linear layers Xavier-uniform with bias 0.01."""
+    if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm1d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)
+        if m.bias is not None:
+            nn.init.constant_(m.bias, 0.01)
+
+
 class CorGAN(AdversarialGenerator):
     """CorGAN: medGAN's recipe with a convolutional autoencoder and a Wasserstein critic.
 
     Torfi, Fox. *CorGAN: Correlation-Capturing Convolutional Generative Adversarial Networks
-    for Generating Synthetic Healthcare Records.* FLAIRS 2020 (arXiv:2001.09346).
+    for Generating Synthetic Healthcare Records.* FLAIRS 2020 (arXiv:2001.09346); public code
+    astorfi/cor-gan (the MIMIC WGAN script, ``Generative/corGAN/pytorch/CNN/MIMIC``).
 
-    Published (kept as defaults): a 1-D convolutional autoencoder whose code is ``embed_dim=128``
-    channels x length 1 (:class:`ConvAutoencoder`), pre-trained with binary cross-entropy; a
-    generator of two residual linear layers of width 128 (``gen_dims``, medGAN's shortcut
-    layers) feeding the decoder; a critic MLP ``disc_dims=(256, 256, 256)`` to one score;
-    WGAN with weight clipping ``clip_value=0.01`` and ``d_steps=5`` critic updates per generator
-    update; Adam ``lr=1e-3``; samples thresholded at 0.5. Binary data only.
+    As in the public code (kept as defaults): a 1-D convolutional autoencoder whose code is
+    ``embed_dim=128`` channels x length 1 (:class:`ConvAutoencoder`), pre-trained with binary
+    cross-entropy summed over the features and averaged over the batch; a generator of two
+    residual linear layers of width 128 with bias, batch norm (epsilon 1e-3, momentum 0.01),
+    ReLU then tanh (``gen_dims``) feeding the decoder, which is fine-tuned during adversarial
+    training at ``decoder_lr=1e-4``; a critic MLP ``disc_dims=(256, 256, 256)`` to one score;
+    WGAN with weight clipping ``clip_value=0.01`` applied before each critic update;
+    ``d_steps=5`` critic updates per generator update, except ``warmup_d_steps=100`` for the
+    first ``warmup_iterations=25`` generator updates and every ``warmup_every=500``-th (the
+    WGAN schedule), all critic updates of one iteration on the same real batch; Adam
+    ``lr=1e-3`` (betas 0.9, 0.999) with torch's coupled ``weight_decay=l2=1e-4`` on every
+    network; ``batch_size=512``; its weight initialisation (:func:`_init_weights`); samples
+    thresholded at 0.5; sampling with the batch-norm running statistics as trained (no
+    burn-in). Binary data only.
 
-    Chosen here (unverified): ``ae_epochs=100``, ``epochs=1000``, ``batch_size=512``,
-    ``ae_batch_size=100``, ``l2=0``; the decoder is fine-tuned during adversarial training as
-    in medGAN; the channel widths 16-32-64 of the convolutional stack.
+    Remaining departures, named: the convolutional stack (kernels 4, strides 2, channels
+    16-32-64, padding to a multiple of 8) is sized for any number of columns, where the public
+    one (kernels 5-8, strides 2-3, channels 4-128) is sized for MIMIC-III's 1,071; batches are
+    drawn without replacement (the public loader samples with replacement); the schedule
+    ``ae_epochs=100, epochs=1000`` is taken from the paper's setting and the script's
+    checkpoint names (its argparse defaults say 1 pre-training and 100 adversarial epochs);
+    ``ae_batch_size=100`` is medGAN's (the script pre-trains with the GAN's batch of 512).
 
-    Presets: on eunomia on 2 idle CPU cores an autoencoder epoch costs about 0.35 s and an
-    adversarial epoch (five batches of 512, five critic updates each) about 0.85 s, so the
-    default schedule takes about 15 minutes; ``cpu`` keeps the 100 autoencoder epochs and
-    runs 130 adversarial ones to fit a 3-minute budget; ``quick`` (2 + 2 epochs, 2 critic updates) is for
-    smoke runs and CI, not for results. Sampling runs batch norm in
-    eval mode with statistics re-estimated after training.
+    Presets: on eunomia on 2 idle CPU cores the default schedule takes about 15 minutes;
+    ``cpu`` keeps the 100 autoencoder epochs and runs 130 adversarial ones to fit a 3-minute
+    budget (``schedule_fraction`` below 1, shown in the tables); ``quick`` (20 + 40 epochs,
+    batches of 128, 5 warm-up iterations, capped at 1,535 updates so that it costs the same on
+    any dataset) is for tests and smoke runs, not for results.
+
+    Budget: ``max_updates=N`` (0: off) runs ``N`` optimiser updates in all (autoencoder,
+    critic and generator), every phase scaled alike (Lucic et al. 2018); ``budget_``,
+    ``schedule_fraction_`` and the diagnostics report updates run against the published ones.
     """
 
     name = "corgan"
@@ -107,6 +130,7 @@ class CorGAN(AdversarialGenerator):
     supported_kinds: ClassVar[tuple[str, ...]] = ("binary",)
     presets: ClassVar[dict[str, dict[str, Any]]] = _PRESETS
     reference = "Torfi & Fox, FLAIRS 2020 (arXiv:2001.09346)"
+    bn_burn_in: ClassVar[int] = 0
 
     def __init__(
         self,
@@ -115,12 +139,17 @@ class CorGAN(AdversarialGenerator):
         batch_size: int = 512,
         ae_batch_size: int = 100,
         lr: float = 1e-3,
-        l2: float = 0.0,
+        decoder_lr: float = 1e-4,
+        l2: float = 1e-4,
         d_steps: int = 5,
+        warmup_d_steps: int = 100,
+        warmup_iterations: int = 25,
+        warmup_every: int = 500,
         clip_value: float = 0.01,
         embed_dim: int = 128,
         gen_dims: tuple[int, ...] = (128, 128),
         disc_dims: tuple[int, ...] = (256, 256, 256),
+        max_updates: int = 0,
         device: str = "cpu",
         random_state: int | None = None,
     ) -> None:
@@ -129,22 +158,28 @@ class CorGAN(AdversarialGenerator):
         self.batch_size = batch_size
         self.ae_batch_size = ae_batch_size
         self.lr = lr
+        self.decoder_lr = decoder_lr
         self.l2 = l2
         self.d_steps = d_steps
+        self.warmup_d_steps = warmup_d_steps
+        self.warmup_iterations = warmup_iterations
+        self.warmup_every = warmup_every
         self.clip_value = clip_value
         self.embed_dim = embed_dim
         self.gen_dims = gen_dims
         self.disc_dims = disc_dims
+        self.max_updates = max_updates
         self.device = device
         self.random_state = random_state
 
     def validate_params(self) -> None:
         validate_common(
             self,
-            ("ae_epochs", "epochs", "batch_size", "ae_batch_size", "d_steps", "embed_dim"),
-            ("lr", "clip_value"),
+            ("ae_epochs", "epochs", "batch_size", "ae_batch_size", "d_steps", "warmup_d_steps",
+             "warmup_every", "embed_dim"),
+            ("lr", "decoder_lr", "clip_value"),
         )
-        check_non_negative(self, "l2")
+        check_non_negative(self, "l2", "warmup_iterations")
         check_dims(self, "gen_dims", "disc_dims")
         if self.gen_dims[-1] != self.embed_dim:
             raise OptionError(
@@ -152,14 +187,59 @@ class CorGAN(AdversarialGenerator):
                 f"embed_dim ({self.embed_dim}), since the generator's output goes through the decoder"
             )
 
+    # ------------------------------------------------------------------ schedule
+    @staticmethod
+    def critic_steps(it: int, p: dict[str, Any]) -> int:
+        """Critic updates before generator update ``it`` (0-based): the WGAN warm-up schedule."""
+        if it < int(p["warmup_iterations"]) or it % int(p["warmup_every"]) == 0:
+            return int(p["warmup_d_steps"])
+        return int(p["d_steps"])
+
+    def _phases(self, n: int, p: dict[str, Any]) -> list[Phase]:
+        ae_per = math.ceil(n / min(int(p["ae_batch_size"]), n))
+        per = math.ceil(n / min(int(p["batch_size"]), n))
+        return [("pretrain", int(p["ae_epochs"]) * ae_per, ae_per), ("gan", int(p["epochs"]) * per, per)]
+
+    def _phase_updates(self, name: str, iterations: int, p: dict[str, Any]) -> int:
+        if name == "pretrain":
+            return iterations
+        warm, every = int(p["warmup_iterations"]), int(p["warmup_every"])
+        n_warm = min(warm, iterations) + sum(1 for i in range(warm, iterations, 1) if i % every == 0)
+        return iterations + n_warm * int(p["warmup_d_steps"]) + (iterations - n_warm) * int(p["d_steps"])
+
+    # ------------------------------------------------------------------ networks
     def _build(self, n_codes: int) -> None:
         self.noise_dim_ = self.embed_dim
-        self.autoencoder_ = ConvAutoencoder(n_codes, self.embed_dim).to(self.device_)
-        shortcut = ShortcutGenerator(self.embed_dim, tuple(self.gen_dims), "binary")
+        self.autoencoder_ = ConvAutoencoder(n_codes, self.embed_dim)
+        shortcut = ShortcutGenerator(self.embed_dim, tuple(self.gen_dims), "binary", bias=True, eps=1e-3)
+        self.critic_ = MLPCritic(n_codes, tuple(self.disc_dims))
+        for m in (self.autoencoder_, shortcut, self.critic_):
+            m.apply(_init_weights)
+        self.autoencoder_.to(self.device_)
         self.generator_ = nn.Sequential(shortcut, self.autoencoder_.decoder).to(self.device_)
-        self.critic_ = MLPCritic(n_codes, tuple(self.disc_dims)).to(self.device_)
-        self.opt_g_ = torch.optim.Adam(param_groups([self.generator_], self.l2), lr=self.lr)
-        self.opt_d_ = torch.optim.Adam(param_groups([self.critic_], self.l2), lr=self.lr)
+        self.critic_.to(self.device_)
+        wd = float(self.l2)
+        self.opt_g_ = torch.optim.Adam(
+            [
+                {"params": shortcut.parameters()},
+                {"params": self.autoencoder_.decoder.parameters(), "lr": float(self.decoder_lr)},
+            ],
+            lr=self.lr,
+            weight_decay=wd,
+        )
+        self.opt_d_ = torch.optim.Adam(self.critic_.parameters(), lr=self.lr, weight_decay=wd)
 
-    def _pretrain(self, X: torch.Tensor) -> None:
-        pretrain_autoencoder(self, self.autoencoder_, X, self.ae_epochs, self.ae_batch_size, self.lr, self.l2)
+    def _pretrain(self, X: torch.Tensor, iterations: int, per_epoch: int) -> None:
+        opt = torch.optim.Adam(self.autoencoder_.parameters(), lr=self.lr, weight_decay=float(self.l2))
+        pretrain_autoencoder(self, self.autoencoder_, X, iterations, self.ae_batch_size, opt)
+
+    def _iteration(
+        self, X: torch.Tensor, y: torch.Tensor | None, n: int, it: int
+    ) -> list[dict[str, torch.Tensor]]:
+        idx = random_batch(n, self.batch_size, self.rng_, self.device_)  # one real batch per iteration
+        stats = []
+        for _ in range(self.critic_steps(it, self.get_params())):
+            self._clip_critic()
+            stats.append(self._critic_update(X, y, n, idx, clip=False))
+        stats.append(self._generator_update(y, n))
+        return stats

@@ -6,72 +6,90 @@ here; ``MedWGAN`` and ``MedBGAN`` change the loss (and add the gradient-penalty 
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from bench.core.errors import OptionError
-from generators.gans._common import (
-    AdversarialGenerator,
-    LinearAutoencoder,
-    MLPCritic,
-    ShortcutGenerator,
-    check_dims,
-    check_mode,
-    check_non_negative,
-    param_groups,
-    pretrain_autoencoder,
-    validate_common,
-)
+from generators.gans._loop import AdversarialGenerator, Phase, pretrain_autoencoder
+from generators.gans._networks import LinearAutoencoder, MLPCritic, ShortcutGenerator
+from generators.gans._validate import check_dims, check_mode, check_non_negative, validate_common
 
 # Published: 100 autoencoder epochs and 1000 GAN epochs. On eunomia (2,155 x 244) the full
 # schedule trained in about 130 s on 2 otherwise idle CPU cores, inside a benchmark job's
-# 3-minute budget, so ``cpu`` keeps it; ``quick`` is a smoke run of a few seconds.
+# 3-minute budget, so ``cpu`` keeps it; ``quick`` is a short run of a few seconds that still
+# learns the structure of a small dataset (tests/test_learning.py).
 _PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {},
-    "quick": {"ae_epochs": 5, "epochs": 10},
+    "quick": {"ae_epochs": 50, "epochs": 150, "batch_size": 100, "ae_batch_size": 50, "max_updates": 2750},
 }
+
 
 
 class MedGAN(AdversarialGenerator):
     """medGAN: an autoencoder learns a code space, a GAN learns to generate codes.
 
     Choi, Biswal, Malin, Duke, Stewart, Sun. *Generating Multi-label Discrete Patient Records
-    using Generative Adversarial Networks.* MLHC 2017.
+    using Generative Adversarial Networks.* MLHC 2017; public code mp2893/medgan.
 
     Phases:
 
     1. The autoencoder (encoder one layer to ``embed_dim`` with tanh for binary / ReLU for
-       counts; decoder sigmoid + cross-entropy for binary, ReLU + squared error for counts) is
-       pre-trained for ``ae_epochs`` epochs with batches of ``ae_batch_size``.
+       counts; decoder sigmoid for binary, ReLU for counts) is pre-trained for ``ae_epochs``
+       epochs with batches of ``ae_batch_size``. Loss as in the public code: binary
+       cross-entropy **summed over the features and averaged over the batch**; for counts the
+       squared error averaged over all entries.
     2. The generator maps noise of size ``embed_dim`` through ``gen_dims`` shortcut layers
        ``h = act(BatchNorm(W h)) + h`` (no bias) and then through the decoder, which keeps
        learning during this phase (the generator's optimiser owns the decoder's weights).
+       The public code appends ``embed_dim`` to its ``generatorDims=(128, 128)``, so the
+       published generator has three such layers: ``gen_dims=(128, 128, 128)``.
        The discriminator (``disc_dims``, ReLU, sigmoid output) sees each record concatenated
        with its minibatch mean (minibatch averaging). ``d_steps`` discriminator updates per
-       generator update; Adam with ``lr``; L2 weight ``l2`` on every weight matrix.
+       generator update; Adam (``lr``, TensorFlow's other defaults).
+
+    Regularisation as published: ``l2 * sum(w^2) / 2`` over every trainable variable of the
+    autoencoder, the generator (with the decoder) and the discriminator, **added to each loss**
+    (TensorFlow's ``l2_regularizer`` on each variable scope), not decoupled weight decay.
+
+    Batch norm as in the public code: the discriminator trains on samples drawn with the
+    generator's batch norm in inference mode (running statistics), the generator trains in
+    training mode; after training 1,000 batches of 100 noise vectors run through the generator
+    in training mode (burn-in, settling the running statistics), then it samples in inference
+    mode.
 
     Published defaults (kept here): ``ae_epochs=100, ae_batch_size=100, epochs=1000,
-    batch_size=1000, lr=1e-3, l2=1e-3, d_steps=2, embed_dim=128, gen_dims=(128, 128),
+    batch_size=1000, lr=1e-3, l2=1e-3, d_steps=2, embed_dim=128, gen_dims=(128, 128, 128),
     disc_dims=(256, 128)``. ``mode`` is ``binary`` or ``count``; ``auto`` (default) follows the
     dataset. Binary samples are the decoder's probabilities rounded at 0.5, counts rounded to
-    non-negative integers.
+    non-negative integers. Remaining departures: the public code holds out 10 % of the
+    training records to monitor the autoencoder (here all train it) and drops the last partial
+    pre-training batch of each epoch (here it is used).
 
     Presets (never applied silently; the harness applies one when asked): ``cpu`` changes
-    nothing, since the published schedule trained on eunomia in about 130 s on 2 idle CPU
-    cores (about 270 s on one; on a busier machine pass ``epochs=500``, the low end of the
-    published 500-1000); ``quick`` (5 + 10 epochs) is for smoke runs and CI, not for results.
+    nothing, since the published schedule fits a benchmark job on eunomia on 2 CPU cores
+    (on a busier machine pass ``epochs=500``, the low end of the published 500-1000);
+    ``quick`` (50 autoencoder + 150 GAN epochs, batches of 50 / 100, capped at 2,750 updates
+    so that it costs the same on any dataset: the full schedule on 480 records, a fraction on
+    more) is for tests and smoke runs, not for results.
 
-    Sampling runs batch norm in eval mode with statistics re-estimated after training (see
-    :mod:`generators.gans._common`). No label conditioning: the harness appends the label as a
-    column.
+    Budget: ``max_updates=0`` (default) runs the epochs; ``max_updates=N`` runs ``N`` optimiser
+    updates in all (autoencoder, discriminator and generator updates alike), every phase scaled
+    by the same factor, for equal-budget comparisons (Lucic et al. 2018). ``budget_`` /
+    ``schedule_fraction_`` and the diagnostics (``updates``, ``published_updates``,
+    ``schedule_fraction``, ``epochs_run``, ``published_epochs``) say how much of the published
+    schedule ran.
+
+    No label conditioning: the harness appends the label as a column.
     """
 
     name = "medgan"
     loss: ClassVar[str] = "gan"
     presets: ClassVar[dict[str, dict[str, Any]]] = _PRESETS
     reference = "Choi et al., MLHC 2017 (arXiv:1703.06490)"
+    critic_sees_eval_bn: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -84,8 +102,9 @@ class MedGAN(AdversarialGenerator):
         l2: float = 1e-3,
         d_steps: int = 2,
         embed_dim: int = 128,
-        gen_dims: tuple[int, ...] = (128, 128),
+        gen_dims: tuple[int, ...] = (128, 128, 128),
         disc_dims: tuple[int, ...] = (256, 128),
+        max_updates: int = 0,
         device: str = "cpu",
         random_state: int | None = None,
     ) -> None:
@@ -100,6 +119,7 @@ class MedGAN(AdversarialGenerator):
         self.embed_dim = embed_dim
         self.gen_dims = gen_dims
         self.disc_dims = disc_dims
+        self.max_updates = max_updates
         self.device = device
         self.random_state = random_state
 
@@ -116,18 +136,25 @@ class MedGAN(AdversarialGenerator):
                 f"embed_dim ({self.embed_dim}), since the generator's output goes through the decoder"
             )
 
+    def _phases(self, n: int, p: dict[str, Any]) -> list[Phase]:
+        ae_per = math.ceil(n / min(int(p["ae_batch_size"]), n))
+        return [("pretrain", int(p["ae_epochs"]) * ae_per, ae_per), *super()._phases(n, p)]
+
     def _build(self, n_codes: int) -> None:
         self.noise_dim_ = self.embed_dim
         self.autoencoder_ = LinearAutoencoder(n_codes, self.embed_dim, self.mode_).to(self.device_)
         shortcut = ShortcutGenerator(self.embed_dim, tuple(self.gen_dims), self.mode_)
         self.generator_ = nn.Sequential(shortcut, self.autoencoder_.decoder).to(self.device_)
         self.critic_ = MLPCritic(n_codes, tuple(self.disc_dims), minibatch_averaging=True).to(self.device_)
-        # the generator's optimiser owns the decoder too: it is fine-tuned during GAN training
-        self.opt_g_ = torch.optim.Adam(param_groups([self.generator_], self.l2), lr=self.lr)
-        self.opt_d_ = torch.optim.Adam(param_groups([self.critic_], self.l2), lr=self.lr)
+        # L2 goes into each loss (l2_loss_); the optimisers are plain Adam. The generator's
+        # optimiser owns the decoder too: it is fine-tuned during GAN training.
+        self.l2_loss_ = float(self.l2)
+        self.opt_g_ = torch.optim.Adam(self.generator_.parameters(), lr=self.lr)
+        self.opt_d_ = torch.optim.Adam(self.critic_.parameters(), lr=self.lr)
 
-    def _pretrain(self, X: torch.Tensor) -> None:
-        pretrain_autoencoder(self, self.autoencoder_, X, self.ae_epochs, self.ae_batch_size, self.lr, self.l2)
+    def _pretrain(self, X: torch.Tensor, iterations: int, per_epoch: int) -> None:
+        opt = torch.optim.Adam(self.autoencoder_.parameters(), lr=self.lr)
+        pretrain_autoencoder(self, self.autoencoder_, X, iterations, self.ae_batch_size, opt, l2=float(self.l2))
 
 
 class MedWGAN(MedGAN):
@@ -147,15 +174,17 @@ class MedWGAN(MedGAN):
     Presets: the penalty's double backward pass makes an epoch about twice as long as medGAN's;
     the published schedule took about 230 s on eunomia on 2 idle CPU cores, over a benchmark
     job's 3-minute budget, so ``cpu`` keeps the 100 autoencoder epochs and shortens the
-    adversarial phase to 600 epochs; ``quick`` (5 + 10 epochs) is for smoke runs and CI, not
-    for results.
+    adversarial phase to 600 epochs (``schedule_fraction`` below 1, shown in the tables);
+    ``quick`` (20 + 60 epochs, batches of 50 / 200, capped at 740 updates) is for tests and
+    smoke runs.
+    ``max_updates`` as for :class:`MedGAN`.
     """
 
     name = "medwgan"
     loss: ClassVar[str] = "wgan-gp"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {"ae_epochs": 100, "epochs": 600},
-        "quick": {"ae_epochs": 5, "epochs": 10},
+        "quick": {"ae_epochs": 20, "epochs": 60, "batch_size": 200, "ae_batch_size": 50, "max_updates": 740},
     }
     reference = "Baowaly et al., JAMIA 2019"
 
@@ -170,16 +199,17 @@ class MedWGAN(MedGAN):
         l2: float = 1e-3,
         d_steps: int = 2,
         embed_dim: int = 128,
-        gen_dims: tuple[int, ...] = (128, 128),
+        gen_dims: tuple[int, ...] = (128, 128, 128),
         disc_dims: tuple[int, ...] = (256, 128),
         gp_weight: float = 10.0,
+        max_updates: int = 0,
         device: str = "cpu",
         random_state: int | None = None,
     ) -> None:
         super().__init__(
             mode=mode, ae_epochs=ae_epochs, epochs=epochs, batch_size=batch_size, ae_batch_size=ae_batch_size,
             lr=lr, l2=l2, d_steps=d_steps, embed_dim=embed_dim, gen_dims=gen_dims, disc_dims=disc_dims,
-            device=device, random_state=random_state,
+            max_updates=max_updates, device=device, random_state=random_state,
         )
         self.gp_weight = gp_weight
 
@@ -194,8 +224,8 @@ class MedBGAN(MedGAN):
     Baowaly et al., JAMIA 2019 (see :class:`MedWGAN`). The discriminator keeps medGAN's loss;
     the generator minimises ``0.5 E[(log D(G(z)) - log(1 - D(G(z))))^2]``, i.e. it pushes its
     samples towards the discriminator's decision boundary (Hjelm et al. 2018). Everything else,
-    defaults and presets (``cpu``: the published schedule, about 130 s on eunomia on 2 idle
-    cores; ``quick``: 5 + 10 epochs) included, is medGAN's.
+    defaults, presets (``cpu``: the published schedule; ``quick``: for tests) and the
+    ``max_updates`` budget included, is medGAN's.
     """
 
     name = "medbgan"

@@ -20,8 +20,9 @@ import numpy as np
 from bench.core.data import EHRDataset
 from bench.core.errors import GeneratorError, OptionError
 from generators._torch import check_finite, resolve_device
-from generators.base import Generator
-from generators.gans._common import check_device, check_dims, never_generated, validate_common
+from generators.base import Generator, budget_diagnostics, record_budget
+from generators.gans._records import never_generated
+from generators.gans._validate import check_budget, check_device, check_dims, validate_common
 
 
 def _ctgan() -> Any:
@@ -84,8 +85,20 @@ class _SDVAdapter(Generator):
             df[c] = df[c].astype(np.int64)
         return df
 
-    def _make(self, enable_gpu: bool) -> Any:
+    def _make(self, enable_gpu: bool, epochs: int) -> Any:
         raise NotImplementedError
+
+    def _updates_per_epoch(self, n: int, p: dict[str, Any]) -> int:
+        """Optimiser updates the package makes per epoch on ``n`` records under params ``p``."""
+        raise NotImplementedError
+
+    def _epochs_to_run(self, n: int) -> int:
+        """``epochs``, or under ``max_updates > 0`` the whole epochs nearest to that many
+        updates (at least one: the package trains by epochs)."""
+        budget = int(getattr(self, "max_updates", 0))
+        if budget <= 0:
+            return int(self.epochs)
+        return max(1, round(budget / self._updates_per_epoch(n, self.get_params())))
 
     def _losses(self, model: Any) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -101,7 +114,9 @@ class _SDVAdapter(Generator):
         self.n_discrete_ = len(discrete)
         self.present_ = (data.X > 0).any(axis=0)
         seed = 0 if self.random_state is None else int(self.random_state)
-        model = self._make(enable_gpu=device.type == "cuda")
+        n = data.n_records
+        epochs = self._epochs_to_run(n)
+        model = self._make(enable_gpu=device.type == "cuda", epochs=epochs)
         model.set_random_state(seed)
         # The package encodes columns through joblib with n_jobs=-1, pickling its whole
         # transformer once per column (about 25 s of CPU for eunomia's 244 columns, plus worker
@@ -119,6 +134,14 @@ class _SDVAdapter(Generator):
         self.history_ = self._losses(model)
         for row in self.history_:
             check_finite(self.name, int(row["epoch"]), **{k: v for k, v in row.items() if k != "epoch"})
+        pub = self.param_defaults()
+        record_budget(
+            self,
+            epochs * self._updates_per_epoch(n, self.get_params()),
+            int(pub["epochs"]) * self._updates_per_epoch(n, pub),
+            epochs,
+            int(pub["epochs"]),
+        )
         model.set_random_state(seed + 1)
         self.last_sample_: dict[str, float] = {}
         self.fitted_ = True
@@ -134,10 +157,12 @@ class _SDVAdapter(Generator):
         return X, None
 
     def diagnostics(self) -> dict[str, float]:
-        """Mode collapse on the last ``sample`` call, and how many columns were discrete."""
+        """Mode collapse on the last ``sample`` call, how many columns were discrete, and the
+        training budget against the published schedule."""
         out = dict(getattr(self, "last_sample_", {}))
         if getattr(self, "fitted_", False):
             out["discrete_columns"] = float(self.n_discrete_)
+            out.update(budget_diagnostics(self))
         return out
 
 
@@ -153,13 +178,26 @@ class CTGANGenerator(_SDVAdapter):
 
     Every binary code is a discrete column; counts as described in :mod:`generators.gans.sdv`
     (``max_discrete=20``). The history holds the package's per-epoch generator and
-    discriminator losses. ``quick`` (3 epochs) is for smoke runs; ``cpu`` shortens training to
+    discriminator losses. ``quick`` (40 epochs, batches of 50, widths 64 and a 32-d embedding)
+    (about 720 updates, whole epochs) is for tests and smoke runs; ``cpu`` shortens training to
     150 epochs: with eunomia's 244 discrete columns an epoch takes about 1 s on 2 idle CPU
-    cores, so the published 300 would overrun the 3-minute budget.
+    cores, so the published 300 would overrun the 3-minute budget (``schedule_fraction`` 0.5,
+    marked in the tables).
+
+    Budget: ``max_updates=N`` (0: off) trains for the whole number of epochs closest to ``N``
+    optimiser updates (``max(n // batch_size, 1) * (discriminator_steps + 1)`` per epoch, as
+    the package counts them; at least one epoch); ``budget_``, ``schedule_fraction_`` and the
+    diagnostics report updates run against the published 300 epochs.
     """
 
     name = "ctgan"
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"epochs": 150}, "quick": {"epochs": 3}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "cpu": {"epochs": 150},
+        "quick": {
+            "epochs": 40, "batch_size": 50, "embedding_dim": 32,
+            "generator_dim": (64, 64), "discriminator_dim": (64, 64), "max_updates": 720,
+        },
+    }
     reference = "Xu et al., NeurIPS 2019 (ctgan package)"
 
     def __init__(
@@ -177,6 +215,7 @@ class CTGANGenerator(_SDVAdapter):
         pac: int = 10,
         log_frequency: bool = True,
         max_discrete: int = 20,
+        max_updates: int = 0,
         device: str = "cpu",
         random_state: int | None = None,
     ) -> None:
@@ -193,6 +232,7 @@ class CTGANGenerator(_SDVAdapter):
         self.pac = pac
         self.log_frequency = log_frequency
         self.max_discrete = max_discrete
+        self.max_updates = max_updates
         self.device = device
         self.random_state = random_state
 
@@ -214,7 +254,11 @@ class CTGANGenerator(_SDVAdapter):
                 raise OptionError(f"generator {self.name!r}: option {name!r} must be a number >= 0, got {v!r}")
         check_device(self)
 
-    def _make(self, enable_gpu: bool) -> Any:
+    def _updates_per_epoch(self, n: int, p: dict[str, Any]) -> int:
+        # the package: max(n // batch_size, 1) steps, each discriminator_steps + 1 updates
+        return max(n // int(p["batch_size"]), 1) * (int(p["discriminator_steps"]) + 1)
+
+    def _make(self, enable_gpu: bool, epochs: int) -> Any:
         return _ctgan().CTGAN(
             embedding_dim=self.embedding_dim,
             generator_dim=tuple(self.generator_dim),
@@ -226,7 +270,7 @@ class CTGANGenerator(_SDVAdapter):
             batch_size=self.batch_size,
             discriminator_steps=self.discriminator_steps,
             log_frequency=self.log_frequency,
-            epochs=self.epochs,
+            epochs=epochs,
             pac=self.pac,
             enable_gpu=enable_gpu,
         )
@@ -248,12 +292,18 @@ class TVAEGenerator(_SDVAdapter):
     ``epochs=300, batch_size=500, embedding_dim=128, compress_dims=(128, 128),
     decompress_dims=(128, 128), l2scale=1e-5, loss_factor=2``. Columns as for
     :class:`CTGANGenerator`. The history holds the mean training loss per epoch (``loss_vae``).
-    ``quick`` (3 epochs) is for smoke runs; ``cpu`` equals the defaults (about 60 s on eunomia
+    ``quick`` (30 epochs, batches of 50, about 300 updates) is for tests and smoke runs; ``cpu`` equals the
+    defaults (about 60 s on eunomia
     on one CPU core).
+
+    Budget: ``max_updates=N`` (0: off) trains for the whole number of epochs closest to ``N``
+    optimiser updates (``ceil(n / batch_size)`` per epoch; at least one epoch); ``budget_``,
+    ``schedule_fraction_`` and the diagnostics report updates run against the published 300
+    epochs.
     """
 
     name = "tvae"
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "quick": {"epochs": 3}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "quick": {"epochs": 30, "batch_size": 50, "max_updates": 300}}
     reference = "Xu et al., NeurIPS 2019 (ctgan package)"
 
     def __init__(
@@ -266,6 +316,7 @@ class TVAEGenerator(_SDVAdapter):
         l2scale: float = 1e-5,
         loss_factor: float = 2.0,
         max_discrete: int = 20,
+        max_updates: int = 0,
         device: str = "cpu",
         random_state: int | None = None,
     ) -> None:
@@ -277,23 +328,29 @@ class TVAEGenerator(_SDVAdapter):
         self.l2scale = l2scale
         self.loss_factor = loss_factor
         self.max_discrete = max_discrete
+        self.max_updates = max_updates
         self.device = device
         self.random_state = random_state
 
     def validate_params(self) -> None:
         validate_common(self, ("epochs", "batch_size", "embedding_dim", "max_discrete"), ("loss_factor",))
+        check_budget(self)
         check_dims(self, "compress_dims", "decompress_dims")
         if not isinstance(self.l2scale, (int, float)) or self.l2scale < 0:
             raise OptionError(f"generator {self.name!r}: option 'l2scale' must be a number >= 0, got {self.l2scale!r}")
 
-    def _make(self, enable_gpu: bool) -> Any:
+    def _updates_per_epoch(self, n: int, p: dict[str, Any]) -> int:
+        # the package: a DataLoader without drop_last, one update per batch
+        return -(-n // int(p["batch_size"]))
+
+    def _make(self, enable_gpu: bool, epochs: int) -> Any:
         return _ctgan().TVAE(
             embedding_dim=self.embedding_dim,
             compress_dims=tuple(self.compress_dims),
             decompress_dims=tuple(self.decompress_dims),
             l2scale=self.l2scale,
             batch_size=self.batch_size,
-            epochs=self.epochs,
+            epochs=epochs,
             loss_factor=self.loss_factor,
             enable_gpu=enable_gpu,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,7 +19,7 @@ from torch import nn
 from bench.core.data import EHRDataset
 from bench.core.errors import GeneratorError, OptionError
 from generators._torch import check_finite, minibatches, resolve_device, to_tensor, torch_generator
-from generators.base import Generator, check_choice, check_positive
+from generators.base import Generator, budget_diagnostics, check_choice, check_positive, record_budget
 from generators.meddiff.classifier import NoisyClassifier
 from generators.meddiff.denoiser import Denoiser, EpsilonModel
 from generators.meddiff.samplers import SAMPLERS, EpsFn, Sampler, make_sampler
@@ -69,9 +70,33 @@ class MedDiff(Generator):
     Scaling from the published defaults (TabDDPM: MLPs of width 256-1024, lr ~2e-3, batch
     1024-4096, T = 1000, cosine schedule; EHRDiff: width 1024+): for 2 CPU cores and a 3-minute
     training budget on eunomia (2,155 training records) the defaults use width 256, 3 blocks,
-    batch 256 and 500 epochs (~4,500 steps). The ``quick`` preset is a smoke-test configuration
-    (a few seconds), not a result.
+    batch 256 and 500 epochs (~4,500 steps). The ``quick`` preset is a small configuration for
+    tests and smoke runs (a few seconds), not a result.
+
+    ``aa_max_iter=0`` (default) lets ParaTAA iterate up to ``steps`` times, where its answer is
+    exact; a smaller cap that stops it early raises a ``RuntimeWarning`` (``converged`` 0 in
+    the diagnostics).
+
+    Budget: ``max_updates=N`` (0: off) trains for ``N`` optimiser updates instead of the epochs
+    (equal-budget comparisons, Lucic et al. 2018; the learning-rate decay spans the ``N``
+    updates). MedDiff has no public code and so no published schedule: ``budget_``,
+    ``schedule_fraction_`` and the diagnostics (``updates``, ``schedule_fraction``, ...) are
+    relative to this class's defaults.
+
+    The contributions as configurations (:attr:`variants`, one table row each): ``meddiff``,
+    the plain conditional model (classifier-free training, ``guidance_scale=1``: the
+    conditional network alone, sampled by DDIM-20); ``meddiff:guidance_scale=2``, the guided
+    variant (EHRDiff's ``w = 1``; no MedDiff document gives a value, so this is the project's
+    choice, to be tuned on validation data); ``meddiff:sampler=parataa``, the accelerated
+    sampler solving the same DDIM-20 trajectory in fewer sequential network calls.
     """
+
+    #: the rows that show each contribution: row label -> generator spec
+    variants: ClassVar[dict[str, str]] = {
+        "meddiff": "meddiff",
+        "meddiff-guided": "meddiff:guidance_scale=2.0",
+        "meddiff-parataa": "meddiff:sampler=parataa",
+    }
 
     name = "meddiff"
     supports_conditioning = True
@@ -109,11 +134,12 @@ class MedDiff(Generator):
         eta: float = 0.0,
         aa_window: int = 3,
         aa_tol: float = 1e-3,
-        aa_max_iter: int = 50,
+        aa_max_iter: int = 0,
         clip: bool = True,
         threshold: float = 0.5,
         count_scale: float = 0.0,
         sample_batch: int = 2048,
+        max_updates: int = 0,
         device: str = "cpu",
         random_state: int | None = None,
     ) -> None:
@@ -141,6 +167,7 @@ class MedDiff(Generator):
         self.threshold = threshold
         self.count_scale = count_scale
         self.sample_batch = sample_batch
+        self.max_updates = max_updates
         self.device = device
         self.random_state = random_state
 
@@ -151,8 +178,12 @@ class MedDiff(Generator):
     def validate_params(self) -> None:
         check_positive(
             self, "timesteps", "hidden_dim", "n_blocks", "time_dim", "epochs", "batch_size", "steps",
-            "aa_window", "aa_max_iter", "sample_batch",
+            "aa_window", "sample_batch",
         )
+        for opt in ("aa_max_iter", "max_updates"):
+            v = getattr(self, opt)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise self._bad(opt, "must be an integer >= 0 (0: automatic)")
         check_positive(self, "lr", "aa_tol", integer=False)
         check_choice(self, "schedule", SCHEDULES)
         check_choice(self, "guidance", GUIDANCE)
@@ -240,7 +271,9 @@ class MedDiff(Generator):
         n = X.shape[0]
         bs = min(self.batch_size, n)
         per_epoch = math.ceil(n / bs)
-        total = self.epochs * per_epoch
+        # the budget: ``max_updates`` optimiser updates when set (equal-budget mode), else the epochs
+        total = int(self.max_updates) if self.max_updates > 0 else self.epochs * per_epoch
+        n_epochs = math.ceil(total / per_epoch)
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay, foreach=True)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
         opt_c = (
@@ -251,9 +284,13 @@ class MedDiff(Generator):
         self.history_: list[dict[str, float]] = []
         step = 0
         net.train()
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(1, n_epochs + 1):
             sums = {"loss": 0.0, "loss_classifier": 0.0}
+            seen = 0
             for idx in minibatches(n, bs, self.rng_):
+                if step >= total:
+                    break
+                idx = idx.to(dev)
                 x0 = X[idx]
                 b = x0.shape[0]
                 t = torch.randint(0, self.timesteps, (b,), generator=self.rng_, device=dev)
@@ -275,18 +312,23 @@ class MedDiff(Generator):
                 with torch.no_grad():
                     torch._foreach_lerp_(ema_params, net_params, 1 - decay)
                 sums["loss"] += float(loss.detach()) * b
+                seen += b
                 if clf is not None and opt_c is not None and y is not None:
                     lc = nn.functional.binary_cross_entropy_with_logits(clf(xt, t), y[idx].float())
                     opt_c.zero_grad(set_to_none=True)
                     lc.backward()
                     opt_c.step()
                     sums["loss_classifier"] += float(lc.detach()) * b
-            rec: dict[str, float] = {"epoch": epoch, "loss": sums["loss"] / n, "lr": float(sched.get_last_lr()[0])}
+            rec: dict[str, float] = {"epoch": epoch, "loss": sums["loss"] / seen, "lr": float(sched.get_last_lr()[0])}
             if clf is not None:
-                rec["loss_classifier"] = sums["loss_classifier"] / n
+                rec["loss_classifier"] = sums["loss_classifier"] / seen
             check_finite(self.name, epoch, **{k: v for k, v in rec.items() if k.startswith("loss")})
             self.history_.append(rec)
         ema.eval()
+        # no published schedule exists (no public code): the fraction is of this class's defaults
+        pub = self.param_defaults()
+        pub_updates = int(pub["epochs"]) * math.ceil(n / min(int(pub["batch_size"]), n))
+        record_budget(self, step, pub_updates, step / per_epoch, int(pub["epochs"]))
         self.model_ = ema
         self.classifier_ = clf.eval() if clf is not None else None
         self.diagnostics_: dict[str, float] = {}
@@ -394,10 +436,18 @@ class MedDiff(Generator):
         if not np.isfinite(Z).all():
             raise GeneratorError(f"generator {self.name!r}: sampler {smp.name!r} produced non-finite values")
         self.diagnostics_ = {"nfe": nfe, "nfe_total": nfe_total, "steps": float(smp.steps), **extra}
+        if "converged" in extra and extra["converged"] < 1:
+            warnings.warn(
+                f"generator {self.name!r}: sampler {smp.name!r} did not converge on every batch; "
+                "raise aa_max_iter (0 means steps, where it is exact)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return self._decode(Z), y
 
     def diagnostics(self) -> dict[str, float]:
         """NFE of the last ``sample`` call: ``nfe`` sequential-equivalent (the most over the
         record batches), ``nfe_total`` every evaluation per record; for ParaTAA also its
-        iterations, whether every batch converged, and the largest final residual."""
-        return dict(getattr(self, "diagnostics_", {}))
+        iterations, whether every batch converged, and the largest final residual; and the
+        training budget (``updates``, ``schedule_fraction`` of the default schedule, ...)."""
+        return {**getattr(self, "diagnostics_", {}), **budget_diagnostics(self)}

@@ -14,6 +14,7 @@ sequential samplers; they differ for the fixed-point sampler, whose calls are wi
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
@@ -189,6 +190,8 @@ class ParaTAA(DDIM):
       fitted to the residuals of states ``0..k`` only (those it depends on), per record. The ridge
       ``reg`` (relative to the residual scale) damps the mixing towards Picard; states Picard has
       made exact are kept at their Picard value, which preserves the ``S``-iteration bound;
+    * ``max_iter`` (0, the default: ``steps``, where the answer is exact): fewer iterations can
+      stop before convergence, which raises a ``RuntimeWarning`` and leaves ``converged`` 0;
     * stopping: the leading states whose residual (root mean square per entry, worst record) is
       at most ``tol`` are final and their network outputs reused, so later iterations evaluate
       fewer timesteps; the solver stops when every state is final.
@@ -209,7 +212,7 @@ class ParaTAA(DDIM):
         eta: float = 0.0,
         window: int = 3,
         tol: float = 1e-3,
-        max_iter: int = 50,
+        max_iter: int = 0,
         clip: float | None = 1.0,
         triangular: bool = True,
         reg: float = 0.1,
@@ -217,11 +220,12 @@ class ParaTAA(DDIM):
         super().__init__(schedule, steps, eta, clip)
         self.reg = float(reg)
         self.x0_guess: torch.Tensor | None = None  # e.g. the mean training record, to initialise
-        if window < 0 or tol <= 0 or max_iter < 1:
-            raise ValueError("window must be >= 0, tol > 0 and max_iter >= 1")
+        if window < 0 or tol <= 0 or max_iter < 0:
+            raise ValueError("window must be >= 0, tol > 0 and max_iter >= 0 (0: steps)")
         self.window = int(window)
         self.tol = float(tol)
-        self.max_iter = int(max_iter)
+        # 0: ``steps`` iterations, the bound at which the solution is exact
+        self.max_iter = int(max_iter) if max_iter > 0 else self.steps
         self.triangular = triangular
         c = self.coef.c
         S = self.steps
@@ -324,6 +328,14 @@ class ParaTAA(DDIM):
             Y_new[:exact] = G[:exact]
             Y = Y_new
             lo = lead
+        if not self.converged:
+            warnings.warn(
+                f"ParaTAA stopped after max_iter={self.max_iter} iterations without converging "
+                f"(largest residual {self.residual:.3g} > tol={self.tol:g}; {S} steps need at most "
+                f"{S} iterations): the sample is not the DDIM trajectory; raise max_iter",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self.iterations = self.nfe
         self.trajectory = Y
         return Y[-1]
@@ -377,7 +389,7 @@ def make_sampler(
     eta: float = 0.0,
     window: int = 3,
     tol: float = 1e-3,
-    max_iter: int = 50,
+    max_iter: int = 0,
     clip: float | None = 1.0,
     x0_guess: torch.Tensor | None = None,
 ) -> Sampler:

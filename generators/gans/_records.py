@@ -1,0 +1,27 @@
+"""From network outputs to records, and the mode-collapse count on a sample."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_records(raw: np.ndarray, mode: str, data_kind: str) -> np.ndarray:
+    """Network outputs to records of the data's kind.
+
+    Binary mode rounds probabilities at 0.5 (medGAN's rule). Count mode rounds to the nearest
+    non-negative integer; on binary data its output is clipped to 1 so records stay binary.
+    """
+    if mode == "binary":
+        return (raw >= 0.5).astype(np.float32)
+    X = np.clip(np.rint(raw), 0, None)
+    if data_kind == "binary":
+        X = np.minimum(X, 1)
+    return X.astype(np.float32)
+
+
+def never_generated(X: np.ndarray, present: np.ndarray) -> tuple[float, int]:
+    """Mode collapse made visible: among codes present in the training data, the fraction (and
+    number) that no sampled record holds."""
+    absent = present & ~(X > 0).any(axis=0)
+    n_present = int(present.sum())
+    return (float(absent.sum()) / n_present if n_present else 0.0), int(absent.sum())
