@@ -83,7 +83,7 @@ def load_baseline(path: Path) -> dict:
         raise OptionError(f"baseline {path} does not exist; create it with `python -m bench check --update`")
     try:
         data = read_json(path)
-        cfg = harness.RunConfig(**data["config"])
+        cfg = harness.RunConfig.from_dict(data["config"])  # no val_size: the train/test split it ran on
         _ = [(s["dataset"], s["generator"], s["metric"], s["mean"], s["tolerance"]) for s in data["scores"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise OptionError(f"baseline {path} is malformed: {exc}") from None
