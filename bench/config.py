@@ -263,11 +263,11 @@ def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
     sources: dict[str, dict[str, Any]] = {}
     for spec, eval_spec, label in zip(config.datasets, evals, labels, strict=True):
         full = load(spec)
-        sources[label] = {"dataset": {"label": spec.label, **full.describe()}}
+        sources[label] = {"dataset": {**full.describe(), "spec": spec.label}}
         eval_data = None
         if eval_spec is not None:
             eval_data = aligned_eval(full, load(eval_spec), spec.label, eval_spec.label, config.eval_fill_missing)
-            sources[label]["eval_dataset"] = {"label": eval_spec.label, **eval_data.describe()}
+            sources[label]["eval_dataset"] = {**eval_data.describe(), "spec": eval_spec.label}
         data[label] = {s: job_data(full, s, config.val_size, config.test_size, eval_data) for s in split_seeds}
     return Prepared(config, plans, metric_classes, data, sources)
 
