@@ -143,8 +143,6 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         device=args.device,
         save_synthetic=args.save_synthetic,
     )
-    if args.eval_fill_missing and not args.eval_dataset:
-        raise OptionError("--eval-fill-missing needs --eval-dataset")
     if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
         raise OptionError(f"--device must be auto, cpu or cuda, got {args.device!r}")
     from bench.executors import Limits, make_executor

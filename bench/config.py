@@ -273,6 +273,8 @@ def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
 
 
 def _check_split_options(config: RunConfig) -> None:
+    if config.eval_fill_missing and not config.eval_datasets:
+        raise OptionError("--eval-fill-missing needs --eval-dataset")
     if config.split_seed is not None and (not isinstance(config.split_seed, int) or config.split_seed < 0):
         raise OptionError(f"--split-seed must be a non-negative integer, got {config.split_seed!r}")
     if not 0 < config.test_size < 1:
