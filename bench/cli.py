@@ -25,6 +25,16 @@ def _name_list(text: str | None) -> list[str]:
     return [x.strip() for x in (text or "").split(",") if x.strip()]
 
 
+def _add_split_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="pin one train/validation/test split for every seed (default: each seed draws its own "
+                        "stratified split, so the spread over seeds includes the split's)")
+    p.add_argument("--val-size", type=float, default=0.1,
+                   help="validation fraction, reserved for tuning and never trained on or scored (default: 0.1; "
+                        "0: none)")
+    p.add_argument("--test-size", type=float, default=0.2, help="test fraction, what the tables score (default: 0.2)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
@@ -44,8 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true", help="the 'quick' preset of every generator: small, for smoke runs and CI")
     r.add_argument("--preset", default=None, help="a named preset of every generator (e.g. cpu); --quick is --preset quick")
     r.add_argument("--n-synthetic", type=int, default=None, help="synthetic records per job (default: as many as training records)")
-    r.add_argument("--split-seed", type=int, default=0, help="seed of the fixed train/test split (default: 0)")
-    r.add_argument("--test-size", type=float, default=0.2, help="held-out fraction (default: 0.2)")
+    _add_split_arguments(r)
+    r.add_argument("--eval-dataset", default=None,
+                   help="score on this dataset instead of the training dataset's test part (transportability): "
+                        "one spec for every training dataset, or one per training dataset (comma-separated); "
+                        "columns aligned by id; tables label such jobs 'TRAIN → EVAL'")
+    r.add_argument("--eval-fill-missing", action="store_true",
+                   help="with --eval-dataset: zero-fill training columns the evaluation dataset lacks "
+                        "(default: a missing column is an error naming it)")
     r.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     r.add_argument("--out", default=None, help="run directory (default: results/runs/<time>-<config hash>)")
     r.add_argument("--results-dir", default=str(DEFAULT_RESULTS), help="root of run directories (default: results)")
@@ -78,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--generators", "-g", default="all")
     lb.add_argument("--datasets", "-d", default="eunomia")
     lb.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+    _add_split_arguments(lb)
     lb.add_argument("--out", default="results", help="where leaderboard.md/.tex go (default: results)")
     lb.add_argument("--no-progress", action="store_true")
 
@@ -123,7 +140,10 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         preset=preset,
         n_synthetic=args.n_synthetic,
         split_seed=args.split_seed,
+        val_size=args.val_size,
         test_size=args.test_size,
+        eval_datasets=DatasetSpec.parse_list(args.eval_dataset) if args.eval_dataset else [],
+        eval_fill_missing=args.eval_fill_missing,
         device=args.device,
         save_synthetic=args.save_synthetic,
     )
@@ -211,7 +231,8 @@ def cmd_leaderboard(args: argparse.Namespace, argv: list[str]) -> int:
     config = harness.RunConfig(generators=harness.parse_generators(args.generators),
                                datasets=DatasetSpec.parse_list(args.datasets),
                                seeds=_int_list("--seeds", args.seeds), preset=args.preset,
-                               device=args.device)
+                               device=args.device, split_seed=args.split_seed, val_size=args.val_size,
+                               test_size=args.test_size)
     prep = harness.prepare(config)
     out = Path(args.out)
     root = out / "runs"

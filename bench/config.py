@@ -4,7 +4,9 @@ written, and each spec is parsed and resolved once.
 ``RunConfig`` holds typed specs (:class:`GeneratorSpec`, :class:`DatasetSpec`); its ``to_dict``
 is the manifest's ``config`` (labels, as the command line wrote them) and its hash names the run
 directory. ``prepare`` turns it into a :class:`Prepared` grid: each generator's class and resolved
-hyperparameters, the metric classes, the split data.
+hyperparameters, the metric classes, and for each dataset and split seed the records a job trains
+on and is scored on (:class:`bench.splits.JobData`: each seed its own split unless one is pinned;
+a training dataset with an evaluation dataset is scored on that one).
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import datasets as dataset_registry
-from bench.core.data import EHRDataset
 from bench.core.errors import OptionError
 from bench.core.options import DatasetSpec, GeneratorSpec
 from bench.provenance import code_version, device_info
 from bench.records import JobRecord
+from bench.splits import JobData, aligned_eval, job_data, transport_label
 from generators import registry as generator_registry
 from generators.base import Generator
 from metrics import registry as metric_registry
@@ -47,18 +49,60 @@ class RunConfig:
     metrics: list[str] = field(default_factory=list)
     preset: str | None = None
     n_synthetic: int | None = None  # None: as many as training records
-    split_seed: int = 0
+    split_seed: int | None = None  # None: each seed draws its own split; a number pins one for all
     test_size: float = 0.2
     device: str = "cpu"
     save_synthetic: bool = False
+    val_size: float = 0.1  # 0: no validation part (the train/test split runs used before it existed)
+    # scored on these instead of the training datasets: none, one for all, or one per training dataset
+    eval_datasets: list[DatasetSpec] = field(default_factory=list)
+    eval_fill_missing: bool = False  # zero-fill training columns an evaluation dataset lacks
 
     def __post_init__(self) -> None:
         self.generators = _specs(list(self.generators), GeneratorSpec)
         self.datasets = _specs(list(self.datasets), DatasetSpec)
+        self.eval_datasets = _specs(list(self.eval_datasets), DatasetSpec)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """A configuration stored by ``to_dict`` (a manifest, a ``bench check`` baseline).
+
+        One written before validation parts existed has no ``val_size``: it ran on the train / test
+        split alone, so it reads as ``val_size`` 0 and reruns on exactly the records it ran on
+        (its ``split_seed`` 0 still pins split 0 for every seed).
+        """
+        data = dict(data)
+        data.setdefault("val_size", 0.0)
+        return cls(**data)
+
+    def split_seed_for(self, seed: int) -> int:
+        """The split a job of ``seed`` draws: its own, unless ``split_seed`` pins one."""
+        return seed if self.split_seed is None else self.split_seed
+
+    def eval_for(self) -> list[DatasetSpec | None]:
+        """Each training dataset's evaluation dataset (None: scored on its own test part)."""
+        evals = self.eval_datasets
+        if not evals:
+            return [None] * len(self.datasets)
+        if len(evals) == 1:
+            evals = evals * len(self.datasets)
+        if len(evals) != len(self.datasets):
+            raise OptionError(
+                f"--eval-dataset: give one dataset for all training datasets or one per training dataset; "
+                f"got {len(self.eval_datasets)} for {len(self.datasets)} ({', '.join(self.dataset_labels)})"
+            )
+        return [None if e.label == d.label else e for d, e in zip(self.datasets, evals, strict=True)]
 
     @property
     def dataset_labels(self) -> list[str]:
+        """The training datasets' labels, as the command line wrote them."""
         return [d.label for d in self.datasets]
+
+    @property
+    def table_labels(self) -> list[str]:
+        """The tables' dataset labels: ``A``, or ``A → B`` for a dataset scored on another."""
+        return [d.label if e is None else transport_label(d.label, e.label)
+                for d, e in zip(self.datasets, self.eval_for(), strict=True)]
 
     @property
     def generator_labels(self) -> list[str]:
@@ -69,8 +113,9 @@ class RunConfig:
         return {
             "generators": self.generator_labels, "datasets": self.dataset_labels, "seeds": list(self.seeds),
             "metrics": list(self.metrics), "preset": self.preset, "n_synthetic": self.n_synthetic,
-            "split_seed": self.split_seed, "test_size": self.test_size, "device": self.device,
-            "save_synthetic": self.save_synthetic,
+            "split_seed": self.split_seed, "val_size": self.val_size, "test_size": self.test_size,
+            "eval_datasets": [d.label for d in self.eval_datasets], "eval_fill_missing": self.eval_fill_missing,
+            "device": self.device, "save_synthetic": self.save_synthetic,
         }
 
     @property
@@ -82,7 +127,7 @@ class RunConfig:
 @dataclass(frozen=True)
 class Job:
     spec: GeneratorSpec
-    dataset: str  # the dataset spec's label: the key of its split in ``Prepared.splits``
+    dataset: str  # the table label (``A`` or ``A → B``): the key of its data in ``Prepared.data``
     seed: int
 
     @property
@@ -118,12 +163,18 @@ class GeneratorPlan:
 
 @dataclass
 class Prepared:
-    """A validated grid: generator plans, metric classes and split data, before any file is written."""
+    """A validated grid: generator plans, metric classes and each job's data, before any file is written.
+
+    ``data[label][split_seed]`` holds the records of every job of that dataset label whose seed
+    draws that split (:meth:`RunConfig.split_seed_for`); ``sources[label]`` describes the whole
+    training dataset (and the evaluation dataset) in aggregates, for the manifest.
+    """
 
     config: RunConfig
     plans: list[GeneratorPlan]
     metric_classes: list[type[Metric]]
-    splits: dict[str, tuple[EHRDataset, EHRDataset]]
+    data: dict[str, dict[int, JobData]]
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def specs(self) -> list[GeneratorSpec]:
@@ -131,13 +182,16 @@ class Prepared:
 
     @property
     def jobs(self) -> list[Job]:
-        return [Job(p.spec, d, seed) for d in self.splits for p in self.plans for seed in self.config.seeds]
+        return [Job(p.spec, d, seed) for d in self.data for p in self.plans for seed in self.config.seeds]
 
     def plan(self, job: Job) -> GeneratorPlan:
         return next(p for p in self.plans if p.spec == job.spec)
 
+    def job_data(self, job: Job) -> JobData:
+        return self.data[job.dataset][self.config.split_seed_for(job.seed)]
+
     def n_synthetic(self, job: Job) -> int:
-        return self.config.n_synthetic or self.splits[job.dataset][0].n_records
+        return self.config.n_synthetic or self.job_data(job).train.n_records
 
     def failure(self, job: Job, error: str, wall_s: float | None = None) -> JobRecord:
         """The record of a job that never returned one (killed, crashed)."""
@@ -187,24 +241,55 @@ def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
         known = sorted({*SUITE_PRESETS, *(p for plan in plans for p in plan.cls.presets)})
         if config.preset not in known:
             raise OptionError(f"unknown --preset {config.preset!r}; valid presets: {', '.join(known)}")
+    _check_split_options(config)
     metric_classes = metric_registry.resolve(config.metrics or None)
     config.metrics = [m.name for m in metric_classes]
-    resolved = [dataset_registry.resolve(spec) for spec in config.datasets]  # every name before any load
-    splits = {}
-    for spec, (entry, options) in zip(config.datasets, resolved, strict=True):
-        data = dataset_registry.build(entry, options, entry.data_dir(data_dir))
-        splits[spec.label] = data.split(seed=config.split_seed, test_size=config.test_size)
-    return Prepared(config, plans, metric_classes, splits)
+    evals = config.eval_for()
+    labels = config.table_labels
+    if len(set(labels)) != len(labels):
+        raise OptionError(f"--datasets: a dataset is named twice in {labels}")
+    # every name before any load
+    resolved = {s.label: dataset_registry.resolve(s) for s in [*config.datasets, *(e for e in evals if e)]}
+    loaded: dict[str, Any] = {}
+
+    def load(spec: DatasetSpec):
+        if spec.label not in loaded:
+            entry, options = resolved[spec.label]
+            loaded[spec.label] = dataset_registry.build(entry, options, entry.data_dir(data_dir))
+        return loaded[spec.label]
+
+    split_seeds = sorted({config.split_seed_for(s) for s in config.seeds})
+    data: dict[str, dict[int, JobData]] = {}
+    sources: dict[str, dict[str, Any]] = {}
+    for spec, eval_spec, label in zip(config.datasets, evals, labels, strict=True):
+        full = load(spec)
+        sources[label] = {"dataset": {**full.describe(), "spec": spec.label}}
+        eval_data = None
+        if eval_spec is not None:
+            eval_data = aligned_eval(full, load(eval_spec), spec.label, eval_spec.label, config.eval_fill_missing)
+            sources[label]["eval_dataset"] = {**eval_data.describe(), "spec": eval_spec.label}
+        data[label] = {s: job_data(full, s, config.val_size, config.test_size, eval_data) for s in split_seeds}
+    return Prepared(config, plans, metric_classes, data, sources)
+
+
+def _check_split_options(config: RunConfig) -> None:
+    if config.eval_fill_missing and not config.eval_datasets:
+        raise OptionError("--eval-fill-missing needs --eval-dataset")
+    if config.split_seed is not None and (not isinstance(config.split_seed, int) or config.split_seed < 0):
+        raise OptionError(f"--split-seed must be a non-negative integer, got {config.split_seed!r}")
+    if not 0 < config.test_size < 1:
+        raise OptionError(f"--test-size must be in (0, 1), got {config.test_size}")
+    if not 0 <= config.val_size < 1 or config.val_size + config.test_size >= 1:
+        raise OptionError(f"--val-size must be in [0, 1) with --val-size + --test-size below 1, got "
+                          f"{config.val_size} + {config.test_size}")
 
 
 def job_key(prep: Prepared, job: Job) -> str:
     """Hash of everything that decides a job's numbers: a finished job is reused while it holds."""
-    train, test = prep.splits[job.dataset]
     payload = {
         "generator": job.spec.name,
         "params": {k: repr(v) for k, v in sorted(prep.plan(job).params.items())},
-        "train": train.fingerprint,
-        "test": test.fingerprint,
+        "data": prep.job_data(job).fingerprints(),  # every part of the split, the evaluation data's too
         "seed": job.seed,
         "metrics": prep.config.metrics,
         "n_synthetic": prep.config.n_synthetic,

@@ -98,9 +98,7 @@ def run(
         "ehrbench_version": package_versions().get("ehrbench"),
         "packages": package_versions(),
         "machine": machine(),
-        "datasets": {
-            name: {"train": tr.describe(), "test": te.describe()} for name, (tr, te) in prep.splits.items()
-        },
+        "datasets": _datasets_manifest(prep),
         "generators": {
             p.spec.label: {"name": p.spec.name, "options": p.spec.options,
                            "params": {k: plain(v) for k, v in p.params.items()}}
@@ -138,17 +136,30 @@ def run(
                 bar.write(f"job {job.id} failed: {record.error}", file=sys.stderr)
             bar.update(1)
             bar.set_postfix_str(job.id[:60])
-            write_tables(run_dir, prep.config.dataset_labels, prep.config.generator_labels)
+            write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
     finally:
         bar.close()
         executor.close()
     manifest["status"] = "complete"
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     manifest["jobs"] = {"total": len(jobs), "run": done, "reused": skipped, "failed": failed}
-    write_tables(run_dir, prep.config.dataset_labels, prep.config.generator_labels)
+    write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
     write_json(manifest_path, manifest)
     log(f"{len(jobs)} jobs: {done} run, {skipped} reused, {failed} failed -> {run_dir}")
     return run_dir
+
+
+def _datasets_manifest(prep: Prepared) -> dict:
+    """Per table label: the training dataset (and the evaluation dataset) in aggregates, and per
+    seed the split it drew: split seed, fingerprint and size of every part."""
+    out = {}
+    for label, by_split in prep.data.items():
+        seeds = {}
+        for seed in prep.config.seeds:
+            d = by_split[prep.config.split_seed_for(seed)]
+            seeds[str(seed)] = {**d.fingerprints(), "records": d.sizes()}
+        out[label] = {**prep.sources.get(label, {}), "splits": seeds}
+    return out
 
 
 def _write_side_files(run_dir: Path, prep: Prepared, job: Job, record: JobRecord) -> None:
@@ -157,7 +168,7 @@ def _write_side_files(run_dir: Path, prep: Prepared, job: Job, record: JobRecord
         write_csv(run_dir / "curves" / f"{job.id}.csv", pd.DataFrame(record.history))
     profile = record.profile
     if profile is not None:
-        train = prep.splits[job.dataset][0]
+        train = prep.job_data(job).score_train  # the real records the metrics compare it with
         write_csv(run_dir / "profiles" / f"{job.id}.csv", pd.DataFrame({
             "column": train.columns,
             "real": np.round((train.X > 0).mean(axis=0), 6),

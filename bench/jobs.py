@@ -1,5 +1,9 @@
 """One job: train, sample and score one (generator, dataset, seed), in isolation.
 
+The generator fits on the job's train part only (the validation part is reserved for tuning);
+the metrics score against the job's test part, or, for a job scored on another dataset, that
+dataset's parts (:mod:`bench.splits`).
+
 :func:`run_job` is the job function every executor receives; it never raises for a generator's
 or a metric's fault: the failure goes into the record's ``error`` (or the score's ``note``) and
 the grid goes on.
@@ -34,7 +38,8 @@ def run_job(prep: Prepared, job: Job, synthetic_dir: Path | None = None) -> JobR
 
 
 def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None) -> JobRecord:
-    train, test = prep.splits[job.dataset]
+    data = prep.job_data(job)
+    train = data.train
     n = prep.n_synthetic(job)
     record = JobRecord(job.spec.label, job.dataset, job.seed, n)
     seed_everything(job.seed)
@@ -76,8 +81,21 @@ def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None) -> JobRecord:
     synthetic = SyntheticData(X=X, y=y, info=info)
     with use_device(_metric_device(prep.config.device)):
         for cls in prep.metric_classes:
-            record.scores.extend(score_rows(cls, job.seed, train, test, synthetic))
+            if data.transported and cls.category == "privacy":
+                record.scores.extend(not_applicable_rows(cls, TRANSPORTED_PRIVACY))
+                continue
+            record.scores.extend(score_rows(cls, job.seed, data.score_train, data.score_test, synthetic))
     return record
+
+
+TRANSPORTED_PRIVACY = ("not applicable: scored on another dataset than the one trained on; the generator "
+                       "saw none of its records, so privacy is scored in the training dataset's own job")
+
+
+def not_applicable_rows(cls: type[Metric], note: str) -> list[dict]:
+    """A metric's rows without values, each saying why."""
+    return [{"category": cls.category, "metric": cls.name, "score": s.name, "value": None, "goal": s.goal,
+             "ideal": s.ideal, "reference": s.reference, "note": note} for s in cls.scores]
 
 
 def _metric_device(requested: str) -> str:

@@ -78,10 +78,28 @@ def caption(run_dir: Path) -> str:
         m = read_json(run_dir / "manifest.json")
     except (OSError, ValueError):
         return ""
-    seeds = m.get("config", {}).get("seeds", [])
-    prints = ", ".join(f"{n} {d['train']['fingerprint']}" for n, d in m.get("datasets", {}).items())
-    preset = m.get("config", {}).get("preset")
+    cfg = m.get("config", {})
+    seeds = cfg.get("seeds", [])
+    prints = ", ".join(f"{n} {_data_fingerprint(d)}" for n, d in m.get("datasets", {}).items())
+    preset = cfg.get("preset")
     return (
         f"ehrbench {m.get('ehrbench_version')} (code {m.get('code_version')}); seeds {seeds}; "
-        f"preset {preset or 'default'}; data {prints}. Mean ± std over seeds."
+        f"preset {preset or 'default'}; data {prints}; {_split_text(cfg)}. Mean ± std over seeds."
     )
+
+
+def _data_fingerprint(d: dict) -> str:
+    """The whole dataset's fingerprint (``trained → scored`` for a transported one); a manifest
+    written before repeated splits has its one train part's."""
+    if "dataset" not in d:
+        return str(d.get("train", {}).get("fingerprint"))
+    text = str(d["dataset"].get("fingerprint"))
+    if "eval_dataset" in d:
+        text += f" → {d['eval_dataset'].get('fingerprint')}"
+    return text
+
+
+def _split_text(cfg: dict) -> str:
+    pinned = cfg.get("split_seed")
+    which = "each seed its own split" if pinned is None else f"split {pinned} for every seed"
+    return f"{which} (validation {cfg.get('val_size', 0)}, test {cfg.get('test_size')})"

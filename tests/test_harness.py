@@ -55,7 +55,8 @@ def _test_generators():
     registry.register(Exploding)
     registry.register(Unconditional)
     yield
-    registry._extra.clear()
+    for name in ("exploding", "unconditional", "oneclass"):  # only ours: other modules register theirs at import
+        registry._extra.pop(name, None)
 
 
 def _run(tmp_path, *extra, gens="independent,real-copy", seeds="0,1"):
@@ -86,7 +87,12 @@ def test_run_writes_every_table_with_provenance(tmp_path, capsys):
     assert jobs[["fit_s", "sample_s", "peak_mem_mb"]].notna().all().all()
     m = json.loads((d / "manifest.json").read_text())
     assert m["status"] == "complete" and m["config"]["seeds"] == [0, 1]
-    assert m["datasets"]["toy"]["train"]["fingerprint"]
+    toy = m["datasets"]["toy"]
+    assert toy["dataset"]["fingerprint"] and toy["dataset"]["records"] == 600
+    splits = toy["splits"]  # each seed its own split: fingerprints of every part, per seed
+    assert set(splits) == {"0", "1"} and splits["0"]["split_seed"] == 0 and splits["1"]["split_seed"] == 1
+    assert splits["0"]["train"] != splits["1"]["train"] and splits["0"]["test"] != splits["1"]["test"]
+    assert splits["0"]["records"] == {"train": 420, "validation": 60, "test": 120}
     assert m["packages"]["numpy"] and m["packages"]["torch"]
     assert m["command"][:4] == ["python", "-m", "bench", "run"]
 

@@ -156,7 +156,7 @@ def load_baseline(path: Path) -> dict:
             f'code: python -m bench check --update --baseline {path} --reason "rebuild under the stated '
             'tolerance rule"')
     try:
-        cfg = harness.RunConfig(**data["config"])
+        cfg = harness.RunConfig.from_dict(data["config"])  # no val_size: the train/test split it ran on
         rule = Rule.from_dict(data["rule"])
         entries = [Entry.from_dict(s) for s in data["scores"]]
     except (KeyError, TypeError, ValueError) as exc:
