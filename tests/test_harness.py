@@ -75,8 +75,17 @@ def test_run_writes_every_table_with_provenance(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| independent † |" in out and "| real-copy † |" in out  # references: rows apart, marked
     d = _only_run_dir(tmp_path)
-    for name in ("scores.csv", "timings.csv", "jobs.csv", "manifest.json", "leaderboard.md", "leaderboard.tex"):
+    # the printed output is the headline (one row per generator), then where the full tables are
+    assert "## toy: headline" in out and "### fidelity" not in out  # no per-score table printed
+    rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| generator")]
+    assert len(rows) <= 15
+    assert f"Full tables in {d}:" in out and "leaderboard.md" in out and "tables/" in out
+    assert f"results: {d}" in out and "preset" in out
+    for name in ("scores.csv", "timings.csv", "jobs.csv", "manifest.json", "leaderboard.md", "leaderboard.tex",
+                 "headline.md", "tables/fidelity.md", "tables/privacy.tex"):
         assert (d / name).is_file(), name
+    md = (d / "leaderboard.md").read_text()
+    assert md.index("## toy: headline") < md.index("### fidelity")  # the headline heads the full tables
     scores = pd.read_csv(d / "scores.csv")
     assert set(scores.columns) >= {"generator", "dataset", "seed", "metric", "score", "value", "goal"}
     assert set(scores["generator"]) == {"independent", "real-copy"}
