@@ -155,10 +155,20 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _where_the_tables_are(run_dir: Path) -> str:
     """What follows the headline: where every per-score table is, and how to get the figures."""
+    import pandas as pd
+
     from bench.tables import CATEGORY_ORDER
 
+    lines = []
+    if (run_dir / "jobs.csv").is_file():  # a failed job leaves no row in the headline: say so here
+        jobs = pd.read_csv(run_dir / "jobs.csv")
+        failed = jobs[jobs["status"] != "ok"]
+        if len(failed):
+            lines.append(f"{len(failed)} of {len(jobs)} jobs failed (their scores are missing above):")
+            lines += [f"  {r.generator} on {r.dataset}, seed {r.seed}: {r.error}" for r in failed.itertuples()]
+            lines.append("")
     cats = [c for c in CATEGORY_ORDER if (run_dir / "tables" / f"{c}.md").is_file()]
-    lines = [f"Full tables in {run_dir}:",
+    lines += [f"Full tables in {run_dir}:",
              "  leaderboard.md  every score, below this headline (also leaderboard.csv, leaderboard.tex)"]
     if cats:
         lines.append(f"  tables/         one file per category: {', '.join(f'{c}.md' for c in cats)} (and .tex)")

@@ -130,8 +130,10 @@ def test_same_command_twice_gives_identical_scores(tmp_path):
     assert a == b
 
 
-def test_a_failing_generator_is_recorded_and_the_others_go_on(tmp_path):
+def test_a_failing_generator_is_recorded_and_the_others_go_on(tmp_path, capsys):
     assert _run(tmp_path, gens="exploding,real-copy", seeds="0") == 0
+    out = capsys.readouterr().out
+    assert "1 of 3 jobs failed" in out and "exploding on toy, seed 0: RuntimeError: boom" in out
     d = _only_run_dir(tmp_path)
     jobs = pd.read_csv(d / "jobs.csv").set_index("generator")
     assert jobs.loc["exploding", "status"] == "error"
