@@ -160,11 +160,11 @@ def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None
         out.append("")
     if last_dataset is not None:
         out += _footer(summary, jobs, last_dataset, schedules)
+    # the run's caption says what a cell holds and what bold means; without one the legend does
+    cells = "" if caption else f"Cells: mean ± half-width of the 95% t interval over seeds. **Bold**{BOLD_RULE[4:]}. "
     legend = (
-        "Cells: mean ± half-width of the 95% t interval over seeds. "
-        "↑ higher is better, ↓ lower is better (up to the ideal: no credit beyond it), → closer to the "
-        f"ideal is better. **Bold**{BOLD_RULE[len('bold'):]}. "
-        f"(ref.): real-data reference score, never ranked. {REF_MARK}: reference generator."
+        f"{cells}↑ higher is better, ↓ lower is better (up to the ideal: no credit beyond it), → closer to the "
+        f"ideal is better. (ref.): real-data reference score, never ranked. {REF_MARK}: reference generator."
     )
     if any(fr[0] < 1.0 - 1e-9 for fr in schedules.values()):
         legend += f" {SCHEDULE_MARK}: trained on less than its published schedule (footnote under the dataset)."
@@ -208,7 +208,8 @@ def leaderboard_csv(summary: pd.DataFrame, schedules: dict | None = None) -> pd.
 
 
 _TEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
-        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+        "±": r"$\pm$", "†": r"$\dagger$", "‡": r"$\ddagger$", "–": "--", "→": r"$\rightarrow$"}
 
 
 def _tex_escape(s: str) -> str:
@@ -243,13 +244,14 @@ def leaderboard_latex(summary: pd.DataFrame, caption: str = "", schedules: dict 
             name = _tex_escape(gen) + (f" {LATEX_SCHEDULE_MARK}" if schedule_label(gen, dataset, schedules) != gen
                                        else "") + (r" $\dagger$" if gen in refs else "")
             lines.append(f"{name} & " + " & ".join(row) + r" \\")
-        cut = " ".join(_tex_escape(f.removeprefix(SCHEDULE_MARK + " ")).replace("–", "--") + "."
+        cut = " ".join(_tex_escape(f.removeprefix(SCHEDULE_MARK + " ")) + "."
                        for f in footnotes(schedules, dataset, contestants + refs))
         cut = f" {LATEX_SCHEDULE_MARK} {cut}" if cut else ""
         lines += [r"\bottomrule", r"\end{tabular}",
                   rf"\caption{{{_tex_escape(dataset)}, {_tex_escape(cat)}: {_tex_escape(fam)}. "
-                  rf"Mean $\pm$ 95\% t interval over seeds; {_tex_escape(BOLD_RULE)}; $\dagger$ reference "
-                  rf"generator.{cut} {_tex_escape(caption)}}}",
+                  + (rf"$\dagger$ reference generator.{cut} {_tex_escape(caption)}}}" if caption else
+                   rf"Mean $\pm$ 95\% t interval over seeds; {_tex_escape(BOLD_RULE)}; $\dagger$ reference "
+                   rf"generator.{cut}}}"),
                   rf"\label{{tab:ehrbench-{_tex_escape(dataset)}-{_tex_escape(fam)}}}", r"\end{table}", ""]
         blocks.append("\n".join(lines))
     return "% requires \\usepackage{booktabs}\n" + "\n".join(blocks)
