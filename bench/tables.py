@@ -13,6 +13,7 @@ its published schedule (``diag_schedule_fraction`` of its jobs below 1, bench.sc
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -209,11 +210,12 @@ def leaderboard_csv(summary: pd.DataFrame, schedules: dict | None = None) -> pd.
 
 _TEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
         "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-        "±": r"$\pm$", "†": r"$\dagger$", "‡": r"$\ddagger$", "–": "--", "→": r"$\rightarrow$"}
+        "±": r"$\pm$", "†": r"$\dagger$", "‡": r"$\ddagger$", "–": r"\textendash{}", "→": r"$\rightarrow$"}
 
 
 def _tex_escape(s: str) -> str:
-    return "".join(_TEX.get(c, c) for c in str(s))
+    """Text for LaTeX: specials escaped, the marks and ± in math mode, ``--`` kept as two hyphens."""
+    return re.sub(r"-(?=-)", "-{}", "".join(_TEX.get(c, c) for c in str(s)))
 
 
 def leaderboard_latex(summary: pd.DataFrame, caption: str = "", schedules: dict | None = None) -> str:
@@ -249,7 +251,7 @@ def leaderboard_latex(summary: pd.DataFrame, caption: str = "", schedules: dict 
         cut = f" {LATEX_SCHEDULE_MARK} {cut}" if cut else ""
         lines += [r"\bottomrule", r"\end{tabular}",
                   rf"\caption{{{_tex_escape(dataset)}, {_tex_escape(cat)}: {_tex_escape(fam)}. "
-                  + (rf"$\dagger$ reference generator.{cut} {_tex_escape(caption)}}}" if caption else
+                  + (rf"{cut.lstrip()} {_tex_escape(caption)}}}" if caption else
                    rf"Mean $\pm$ 95\% t interval over seeds; {_tex_escape(BOLD_RULE)}; $\dagger$ reference "
                    rf"generator.{cut}}}"),
                   rf"\label{{tab:ehrbench-{_tex_escape(dataset)}-{_tex_escape(fam)}}}", r"\end{table}", ""]

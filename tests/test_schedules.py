@@ -67,7 +67,7 @@ def test_every_markdown_table_marks_the_truncated_generator_only(fake_run):
 def test_latex_and_csv_carry_the_mark_and_the_fraction(fake_run):
     tex = (fake_run / "leaderboard.tex").read_text()
     assert r"slowgan $\ddagger$ &" in tex and r"fullgan &" in tex
-    assert r"$\ddagger$ slowgan: trained on 7.0\%--8.0\% of the published schedule" in tex
+    assert r"$\ddagger$ slowgan: trained on 7.0\%\textendash{}8.0\% of the published schedule" in tex
     csv = pd.read_csv(fake_run / "leaderboard.csv")
     by_gen = csv.groupby("generator")[["schedule_fraction", "truncated"]].first()
     assert by_gen.loc["slowgan", "schedule_fraction"] == pytest.approx(0.075)
