@@ -119,7 +119,8 @@ def headline_markdown(
         out += [_line(cells, shown, g, f"*{g}*") for g in real]
         out.append("")
         marks = footnotes(schedules, dataset, keep_contest + keep_refs)
-        out += marks + ([""] if marks else [])
+        for note in marks:  # a paragraph each, so Markdown keeps them on their own lines
+            out += [note, ""]
         if cut:
             out += [f"({len(cut)} more generator(s) in the full tables: {', '.join(cut)})", ""]
     # the run's caption says what a cell holds and what bold means; without one the legend does

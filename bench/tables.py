@@ -182,7 +182,8 @@ def _footer(summary: pd.DataFrame, jobs: pd.DataFrame | None, dataset: str, sche
             out.append("")
     sub = summary[summary["dataset"] == dataset]
     marks = footnotes(schedules, dataset, list(dict.fromkeys(sub["generator"])))
-    out += marks + ([""] if marks else [])
+    for note in marks:  # a paragraph each, so Markdown keeps them on their own lines
+        out += [note, ""]
     notes = sub[sub["note"].fillna("") != ""][["generator", "score", "note"]].drop_duplicates()
     for r in notes.itertuples():
         out.append(f"- {r.generator} / {r.score}: {r.note}")
