@@ -25,6 +25,8 @@ from bench.results import (
     write_leaderboards,
     write_tables,
 )
+from bench.schedules import footnotes, schedule_fractions
+from bench.schedules import label as schedule_label
 from bench.tables import CATEGORY_ORDER
 
 
@@ -98,8 +100,10 @@ def use_case_ranking(summary: pd.DataFrame, weights: dict[str, dict[str, float]]
 
 
 def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]], references=(),
-                      caption: str = "") -> str:
+                      caption: str = "", schedules: dict | None = None) -> str:
+    """ranking.md: one table per (dataset, use case); truncated schedules marked ‡ (bench.schedules)."""
     refs = sorted(references)
+    schedules = schedules or {}
     out = ["# Use-case ranking", "",
            "Contestants ranked per score by distance to the goal (1 = best; bench/ranking.py), ranks "
            "combined with use-case weights (Yan et al., 2022). Lower weighted rank is better. "
@@ -113,9 +117,11 @@ def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]
         out.append("| position | generator | weighted rank |")
         out.append("|---|---|---|")
         for r in g.itertuples():
-            out.append(f"| {r.position} | {r.generator} | {r.weighted_rank:.2f} |")
+            out.append(f"| {r.position} | {schedule_label(r.generator, dataset, schedules)} | {r.weighted_rank:.2f} |")
         used = ", ".join(f"{k} x{v:g}" for k, v in weights[case].items())
         out += ["", f"weights: {used}", ""]
+        for note in footnotes(schedules, dataset, list(g["generator"])):
+            out += [note, ""]
     unknown = sorted({m for w in weights.values() for m in w} - set(ranking.attrs.get("scores", [])))
     if unknown and ranking.attrs.get("scores"):
         out.append(f"(weights naming no score of this run, ignored: {', '.join(unknown)})")
@@ -324,11 +330,13 @@ def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | No
     out = out or run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     caption = run_caption(run_dir) + " Cite: ehrbench (CITATION.cff) and the papers of each generator and metric."
-    headline = write_leaderboards(out, scores, summary, jobs_table(records), caption, generators, references)
+    jobs = jobs_table(records)
+    headline = write_leaderboards(out, scores, summary, jobs, caption, generators, references)
     ranking = use_case_ranking(summary, weights, references)
     ranking.attrs["scores"] = sorted(set(summary["score"]))
     write_csv(out / "ranking.csv", ranking)
-    write_text(out / "ranking.md", _ranking_markdown(ranking, weights, references, caption))
+    write_text(out / "ranking.md", _ranking_markdown(ranking, weights, references, caption,
+                                                           schedule_fractions(jobs)))
     figures = []
     for dataset in dict.fromkeys(summary["dataset"]):
         if figure_dimwise_scatter(run_dir, dataset, generators, out / f"dimwise_{dataset}.png"):

@@ -108,3 +108,13 @@ def test_a_real_run_of_a_truncated_generator_is_marked(tmp_path, capsys):
     share = f"{100 * 2 / PUBLISHED_EPOCHS:.2g}%"
     assert f"| {label} ‡ |" in out and f"‡ {label}: trained on {share} of the published schedule" in out
     assert "| independent † |" in out and "independent ‡" not in out
+
+
+def test_the_report_and_its_use_case_ranking_carry_the_mark(fake_run, capsys):
+    assert main(["report", str(fake_run)]) == 0
+    capsys.readouterr()
+    ranking = (fake_run / "report" / "ranking.md").read_text()
+    assert "| slowgan ‡ |" in ranking and "| fullgan |" in ranking and "independent" not in ranking.split("\n## ")[1]
+    assert "‡ slowgan: trained on 7.0%–8.0% of the published schedule" in ranking
+    for name in ("headline.md", "leaderboard.md", "fidelity.md", "README.md"):
+        assert "| slowgan ‡ |" in (fake_run / "report" / name).read_text(), name
