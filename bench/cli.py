@@ -172,9 +172,34 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"\ninterrupted: finished jobs are kept in {run_dir}; rerun the same command to resume",
               file=sys.stderr)
         return 130
-    print((run_dir / "leaderboard.md").read_text(encoding="utf-8"))
-    print(f"results: {run_dir}")
+    print((run_dir / "headline.md").read_text(encoding="utf-8"))
+    print(_where_the_tables_are(run_dir))
     return 0
+
+
+def _where_the_tables_are(run_dir: Path) -> str:
+    """What follows the headline: where every per-score table is, and how to get the figures."""
+    import pandas as pd
+
+    from bench.tables import CATEGORY_ORDER
+
+    lines = []
+    if (run_dir / "jobs.csv").is_file():  # a failed job leaves no row in the headline: say so here
+        jobs = pd.read_csv(run_dir / "jobs.csv")
+        failed = jobs[jobs["status"] != "ok"]
+        if len(failed):
+            lines.append(f"{len(failed)} of {len(jobs)} jobs failed (their scores are missing above):")
+            lines += [f"  {r.generator} on {r.dataset}, seed {r.seed}: {r.error}" for r in failed.itertuples()]
+            lines.append("")
+    cats = [c for c in CATEGORY_ORDER if (run_dir / "tables" / f"{c}.md").is_file()]
+    lines += [f"Full tables in {run_dir}:",
+             "  leaderboard.md  every score, below this headline (also leaderboard.csv, leaderboard.tex)"]
+    if cats:
+        lines.append(f"  tables/         one file per category: {', '.join(f'{c}.md' for c in cats)} (and .tex)")
+    lines += ["  scores.csv, timings.csv, jobs.csv  per job",
+              f"Figures and the use-case ranking: python -m bench report {run_dir}",
+              f"results: {run_dir}"]
+    return "\n".join(lines)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -240,10 +265,11 @@ def cmd_leaderboard(args: argparse.Namespace, argv: list[str]) -> int:
     progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
     harness.run(prep, run_dir, command=["python", "-m", "bench", *argv], progress=progress)
     report = build_report(run_dir, out / "leaderboard")
-    for name in ("leaderboard.md", "leaderboard.tex", "leaderboard.csv", "ranking.md"):
+    for name in ("headline.md", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "ranking.md"):
         shutil.copyfile(report / name, out / name)
-    print((out / "leaderboard.md").read_text(encoding="utf-8"))
-    print(f"leaderboard: {out / 'leaderboard.md'} (run {run_dir}, report {report})")
+    print((out / "headline.md").read_text(encoding="utf-8"))
+    print(f"leaderboard: {out / 'leaderboard.md'} (headline, then every score; per category in {report}; "
+          f"run {run_dir})")
     return 0
 
 

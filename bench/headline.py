@@ -4,7 +4,8 @@ What a reader needs first, from the long scores table of a run (scores.csv and t
 together): for each dataset the contestants, then the reference generators apart (marked †), then
 one row of real-data reference scores; each cell the mean over seeds with its 95% t interval,
 the facet's leading group bolded by :func:`bench.ranking.rank_score` (the same rule as every
-table). The full per-score tables stay in the per-category files.
+table); a generator trained on less than its published schedule marked ‡ with its footnote
+(bench.schedules). The full per-score tables stay in leaderboard.md and the per-category files.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.ranking import rank_long, reference_generators
-from bench.tables import REF_MARK, fmt_cell, t_interval
+from bench.schedules import footnotes
+from bench.schedules import label as schedule_label
+from bench.tables import BOLD_RULE, REF_MARK, fmt_cell, t_interval
 
 MAX_ROWS = 15
 
@@ -83,10 +86,14 @@ def headline_table(
 
 def headline_markdown(
     scores: pd.DataFrame, generators: list[str] | None = None, references: Iterable[str] | None = None,
-    facets: tuple[Facet, ...] = FACETS, max_rows: int = MAX_ROWS,
+    facets: tuple[Facet, ...] = FACETS, max_rows: int = MAX_ROWS, schedules: dict | None = None,
+    caption: str = "",
 ) -> str:
     """The headline table in Markdown, one block per dataset, at most ``max_rows`` rows each
-    (contestants first; the rows cut are named below the table)."""
+    (contestants first; the rows cut are named below the table). ``schedules``: the run's
+    (dataset, generator) -> schedule fractions (bench.schedules.schedule_fractions), for the ‡
+    marks; ``caption``: the run's caption (preset, seeds, data), after the legend."""
+    schedules = schedules or {}
     table = headline_table(scores, generators, references, facets)
     out = []
     for dataset, sub in table.groupby("dataset", sort=False):
@@ -105,21 +112,27 @@ def headline_markdown(
         cut = [g for g in contest + refs if g not in keep_contest + keep_refs]
         cells = {(r.generator, r.facet): r for r in sub.itertuples()}
 
-        out += [_line(cells, shown, g, g) for g in keep_contest]
+        out += [_line(cells, shown, g, schedule_label(g, dataset, schedules)) for g in keep_contest]
         if keep_refs or real:
             out.append(f"| *references {REF_MARK} (not ranked)* |" + " |" * len(shown))
-        out += [_line(cells, shown, g, f"{g} {REF_MARK}") for g in keep_refs]
+        out += [_line(cells, shown, g, f"{schedule_label(g, dataset, schedules)} {REF_MARK}") for g in keep_refs]
         out += [_line(cells, shown, g, f"*{g}*") for g in real]
         out.append("")
+        marks = footnotes(schedules, dataset, keep_contest + keep_refs)
+        for note in marks:  # a paragraph each, so Markdown keeps them on their own lines
+            out += [note, ""]
         if cut:
             out += [f"({len(cut)} more generator(s) in the full tables: {', '.join(cut)})", ""]
+    # the run's caption says what a cell holds and what bold means; without one the legend does
+    cells = "" if caption else f"Mean ± 95% t interval over seeds; {BOLD_RULE}. "
     out.append(
-        "Mean ± 95% t interval over seeds. Bold: the leading group, resolved by a two-sided paired t-test "
-        "over seeds (alpha 0.05), references never ranked. Arrows: ↑/↓ better up to the ideal "
+        f"{cells}Arrows: ↑/↓ better up to the ideal "
         "named (no credit beyond it: an attack AUROC below 0.5 counts as 0.5), → closer to the real "
         "reference. MIA: distance-to-closest-record membership inference; AIA: attribute inference, "
         "gain over held-out patients."
     )
+    if caption:
+        out += ["", caption]
     return "\n".join(out).strip() + "\n"
 
 
@@ -135,13 +148,3 @@ def _line(cells: dict, shown: list[Facet], g: str, label: str) -> str:
 def facet_scores(facets: tuple[Facet, ...] = FACETS) -> list[str]:
     """The scores the headline needs (for a run's metric selection)."""
     return list(dict.fromkeys([f.score for f in facets] + [f.reference for f in facets if f.reference]))
-
-
-
-def headline_from_run(run_dir, generators: list[str] | None = None, references: Iterable[str] | None = None) -> str:
-    """The headline Markdown of a run directory (its finished jobs' records, speed included)."""
-    from pathlib import Path
-
-    from bench.results import load_records, long_scores
-
-    return headline_markdown(long_scores(load_records(Path(run_dir))), generators, references)

@@ -15,11 +15,19 @@ import pandas as pd
 
 from bench.core.errors import OptionError
 from bench.core.io import read_json, write_csv, write_text
-from bench.headline import FACETS, headline_markdown
-from bench.ranking import reference_generators
+from bench.headline import FACETS
 from bench.results import caption as run_caption
-from bench.results import load_records, long_scores, write_tables
-from bench.tables import CATEGORY_ORDER, leaderboard_csv, leaderboard_latex, leaderboard_markdown
+from bench.results import (
+    jobs_table,
+    load_records,
+    long_scores,
+    run_references,
+    write_leaderboards,
+    write_tables,
+)
+from bench.schedules import footnotes, schedule_fractions
+from bench.schedules import label as schedule_label
+from bench.tables import CATEGORY_ORDER
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -60,16 +68,19 @@ def load_weights(path: Path | None = None) -> dict[str, dict[str, float]]:
     return out
 
 
-def use_case_ranking(summary: pd.DataFrame, weights: dict[str, dict[str, float]]) -> pd.DataFrame:
+def use_case_ranking(summary: pd.DataFrame, weights: dict[str, dict[str, float]],
+                     references: set[str] | None = None) -> pd.DataFrame:
     """Weight the contestants' per-score ranks per use case (Yan et al., 2022).
 
     The per-score ranks are :func:`bench.ranking.rank_score`'s (the summary's ``rank`` column:
-    distance to the goal, 1 = best); reference generators and reference scores carry no rank and
-    take no part.
+    distance to the goal, 1 = best); reference generators (the summary's ``ref_generator`` and
+    ``references``, the run's :func:`bench.ranking.reference_generators`) and reference scores
+    carry no rank and take no part.
     """
     rows = []
+    refs = set(references or ())
     ranked = summary[~summary["reference"].astype(bool) & summary["rank"].notna()
-                     & ~summary["ref_generator"].astype(bool)]
+                     & ~summary["ref_generator"].astype(bool) & ~summary["generator"].isin(refs)]
     for dataset, sub in ranked.groupby("dataset", sort=False):
         ranks = sub.pivot_table(index="generator", columns="score", values="rank", aggfunc="first")
         for case, w in weights.items():
@@ -88,11 +99,16 @@ def use_case_ranking(summary: pd.DataFrame, weights: dict[str, dict[str, float]]
     return df.sort_values(["dataset", "use_case", "position"], kind="stable").reset_index(drop=True)
 
 
-def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]]) -> str:
+def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]], references=(),
+                      caption: str = "", schedules: dict | None = None) -> str:
+    """ranking.md: one table per (dataset, use case); truncated schedules marked ‡ (bench.schedules)."""
+    refs = sorted(references)
+    schedules = schedules or {}
     out = ["# Use-case ranking", "",
            "Contestants ranked per score by distance to the goal (1 = best; bench/ranking.py), ranks "
            "combined with use-case weights (Yan et al., 2022). Lower weighted rank is better. "
-           "Reference generators (independent, real-copy) are never ranked.", ""]
+           "Reference generators (independent, real-copy and any generator declaring itself a reference) "
+           "are never ranked." + (f" Not ranked in this run: {', '.join(refs)}." if refs else ""), ""]
     if ranking.empty:
         out += ["No contestant to rank: every generator of this run is a reference.", ""]
     for (dataset, case), g in ranking.groupby(["dataset", "use_case"], sort=False):
@@ -101,12 +117,16 @@ def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]
         out.append("| position | generator | weighted rank |")
         out.append("|---|---|---|")
         for r in g.itertuples():
-            out.append(f"| {r.position} | {r.generator} | {r.weighted_rank:.2f} |")
+            out.append(f"| {r.position} | {schedule_label(r.generator, dataset, schedules)} | {r.weighted_rank:.2f} |")
         used = ", ".join(f"{k} x{v:g}" for k, v in weights[case].items())
         out += ["", f"weights: {used}", ""]
+        for note in footnotes(schedules, dataset, list(g["generator"])):
+            out += [note, ""]
     unknown = sorted({m for w in weights.values() for m in w} - set(ranking.attrs.get("scores", [])))
     if unknown and ranking.attrs.get("scores"):
         out.append(f"(weights naming no score of this run, ignored: {', '.join(unknown)})")
+    if caption:
+        out += ["", caption]
     return "\n".join(out) + "\n"
 
 
@@ -304,27 +324,19 @@ def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | No
     manifest = read_json(run_dir / "manifest.json")
     generators = list(manifest.get("generators", {}))
     summary = write_tables(run_dir, None, generators)
-    references = reference_generators(generators or list(dict.fromkeys(summary["generator"])))
+    records = load_records(run_dir)
+    scores = long_scores(records)
+    references = run_references(scores, generators)
     out = out or run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    jobs = pd.read_csv(run_dir / "jobs.csv")
     caption = run_caption(run_dir) + " Cite: ehrbench (CITATION.cff) and the papers of each generator and metric."
-    scores = long_scores(load_records(run_dir))
-    headline = headline_markdown(scores, generators, references)
-    write_text(out / "headline.md", headline + "\n" + caption + "\n")
-    write_text(out / "leaderboard.md", leaderboard_markdown(summary, jobs, caption))
-    write_text(out / "leaderboard.tex", leaderboard_latex(summary, caption))
-    write_csv(out / "leaderboard.csv", leaderboard_csv(summary))
-    for cat in CATEGORY_ORDER:
-        part = summary[summary["category"] == cat]
-        if part.empty:
-            continue
-        write_text(out / f"{cat}.md", leaderboard_markdown(part, None, caption))
-        write_text(out / f"{cat}.tex", leaderboard_latex(part, caption))
-    ranking = use_case_ranking(summary, weights)
+    jobs = jobs_table(records)
+    headline = write_leaderboards(out, scores, summary, jobs, caption, generators, references)
+    ranking = use_case_ranking(summary, weights, references)
     ranking.attrs["scores"] = sorted(set(summary["score"]))
     write_csv(out / "ranking.csv", ranking)
-    write_text(out / "ranking.md", _ranking_markdown(ranking, weights))
+    write_text(out / "ranking.md", _ranking_markdown(ranking, weights, references, caption,
+                                                           schedule_fractions(jobs)))
     figures = []
     for dataset in dict.fromkeys(summary["dataset"]):
         if figure_dimwise_scatter(run_dir, dataset, generators, out / f"dimwise_{dataset}.png"):
@@ -337,9 +349,10 @@ def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | No
         figures.append("loss_curves.png")
     if figure_sampler_study(run_dir / "sampler_study.csv", out / "sampler_nfe.png"):
         figures.append("sampler_nfe.png")
-    index = ["# ehrbench report", "", caption, "", "## Headline", "", headline,
-             "Full per-score tables: leaderboard.md and the per-category files.", "", "## Leaderboard", "",
-             (out / "leaderboard.md").read_text(encoding="utf-8"), "## Use-case ranking", "",
+    index = ["# ehrbench report", "", caption, "", headline,
+             "Full per-score tables: [leaderboard.md](leaderboard.md) (below the headline) and one file per "
+             "category (" + ", ".join(f"[{c}.md]({c}.md)" for c in CATEGORY_ORDER if (out / f"{c}.md").is_file())
+             + ").", "", "## Use-case ranking", "",
              "See [ranking.md](ranking.md).", "", "## Figures", ""]
     index += [f"![{f}]({f})" for f in figures]
     write_text(out / "README.md", "\n".join(index) + "\n")

@@ -2,6 +2,12 @@
 
 ``scores.csv`` holds every score that depends only on the data, code and seed, so the same command
 gives it bit for bit; ``timings.csv`` holds the speed category, which measures the machine.
+
+What a reader sees first is ``headline.md`` (bench.headline: one row per generator, one column
+per facet); it also heads ``leaderboard.md``, above every per-score table. The per-category files
+(``tables/<category>.md`` and ``.tex``) hold the same per-score tables one category at a time.
+Every table sets the reference generators apart (bench.ranking.reference_generators) and marks a
+generator trained below its published schedule (bench.schedules).
 """
 
 from __future__ import annotations
@@ -12,8 +18,18 @@ import pandas as pd
 
 from bench.core.errors import BenchError
 from bench.core.io import read_json, write_csv, write_text
+from bench.headline import headline_markdown
+from bench.ranking import reference_generators
 from bench.records import JobRecord
-from bench.tables import leaderboard_csv, leaderboard_latex, leaderboard_markdown, summarize
+from bench.schedules import schedule_fractions
+from bench.tables import (
+    BOLD_RULE,
+    CATEGORY_ORDER,
+    leaderboard_csv,
+    leaderboard_latex,
+    leaderboard_markdown,
+    summarize,
+)
 
 SCORE_COLUMNS = ["generator", "dataset", "seed", "category", "metric", "score", "value", "goal",
                  "ideal", "reference", "note"]
@@ -56,7 +72,9 @@ def jobs_table(records: list[JobRecord]) -> pd.DataFrame:
 
 
 def write_tables(run_dir: Path, datasets: list[str] | None = None, generators: list[str] | None = None) -> pd.DataFrame:
-    """Write scores.csv, timings.csv, jobs.csv and the leaderboards; return the summary."""
+    """Write scores.csv, timings.csv, jobs.csv, summary.csv, the headline and the leaderboards
+    (``leaderboard.md`` headed by the headline, ``.csv``, ``.tex``, ``tables/<category>.*``);
+    return the summary."""
     records = load_records(run_dir)
     scores = long_scores(records)
     speed = scores["category"] == "speed"
@@ -64,27 +82,61 @@ def write_tables(run_dir: Path, datasets: list[str] | None = None, generators: l
     write_csv(run_dir / "timings.csv", scores[speed])
     jobs = jobs_table(records)
     write_csv(run_dir / "jobs.csv", jobs)
-    summary = summarize(scores, generators)
+    references = run_references(scores, generators)
+    summary = summarize(scores, generators, references)
     write_csv(run_dir / "summary.csv", summary)
-    text = caption(run_dir)
-    write_text(run_dir / "leaderboard.md", leaderboard_markdown(summary, jobs, text))
-    write_csv(run_dir / "leaderboard.csv", leaderboard_csv(summary))
-    write_text(run_dir / "leaderboard.tex", leaderboard_latex(summary, text))
+    write_leaderboards(run_dir, scores, summary, jobs, caption(run_dir), generators, references,
+                       category_dir=run_dir / "tables")
     return summary
 
 
+def run_references(scores: pd.DataFrame, generators: list[str] | None = None) -> set[str]:
+    """The reference generators of a run: ``independent``, ``real-copy`` and every generator class
+    declaring ``is_reference = True`` (bench.ranking.reference_generators)."""
+    labels = list(dict.fromkeys([*(generators or []), *scores["generator"].astype(str)]))
+    return reference_generators(labels)
+
+
+def write_leaderboards(
+    out: Path, scores: pd.DataFrame, summary: pd.DataFrame, jobs: pd.DataFrame, text: str,
+    generators: list[str] | None, references: set[str], category_dir: Path | None = None,
+) -> str:
+    """The tables a reader sees, into ``out``: ``headline.md``; ``leaderboard.md`` (the headline,
+    then every per-score table), ``leaderboard.csv``, ``leaderboard.tex``; and one Markdown and one
+    LaTeX file per category in ``category_dir`` (default ``out``). Returns the headline."""
+    schedules = schedule_fractions(jobs)
+    headline = headline_markdown(scores, generators, references, schedules=schedules, caption=text)
+    category_dir = category_dir or out
+    write_text(out / "headline.md", headline)
+    full = leaderboard_markdown(summary, jobs, text, schedules)
+    write_text(out / "leaderboard.md", "# Leaderboard\n\n" + headline + "\n# Every score\n\n" + full)
+    write_csv(out / "leaderboard.csv", leaderboard_csv(summary, schedules))
+    write_text(out / "leaderboard.tex", leaderboard_latex(summary, text, schedules))
+    for cat in CATEGORY_ORDER:
+        part = summary[summary["category"] == cat]
+        if part.empty:
+            continue
+        write_text(category_dir / f"{cat}.md", leaderboard_markdown(part, None, text, schedules))
+        write_text(category_dir / f"{cat}.tex", leaderboard_latex(part, text, schedules))
+    return headline
+
+
 def caption(run_dir: Path) -> str:
+    """What every table of the run says about itself: code, preset, seeds, splits, data, what a
+    cell holds and what bold means."""
     try:
         m = read_json(run_dir / "manifest.json")
     except (OSError, ValueError):
         return ""
-    cfg = m.get("config", {})
-    seeds = cfg.get("seeds", [])
+    config = m.get("config", {})
+    seeds = config.get("seeds", [])
     prints = ", ".join(f"{n} {_data_fingerprint(d)}" for n, d in m.get("datasets", {}).items())
-    preset = cfg.get("preset")
+    preset = config.get("preset")
     return (
-        f"ehrbench {m.get('ehrbench_version')} (code {m.get('code_version')}); seeds {seeds}; "
-        f"preset {preset or 'default'}; data {prints}; {_split_text(cfg)}. Mean ± std over seeds."
+        f"ehrbench {m.get('ehrbench_version')} (code {m.get('code_version')}); "
+        f"preset {preset or 'none (published defaults)'}; seeds {seeds} ({_split_text(config)}); data {prints}. "
+        "Cells: mean ± 95% t-interval half-width over seeds (each seed its own split unless --split-seed "
+        f"pins one); {BOLD_RULE} (marked †)."
     )
 
 
@@ -101,5 +153,6 @@ def _data_fingerprint(d: dict) -> str:
 
 def _split_text(cfg: dict) -> str:
     pinned = cfg.get("split_seed")
-    which = "each seed its own split" if pinned is None else f"split {pinned} for every seed"
+    which = ("each seed its own split" if pinned is None
+             else f"one split for every seed, pinned by --split-seed {pinned}")
     return f"{which} (validation {cfg.get('val_size', 0)}, test {cfg.get('test_size')})"

@@ -5,12 +5,15 @@ Every cell is the mean over blocks (seeds, each with its own split) with its 95%
 (``mean ± half-width``). Who is bolded comes from :func:`bench.ranking.rank_score` only (the
 leading group, when a paired test over seeds resolves it). Reference generators stand apart in
 their own block of rows at the bottom, marked †, never bolded; reference scores (TRTR, the
-held-out baselines) are columns marked "(ref.)" and never ranked.
+held-out baselines) are columns marked "(ref.)" and never ranked. A generator trained on less than
+its published schedule (``diag_schedule_fraction`` of its jobs below 1, bench.schedules) is marked
+‡ with a footnote saying how much it ran.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -18,11 +21,17 @@ import pandas as pd
 from scipy import stats
 
 from bench.ranking import parse_ideal, rank_long, reference_generators
+from bench.schedules import LATEX_SCHEDULE_MARK, SCHEDULE_MARK, footnotes, mean_fraction, schedule_fractions
+from bench.schedules import label as schedule_label
 
 CATEGORY_ORDER = ["fidelity", "utility", "clinical", "privacy", "speed"]
 ARROWS = {"maximize": "↑", "minimize": "↓", "target": "→"}
 LATEX_ARROWS = {"maximize": r"$\uparrow$", "minimize": r"$\downarrow$", "target": r"$\rightarrow$"}
 REF_MARK = "†"
+# the bolding rule in one line (bench.ranking.rank_score), for every legend and caption
+BOLD_RULE = ("bold: the best contestant and every contestant a two-sided paired t-test over seeds (alpha 0.05) "
+             "cannot separate from it (tied leaders all bold; none when no contestant is separated); reference "
+             "generators are never ranked")
 SUMMARY_COLUMNS = ["dataset", "category", "metric", "score", "goal", "ideal", "reference", "generator",
                    "ref_generator", "mean", "std", "ci95", "ci_low", "ci_high", "n", "n_missing", "distance",
                    "rank", "best", "p_value", "note"]
@@ -119,13 +128,18 @@ def _score_header(g: pd.DataFrame, metric: str, arrows: dict[str, str], esc=lamb
     return f"{esc(metric)} {arrows.get(row['goal'], '')}" + (" (ref.)" if row["reference"] else "")
 
 
-def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None, caption: str = "") -> str:
+def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None, caption: str = "",
+                         schedules: dict | None = None) -> str:
+    """The per-score tables in Markdown, one block per dataset and metric. ``jobs`` (jobs.csv) adds
+    the failed jobs under each dataset and, unless ``schedules`` (bench.schedules.schedule_fractions)
+    is given, the truncated-schedule marks."""
+    schedules = schedule_fractions(jobs) if schedules is None else schedules
     out: list[str] = []
     last_dataset = None
     for dataset, cat, fam, g in _family_blocks(summary):
         if dataset != last_dataset:
             if last_dataset is not None:
-                out += _footer(summary, jobs, last_dataset)
+                out += _footer(summary, jobs, last_dataset, schedules)
             out.append(f"## {dataset}\n")
             last_dataset = dataset
         metrics = list(dict.fromkeys(g["score"]))
@@ -142,22 +156,23 @@ def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None
                 r = cells.get((gen, m))
                 text = "" if r is None else fmt_cell(r.mean, r.ci95, r.n)
                 row.append(f"**{text}**" if r is not None and r.best else text)
-            name = f"{gen} {REF_MARK}" if gen in refs else gen
+            name = schedule_label(gen, dataset, schedules) + (f" {REF_MARK}" if gen in refs else "")
             out.append(f"| {name} | " + " | ".join(row) + " |")
         out.append("")
     if last_dataset is not None:
-        out += _footer(summary, jobs, last_dataset)
+        out += _footer(summary, jobs, last_dataset, schedules)
+    # the run's caption says what a cell holds and what bold means; without one the legend does
+    cells = "" if caption else f"Cells: mean ± half-width of the 95% t interval over seeds. **Bold**{BOLD_RULE[4:]}. "
     legend = (
-        "Cells: mean ± half-width of the 95% t interval over seeds (each seed draws its own split). "
-        "↑ higher is better, ↓ lower is better (up to the ideal: no credit beyond it), → closer to the "
-        "ideal is better. **Bold**: the leading group, when a two-sided paired t-test over seeds "
-        "(alpha 0.05) separates it from the rest; nothing is bold when no contestant is resolved. "
-        f"(ref.): real-data reference score, never ranked. {REF_MARK}: reference generator, never ranked."
+        f"{cells}↑ higher is better, ↓ lower is better (up to the ideal: no credit beyond it), → closer to the "
+        f"ideal is better. (ref.): real-data reference score, never ranked. {REF_MARK}: reference generator."
     )
+    if any(fr[0] < 1.0 - 1e-9 for fr in schedules.values()):
+        legend += f" {SCHEDULE_MARK}: trained on less than its published schedule (footnote under the dataset)."
     return "\n".join(out + [legend, "", caption, ""]).strip() + "\n"
 
 
-def _footer(summary: pd.DataFrame, jobs: pd.DataFrame | None, dataset: str) -> list[str]:
+def _footer(summary: pd.DataFrame, jobs: pd.DataFrame | None, dataset: str, schedules: dict) -> list[str]:
     out = []
     if jobs is not None and not jobs.empty:
         failed = jobs[(jobs["dataset"] == dataset) & (jobs["status"] != "ok")]
@@ -166,6 +181,9 @@ def _footer(summary: pd.DataFrame, jobs: pd.DataFrame | None, dataset: str) -> l
         if len(failed):
             out.append("")
     sub = summary[summary["dataset"] == dataset]
+    marks = footnotes(schedules, dataset, list(dict.fromkeys(sub["generator"])))
+    for note in marks:  # a paragraph each, so Markdown keeps them on their own lines
+        out += [note, ""]
     notes = sub[sub["note"].fillna("") != ""][["generator", "score", "note"]].drop_duplicates()
     for r in notes.itertuples():
         out.append(f"- {r.generator} / {r.score}: {r.note}")
@@ -174,26 +192,37 @@ def _footer(summary: pd.DataFrame, jobs: pd.DataFrame | None, dataset: str) -> l
     return out
 
 
-def leaderboard_csv(summary: pd.DataFrame) -> pd.DataFrame:
+def leaderboard_csv(summary: pd.DataFrame, schedules: dict | None = None) -> pd.DataFrame:
     """The long table, references set apart: ``role`` says contestant or reference, and within each
-    (dataset, metric) the reference generators' rows come last."""
+    (dataset, metric) the reference generators' rows come last. ``schedule_fraction``: the share
+    of its published schedule the generator ran (empty when it reports none); ``truncated``: below 1."""
     out = summary[["dataset", "category", "score", "goal", "ideal", "reference", "generator", "ref_generator",
                    "mean", "std", "ci95", "ci_low", "ci_high", "n", "distance", "rank", "best", "p_value",
                    "note"]].copy()
     out.insert(out.columns.get_loc("generator") + 1, "role",
                np.where(out["ref_generator"].astype(bool), "reference", "contestant"))
+    schedules = schedules or {}
+    frac = [mean_fraction(schedules, d, g) for d, g in zip(out["dataset"], out["generator"], strict=True)]
+    lows = [schedules.get((d, g), (np.nan, np.nan))[0] for d, g in zip(out["dataset"], out["generator"], strict=True)]
+    out.insert(out.columns.get_loc("role") + 1, "schedule_fraction", frac)
+    out.insert(out.columns.get_loc("schedule_fraction") + 1, "truncated", np.asarray(lows, dtype=float) < 1.0 - 1e-9)
     return out.drop(columns="ref_generator")
 
 
 _TEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
-        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+        "±": r"$\pm$", "†": r"$\dagger$", "‡": r"$\ddagger$", "–": r"\textendash{}", "→": r"$\rightarrow$"}
 
 
 def _tex_escape(s: str) -> str:
-    return "".join(_TEX.get(c, c) for c in str(s))
+    """Text for LaTeX: specials escaped, the marks and ± in math mode, ``--`` kept as two hyphens."""
+    return re.sub(r"-(?=-)", "-{}", "".join(_TEX.get(c, c) for c in str(s)))
 
 
-def leaderboard_latex(summary: pd.DataFrame, caption: str = "") -> str:
+def leaderboard_latex(summary: pd.DataFrame, caption: str = "", schedules: dict | None = None) -> str:
+    """One booktabs table per dataset and metric; truncated schedules marked $\\ddagger$ with their
+    footnote in the table's caption."""
+    schedules = schedules or {}
     blocks = []
     for dataset, cat, fam, g in _family_blocks(summary):
         metrics = list(dict.fromkeys(g["score"]))
@@ -215,12 +244,17 @@ def leaderboard_latex(summary: pd.DataFrame, caption: str = "") -> str:
                 r = cells.get((gen, m))
                 text = "" if r is None else fmt_cell(r.mean, r.ci95, r.n).replace("±", r"$\pm$")
                 row.append(rf"\textbf{{{text}}}" if r is not None and r.best else text)
-            name = _tex_escape(gen) + (r" $\dagger$" if gen in refs else "")
+            name = _tex_escape(gen) + (f" {LATEX_SCHEDULE_MARK}" if schedule_label(gen, dataset, schedules) != gen
+                                       else "") + (r" $\dagger$" if gen in refs else "")
             lines.append(f"{name} & " + " & ".join(row) + r" \\")
+        cut = " ".join(_tex_escape(f.removeprefix(SCHEDULE_MARK + " ")) + "."
+                       for f in footnotes(schedules, dataset, contestants + refs))
+        cut = f" {LATEX_SCHEDULE_MARK} {cut}" if cut else ""
         lines += [r"\bottomrule", r"\end{tabular}",
                   rf"\caption{{{_tex_escape(dataset)}, {_tex_escape(cat)}: {_tex_escape(fam)}. "
-                  rf"Mean $\pm$ 95\% t interval over seeds; bold: leading group resolved by a paired t-test "
-                  rf"(alpha 0.05). {_tex_escape(caption)}}}",
+                  + (rf"{cut.lstrip()} {_tex_escape(caption)}}}" if caption else
+                   rf"Mean $\pm$ 95\% t interval over seeds; {_tex_escape(BOLD_RULE)}; $\dagger$ reference "
+                   rf"generator.{cut}}}"),
                   rf"\label{{tab:ehrbench-{_tex_escape(dataset)}-{_tex_escape(fam)}}}", r"\end{table}", ""]
         blocks.append("\n".join(lines))
     return "% requires \\usepackage{booktabs}\n" + "\n".join(blocks)

@@ -76,8 +76,17 @@ def test_run_writes_every_table_with_provenance(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| independent † |" in out and "| real-copy † |" in out  # references: rows apart, marked
     d = _only_run_dir(tmp_path)
-    for name in ("scores.csv", "timings.csv", "jobs.csv", "manifest.json", "leaderboard.md", "leaderboard.tex"):
+    # the printed output is the headline (one row per generator), then where the full tables are
+    assert "## toy: headline" in out and "### fidelity" not in out  # no per-score table printed
+    rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| generator")]
+    assert len(rows) <= 15
+    assert f"Full tables in {d}:" in out and "leaderboard.md" in out and "tables/" in out
+    assert f"results: {d}" in out and "preset" in out
+    for name in ("scores.csv", "timings.csv", "jobs.csv", "manifest.json", "leaderboard.md", "leaderboard.tex",
+                 "headline.md", "tables/fidelity.md", "tables/privacy.tex"):
         assert (d / name).is_file(), name
+    md = (d / "leaderboard.md").read_text()
+    assert md.index("## toy: headline") < md.index("### fidelity")  # the headline heads the full tables
     scores = pd.read_csv(d / "scores.csv")
     assert set(scores.columns) >= {"generator", "dataset", "seed", "metric", "score", "value", "goal"}
     assert set(scores["generator"]) == {"independent", "real-copy"}
@@ -127,8 +136,10 @@ def test_same_command_twice_gives_identical_scores(tmp_path):
     assert a == b
 
 
-def test_a_failing_generator_is_recorded_and_the_others_go_on(tmp_path):
+def test_a_failing_generator_is_recorded_and_the_others_go_on(tmp_path, capsys):
     assert _run(tmp_path, gens="exploding,real-copy", seeds="0") == 0
+    out = capsys.readouterr().out
+    assert "1 of 3 jobs failed" in out and "exploding on toy, seed 0: RuntimeError: boom" in out
     d = _only_run_dir(tmp_path)
     jobs = pd.read_csv(d / "jobs.csv").set_index("generator")
     assert jobs.loc["exploding", "status"] == "error"

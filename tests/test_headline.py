@@ -56,3 +56,17 @@ def test_headline_keeps_at_most_15_rows_per_dataset() -> None:
 def test_facet_scores_name_what_the_headline_needs() -> None:
     need = facet_scores()
     assert {"dwpred_auroc_syn", "outcomes_tstr_auroc", "outcomes_trtr_auroc", "mia_dcr_auroc", "sample_s"} <= set(need)
+
+
+def test_truncated_schedules_are_marked_with_their_footnote_and_the_caption_closes() -> None:
+    gens = {"short": {"dwpred_auroc_syn": [0.7, 0.71], "dwpred_auroc_real": [0.9] * 2},
+            "full": {"dwpred_auroc_syn": [0.8, 0.81], "dwpred_auroc_real": [0.9] * 2},
+            "independent": {"dwpred_auroc_syn": [0.5, 0.5], "dwpred_auroc_real": [0.9] * 2}}
+    schedules = {("toy", "short"): (0.13, 0.13), ("toy", "full"): (1.0, 1.0)}
+    md = headline_markdown(_scores(gens), schedules=schedules, caption="preset cpu; seeds [0, 1].")
+    assert "| short ‡ |" in md and "| full |" in md and "| independent † |" in md
+    assert "‡ short: trained on 13% of the published schedule (epochs run / published)" in md
+    assert "full: trained" not in md
+    assert md.rstrip().endswith("preset cpu; seeds [0, 1].")
+    plain = headline_markdown(_scores(gens))
+    assert "‡" not in plain and "paired t-test over seeds (alpha 0.05)" in plain  # no caption: the legend says it

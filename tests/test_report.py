@@ -67,6 +67,8 @@ def test_report_writes_tables_figures_and_ranking(run_dir, capsys):
     refs = summary[summary["generator"].isin(["independent", "real-copy"])]
     assert (refs["role"] == "reference").all() and not refs["best"].any() and refs["rank"].isna().all()
     md = (out / "leaderboard.md").read_text()
+    assert md.index("## toy: headline") < md.index("### fidelity")  # the headline heads the leaderboard
+    assert "preset" in md and "95% t-interval half-width" in md
     assert "| independent † |" in md
     assert not [line for line in md.splitlines() if line.startswith(("| independent", "| real-copy")) and "**" in line]
     ranking = (out / "ranking.md").read_text()
@@ -140,3 +142,55 @@ def test_use_case_ranking_takes_the_ranking_functions_ranks_and_skips_references
     pos = dict(zip(ranking["generator"], ranking["position"], strict=True))
     assert "real-copy" not in pos  # a reference generator is never ranked
     assert pos["fresh"] == pos["far"] == 1 and pos["copier"] == 3  # below 0.5 earns nothing; the copier is last
+
+
+class Oracle(RealCopyGenerator):
+    """A generator class that declares itself a reference: set apart by class, not by name."""
+
+    name = "oracle"
+    is_reference = True
+
+
+def test_a_class_declaring_itself_a_reference_is_set_apart_everywhere(tmp_path):
+    import pandas as pd
+
+    from bench.report import _ranking_markdown, use_case_ranking
+    from bench.results import run_references
+    from bench.tables import leaderboard_markdown, summarize
+
+    registry.register(Oracle)
+    try:
+        rows = []
+        values = {"oracle": [0.5, 0.5, 0.5], "a": [0.60, 0.61, 0.60], "b": [0.70, 0.71, 0.72]}
+        for gen, vals in values.items():
+            for seed, v in enumerate(vals):
+                rows.append({"generator": gen, "dataset": "toy", "seed": seed, "category": "privacy",
+                             "metric": "mia_dcr", "score": "mia_dcr_auroc", "value": v, "goal": "minimize",
+                             "ideal": 0.5, "reference": False, "note": ""})
+        scores = pd.DataFrame(rows)
+        refs = run_references(scores, ["oracle", "a", "b"])
+        assert refs == {"oracle"}
+        summary = summarize(scores, ["oracle", "a", "b"], refs)
+        md = leaderboard_markdown(summary)
+        assert "| oracle † |" in md and md.index("| a |") < md.index("| oracle † |")
+        assert "**" not in [line for line in md.splitlines() if line.startswith("| oracle")][0]
+        # even a summary that did not mark it (ref_generator False) keeps it out of the ranking
+        ranking = use_case_ranking(summarize(scores, references=set()), {"p": {"mia_dcr_auroc": 1.0}}, refs)
+        assert "oracle" not in set(ranking["generator"]) and ranking.iloc[0]["generator"] == "a"
+        assert "Not ranked in this run: oracle" in _ranking_markdown(ranking, {"p": {"mia_dcr_auroc": 1.0}}, refs)
+    finally:
+        registry._extra.pop("oracle", None)
+
+
+@pytest.mark.slow
+def test_leaderboard_command_prints_the_headline_and_commits_it_atop_the_leaderboard(tmp_path, capsys):
+    """`bench leaderboard` (the committed output): headline printed and heading leaderboard.md (slow:
+    the default metric suite, about half a minute on 2 shared cores)."""
+    out = tmp_path / "lb"
+    assert main(["leaderboard", "-g", "independent,real-copy", "-d", "toy", "-s", "0,1", "--preset", "quick",
+                 "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "## toy: headline" in printed and "### fidelity" not in printed and "preset quick" in printed
+    md = (out / "leaderboard.md").read_text()
+    assert md.index("## toy: headline") < md.index("### fidelity")
+    assert (out / "headline.md").is_file() and (out / "leaderboard" / "fidelity.md").is_file()
