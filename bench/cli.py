@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--eval-fill-missing", action="store_true",
                    help="with --eval-dataset: zero-fill training columns the evaluation dataset lacks "
                         "(default: a missing column is an error naming it)")
+    r.add_argument("--budget", type=int, default=None,
+                   help="equal-budget mode (Lucic et al. 2018): every neural generator stops after this many "
+                        "optimiser updates (its max_updates option), recorded in the manifest")
     r.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     r.add_argument("--out", default=None, help="run directory (default: results/runs/<time>-<config hash>)")
     r.add_argument("--results-dir", default=str(DEFAULT_RESULTS), help="root of run directories (default: results)")
@@ -144,6 +147,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         test_size=args.test_size,
         eval_datasets=DatasetSpec.parse_list(args.eval_dataset) if args.eval_dataset else [],
         eval_fill_missing=args.eval_fill_missing,
+        budget=args.budget,
         device=args.device,
         save_synthetic=args.save_synthetic,
     )

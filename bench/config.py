@@ -57,6 +57,9 @@ class RunConfig:
     # scored on these instead of the training datasets: none, one for all, or one per training dataset
     eval_datasets: list[DatasetSpec] = field(default_factory=list)
     eval_fill_missing: bool = False  # zero-fill training columns an evaluation dataset lacks
+    # equal-budget mode (Lucic et al. 2018): every neural generator stops after this many optimiser
+    # updates (its ``max_updates``), unless the generator's own options set one
+    budget: int | None = None
 
     def __post_init__(self) -> None:
         self.generators = _specs(list(self.generators), GeneratorSpec)
@@ -115,7 +118,7 @@ class RunConfig:
             "metrics": list(self.metrics), "preset": self.preset, "n_synthetic": self.n_synthetic,
             "split_seed": self.split_seed, "val_size": self.val_size, "test_size": self.test_size,
             "eval_datasets": [d.label for d in self.eval_datasets], "eval_fill_missing": self.eval_fill_missing,
-            "device": self.device, "save_synthetic": self.save_synthetic,
+            "device": self.device, "save_synthetic": self.save_synthetic, "budget": self.budget,
         }
 
     @property
@@ -199,11 +202,15 @@ class Prepared:
 
 
 def parse_generators(text: str | list[str], add_baseline: bool = True) -> list[GeneratorSpec]:
-    """Specs from the CLI text; ``all`` stands for every built-in generator."""
+    """Specs from the CLI text; ``all`` stands for every built-in generator, each with the rows its
+    class declares in ``variants`` (MedDiff: the plain conditional model, the guided one and the
+    accelerated sampler, so the table shows what each contribution does)."""
     specs = []
     for spec in GeneratorSpec.parse_list(",".join(text) if isinstance(text, list) else text):
         if spec.name == "all" and not spec.options:
-            specs += [GeneratorSpec(n) for n in generator_registry.BUILTIN]
+            for name in generator_registry.BUILTIN:
+                rows = generator_registry.get_class(name).variants
+                specs += [GeneratorSpec.parse(v) for v in rows.values()] if rows else [GeneratorSpec(name)]
         else:
             specs.append(spec)
     labels = [s.label for s in specs]
@@ -215,9 +222,14 @@ def parse_generators(text: str | list[str], add_baseline: bool = True) -> list[G
     return specs
 
 
-def plan_generator(spec: GeneratorSpec, preset: str | None) -> GeneratorPlan:
-    plan = GeneratorPlan(spec, generator_registry.get_class(spec.name),
-                         generator_registry.resolve_params(spec, preset))
+def plan_generator(spec: GeneratorSpec, preset: str | None, budget: int | None = None) -> GeneratorPlan:
+    """Class and hyperparameters of one generator; ``budget`` caps the optimiser updates of every
+    generator that has a ``max_updates`` hyperparameter (the neural ones), unless the spec sets it."""
+    cls = generator_registry.get_class(spec.name)
+    params = generator_registry.resolve_params(spec, preset)
+    if budget is not None and "max_updates" in cls.param_names() and "max_updates" not in spec.options:
+        params = {**params, "max_updates": int(budget)}
+    plan = GeneratorPlan(spec, cls, params)
     plan.build(random_state=0)  # validates every option before any work
     return plan
 
@@ -236,7 +248,9 @@ def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
         raise OptionError("--datasets: no dataset named")
     if config.device != "cpu":
         device_info(config.device)  # --device cuda without CUDA: a clear error before any work
-    plans = [plan_generator(spec, config.preset) for spec in config.generators]
+    if config.budget is not None and config.budget <= 0:
+        raise OptionError(f"--budget must be a positive number of optimiser updates, got {config.budget}")
+    plans = [plan_generator(spec, config.preset, config.budget) for spec in config.generators]
     if config.preset:  # a mistyped preset would silently run the published defaults
         known = sorted({*SUITE_PRESETS, *(p for plan in plans for p in plan.cls.presets)})
         if config.preset not in known:

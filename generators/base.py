@@ -35,6 +35,9 @@ class Generator(ABC):
     # a reference point, not a contestant (the independent-codes and copy baselines): tables show
     # it apart, marked, and never rank or bold it
     is_reference: ClassVar[bool] = False
+    #: rows that show what each contribution of the method does (row label -> generator spec), expanded by
+    #: ``-g all`` and the leaderboard: e.g. MedDiff's plain, guided and accelerated configurations
+    variants: ClassVar[dict[str, str]] = {}
 
     random_state: int | None
 
