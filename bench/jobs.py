@@ -6,7 +6,7 @@ the grid goes on.
 
 Progress: an executor that can show it passes ``progress(done, total, unit)`` for the job; the
 job attaches it to the generator (:attr:`generators.base.Generator.progress_callback`, which the
-training loops call, throttled) and reports its own stages (``fit``, ``sample``, ``metric i/n``).
+training loops call, throttled) and reports its own stages (``fit``, ``sample``, ``metric <name> i/n``).
 It only displays: nothing it receives reaches the record, and no number depends on it.
 """
 
@@ -90,7 +90,7 @@ def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None, report: Progr
     synthetic = SyntheticData(X=X, y=y, info=info)
     with use_device(_metric_device(prep.config.device)):
         for i, cls in enumerate(prep.metric_classes):
-            report(i, len(prep.metric_classes), "metric")
+            report(i, len(prep.metric_classes), f"metric {cls.name}")
             record.scores.extend(score_rows(cls, job.seed, train, test, synthetic))
     return record
 

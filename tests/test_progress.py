@@ -85,6 +85,31 @@ def test_a_failing_display_never_ends_a_training():
     assert describe_progress(3, 10, "epoch") == "epoch 3/10" and describe_progress(0, 0, "sample") == "sample"
 
 
+# ----------------------------------------------------------------- every neural generator reports
+# the phases each one's training loop reports; CTGAN and TVAE only at the start and the end of the
+# package's fit, which offers no hook
+PHASES = {
+    "meddiff": {"update"}, "ehrdiff": {"update"}, "ehrgpt": {"update"},
+    "medgan": {"pretrain update", "gan iteration"}, "corgan": {"pretrain update", "gan iteration"},
+    "emrwgan": {"gan iteration"}, "dpgan": {"gan iteration"}, "ctgan": {"epoch"}, "tvae": {"epoch"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(PHASES))
+def test_every_neural_generator_reports_each_phase_to_its_end(name, toy):
+    cls = registry.get_class(name)
+    small = {k: 1 for k in ("epochs", "ae_epochs") if k in cls.param_names()}  # one epoch per phase
+    gen = cls(**{**cls.presets.get("quick", {}), **small, "random_state": 0})
+    heard = []
+    gen.progress_callback = lambda d, t, u: heard.append((d, t, u))
+    gen.fit(toy if gen.supports_conditioning else toy.with_label_as_column())
+    assert {u for _, _, u in heard} == PHASES[name]
+    for unit in PHASES[name]:
+        mine = [(d, t) for d, t, u in heard if u == unit]
+        assert mine[0][0] <= 1 and mine[-1][0] == mine[-1][1] > 0, (unit, mine)  # from the start to the end
+        assert all(a[0] <= b[0] for a, b in zip(mine, mine[1:], strict=False))
+
+
 # ----------------------------------------------------------------------------------- executors
 def _heard(executor):
     prep = _prep()
@@ -102,9 +127,9 @@ def test_a_generators_progress_reaches_the_executors_callback(make):
     job, heard, _ = _heard(make())
     assert {h[0] for h in heard} == {job.id}
     units = [h[3] for h in heard]
-    assert units[0] == "fit" and "sample" in units and "metric" in units
+    assert units[0] == "fit" and "sample" in units and "metric dimwise_probability" in units
     assert (job.id, 1, STEPS, "step") in heard and (job.id, STEPS, STEPS, "step") in heard  # first, last
-    assert units.index("step") < units.index("sample") < units.index("metric")
+    assert units.index("step") < units.index("sample") < units.index("metric dimwise_probability")
 
 
 def test_progress_changes_no_record():
@@ -137,7 +162,7 @@ def test_the_bar_shows_the_running_jobs_progress(tmp_path, capsys, monkeypatch, 
     assert _cli(tmp_path, "--executor", executor) == 0
     err = capsys.readouterr().err
     assert f"stepper__toy__s0: step {STEPS}/{STEPS}" in err  # the postfix of the jobs bar
-    assert "stepper__toy__s0: metric 0/1" in err
+    assert "stepper__toy__s0: metric dimwise_probability 0/1" in err
 
 
 def _quiet(err: str) -> bool:
