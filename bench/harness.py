@@ -21,7 +21,8 @@ import pandas as pd
 from bench.config import BASELINE, Job, Prepared, RunConfig, job_key, parse_generators, prepare
 from bench.core.errors import OptionError
 from bench.core.io import read_json, write_csv, write_json
-from bench.executors import SerialExecutor, describe_executor
+from bench.core.progress import describe_progress
+from bench.executors import SerialExecutor, accepts_progress, describe_executor
 from bench.jobs import run_job
 from bench.provenance import code_version, device_info, git_commit, machine, package_versions
 from bench.records import JobRecord, plain
@@ -124,9 +125,19 @@ def run(
     done = failed = 0
     bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
+    # the running jobs' own progress (epochs, updates, stage) in the bar's postfix, where the
+    # executor can pass it on (local and process; not Ray)
+    running: dict[str, str] = {}
+
+    def job_progress(job: Job, done_: int, total: int, unit: str) -> None:
+        running[job.id] = describe_progress(done_, total, unit)
+        bar.set_postfix_str(" | ".join(f"{jid[:40]}: {text}" for jid, text in running.items()))
+
+    extra = {"progress": job_progress} if progress and accepts_progress(executor) else {}
     try:
         synthetic_dir = run_dir / "synthetic" if prep.config.save_synthetic else None
-        for job, record in executor.run(run_job, prep, pending, synthetic_dir):
+        for job, record in executor.run(run_job, prep, pending, synthetic_dir, **extra):
+            running.pop(job.id, None)
             record.key = job_key(prep, job)
             _write_side_files(run_dir, prep, job, record)
             write_json(jobs_dir / f"{job.id}.json", record.to_json())

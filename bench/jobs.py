@@ -7,6 +7,11 @@ dataset's parts (:mod:`bench.splits`).
 :func:`run_job` is the job function every executor receives; it never raises for a generator's
 or a metric's fault: the failure goes into the record's ``error`` (or the score's ``note``) and
 the grid goes on.
+
+Progress: an executor that can show it passes ``progress(done, total, unit)`` for the job; the
+job attaches it to the generator (:attr:`generators.base.Generator.progress_callback`, which the
+training loops call, throttled) and reports its own stages (``fit``, ``sample``, ``metric <name> i/n``).
+It only displays: nothing it receives reaches the record, and no number depends on it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bench.config import Job, Prepared
 from bench.core.data import EHRDataset
 from bench.core.errors import BenchError, MetricNotApplicable, describe_error
 from bench.core.io import atomic_file
+from bench.core.progress import Progress, ProgressCallback
 from bench.memory import PeakMemory
 from bench.records import JobRecord, plain
 from bench.seeding import seed_everything
@@ -29,15 +35,18 @@ from metrics.base import Metric, SyntheticData
 from metrics.device import use_device
 
 
-def run_job(prep: Prepared, job: Job, synthetic_dir: Path | None = None) -> JobRecord:
-    """Train, sample and score one (generator, dataset, seed); never raises for a generator's fault."""
+def run_job(prep: Prepared, job: Job, synthetic_dir: Path | None = None,
+            progress: ProgressCallback | None = None) -> JobRecord:
+    """Train, sample and score one (generator, dataset, seed); never raises for a generator's fault.
+
+    ``progress``, when given, hears how far the job has come (see the module's docstring)."""
     t0 = time.perf_counter()
-    record = _run_job(prep, job, synthetic_dir)
+    record = _run_job(prep, job, synthetic_dir, Progress(progress))
     record.wall_s = time.perf_counter() - t0
     return record
 
 
-def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None) -> JobRecord:
+def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None, report: Progress) -> JobRecord:
     data = prep.job_data(job)
     train = data.train
     n = prep.n_synthetic(job)
@@ -45,6 +54,9 @@ def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None) -> JobRecord:
     seed_everything(job.seed)
     try:
         gen = prep.plan(job).build(job.seed, prep.config.device)
+        if report:
+            gen.progress_callback = report
+            report(0, 0, "fit")
         record.params = {k: plain(v) for k, v in gen.get_params().items()}
         labels = None
         if gen.supports_conditioning and train.y is not None:
@@ -54,8 +66,10 @@ def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None) -> JobRecord:
             t0 = time.perf_counter()
             fit_generator(gen, train)
             t1 = time.perf_counter()
+            report(0, 0, "sample")
             X, y = sample_generator(gen, n, train, labels)
             t2 = time.perf_counter()
+        gen.progress_callback = None  # the generator keeps no reference to the executor's pipe
         record.fit_s, record.sample_s = t1 - t0, t2 - t1
         record.peak_mem_mb, record.gpu_peak_mem_mb = mem.peak_mb, mem.gpu_peak_mb
         record.diagnostics = {k: plain(v) for k, v in gen.diagnostics().items()}
@@ -80,7 +94,8 @@ def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None) -> JobRecord:
     record.profile = [round(float(v), 6) for v in (X > 0).mean(axis=0)]
     synthetic = SyntheticData(X=X, y=y, info=info)
     with use_device(_metric_device(prep.config.device)):
-        for cls in prep.metric_classes:
+        for i, cls in enumerate(prep.metric_classes):
+            report(i, len(prep.metric_classes), f"metric {cls.name}")
             if data.transported and cls.category == "privacy":
                 record.scores.extend(not_applicable_rows(cls, TRANSPORTED_PRIVACY))
                 continue

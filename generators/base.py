@@ -7,6 +7,7 @@ given, all work happens in ``fit``, learned state lives in trailing-underscore a
 from __future__ import annotations
 
 import inspect
+import time
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -14,6 +15,9 @@ import numpy as np
 
 from bench.core.data import EHRDataset
 from bench.core.errors import GeneratorError, OptionError
+from bench.core.progress import ProgressCallback
+
+PROGRESS_INTERVAL_S = 0.25  # at most about four reports a second reach the callback
 
 
 class Generator(ABC):
@@ -40,6 +44,10 @@ class Generator(ABC):
     variants: ClassVar[dict[str, str]] = {}
 
     random_state: int | None
+
+    # Where a fit reports how far it has come (set by the harness's job, never a hyperparameter:
+    # not an __init__ argument, so never in get_params, the job key or the manifest). None: silent.
+    progress_callback: ProgressCallback | None = None
 
     # ------------------------------------------------------------------ contract
     @abstractmethod
@@ -69,6 +77,28 @@ class Generator(ABC):
         return list(getattr(self, "history_", []))
 
     # ------------------------------------------------------------------ helpers
+    def _report_progress(self, done: int, total: int, unit: str = "epoch") -> None:
+        """Tell the progress callback, if any, that ``done`` of ``total`` ``unit``s are done.
+
+        Training loops call it after every update or epoch; it costs an attribute lookup when no
+        callback is set and passes on at most about four reports a second (the first and last of
+        a phase always), so it never slows a fit and touches no random state or number. A callback
+        that raises is dropped: a broken display must not end a training.
+        """
+        callback = self.progress_callback
+        if callback is None:
+            return
+        now = time.monotonic()
+        last = getattr(self, "_progress_last", None)
+        phase = (unit, total)
+        if last is not None and last[0] == phase and done < total and now - last[1] < PROGRESS_INTERVAL_S:
+            return
+        self._progress_last = (phase, now)
+        try:
+            callback(int(done), int(total), unit)
+        except Exception:
+            self.progress_callback = None
+
     @classmethod
     def param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)

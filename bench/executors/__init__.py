@@ -14,7 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from bench.core.errors import OptionError
-from bench.executors.base import Executor, JobFunction, Limits, describe_executor
+from bench.executors.base import (
+    Executor,
+    JobFunction,
+    JobProgress,
+    Limits,
+    accepts_progress,
+    describe_executor,
+)
 from bench.executors.process import ProcessExecutor
 from bench.executors.ray import RAY_HINT, RayExecutor
 from bench.executors.serial import SerialExecutor
@@ -43,5 +50,5 @@ def make_executor(kind: str = "local", jobs: int = 1, limits: Limits | None = No
     return RayExecutor(jobs, limits, address=ray_address)
 
 
-__all__ = ["EXECUTORS", "RAY_HINT", "Executor", "JobFunction", "Limits", "ProcessExecutor", "RayExecutor",
-           "SerialExecutor", "describe_executor", "make_executor"]
+__all__ = ["EXECUTORS", "RAY_HINT", "Executor", "JobFunction", "JobProgress", "Limits", "ProcessExecutor",
+           "RayExecutor", "SerialExecutor", "accepts_progress", "describe_executor", "make_executor"]

@@ -5,10 +5,17 @@ Executors know nothing of the harness: the job function (:func:`bench.jobs.run_j
 grid come in as arguments. The grid must offer ``failure(job, error, wall_s)`` (the record of a
 job that never returned one), ``plans`` and ``metric_classes`` (what a fork server preloads) and
 ``config.device``; :class:`bench.config.Prepared` does.
+
+Progress: ``run`` may take ``progress=``, a :data:`JobProgress` ``(job, done, total, unit)``
+that hears how far each running job has come (see :mod:`bench.core.progress`). The job function
+then gets ``progress=`` for that job. An executor that cannot pass it on accepts and ignores it
+(Ray); one without the parameter (a third party's) simply shows none
+(:func:`accepts_progress`).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +24,11 @@ from typing import Any, Protocol
 from bench.core.errors import OptionError
 from bench.records import JobRecord
 
-# run_job(prep, job, synthetic_dir) -> JobRecord; a module-level function, so that it pickles by
+# run_job(prep, job, synthetic_dir, progress=None) -> JobRecord; a module-level function, so that it pickles by
 # reference into a child process or a Ray task
-JobFunction = Callable[[Any, Any, "Path | None"], JobRecord]
+JobFunction = Callable[..., JobRecord]
+# progress(job, done, total, unit): how far a running job has come, for display only
+JobProgress = Callable[[Any, int, int, str], None]
 
 
 @dataclass
@@ -45,10 +54,18 @@ class Executor(Protocol):
 
     name: str
 
-    def run(self, job_fn: JobFunction, prep: Any, jobs: list[Any], synthetic_dir: Path | None
-            ) -> Iterator[tuple[Any, JobRecord]]: ...
+    def run(self, job_fn: JobFunction, prep: Any, jobs: list[Any], synthetic_dir: Path | None,
+            progress: JobProgress | None = None) -> Iterator[tuple[Any, JobRecord]]: ...
 
     def close(self) -> None: ...
+
+
+def accepts_progress(executor: object) -> bool:
+    """Whether ``executor.run`` takes ``progress=`` (ours all do; a third party's may not)."""
+    try:
+        return "progress" in inspect.signature(executor.run).parameters  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def describe_executor(executor: object) -> dict[str, Any]:

@@ -2,6 +2,11 @@
 can stop a job that runs past its time or memory limit and record why, while the other jobs go
 on. It runs the same job function, with the same seeds and thread counts, as a serial run, so its
 scores are identical; only the timings measure where the job ran.
+
+Progress: with a ``progress`` callback, the child sends ``("progress", done, total, unit)``
+tuples over the same pipe that carries its record (throttled at the source to a few a second,
+see :meth:`generators.base.Generator._report_progress`); the parent passes each one on, with its
+job, while it supervises.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.errors import describe_error
-from bench.executors.base import JobFunction, Limits
+from bench.executors.base import JobFunction, JobProgress, Limits
 from bench.executors.supervision import (
     die_with_parent,
     end_own_group,
@@ -34,12 +39,23 @@ from bench.records import JobRecord
 
 POLL_S = 0.1  # how often a supervisor looks at its jobs' clocks and memory
 _PACKAGES = ("generators.", "bench.", "metrics.")  # the project's own modules: safe to preload
+PROGRESS = "progress"  # the tag of a progress message on a job's pipe (records are not tuples)
+
+
+class _PipeProgress:
+    """A job's progress callback in its child process: each report goes up the record's pipe."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __call__(self, done: int, total: int, unit: str) -> None:
+        self.conn.send((PROGRESS, int(done), int(total), str(unit)))
 
 
 def _process_job_main(job_fn: JobFunction, prep_path: str, job: Any, synthetic_dir: Path | None,
-                      threads: dict[str, Any], conn: Any) -> None:
+                      threads: dict[str, Any], conn: Any, report: bool = False) -> None:
     """A job's child process: the same job function as a serial run, its record sent back (or,
-    when the grid cannot even be loaded, the error's text)."""
+    when the grid cannot even be loaded, the error's text), its progress before it if ``report``."""
     lead_own_group()
     die_with_parent()
     t0 = time.perf_counter()
@@ -51,7 +67,10 @@ def _process_job_main(job_fn: JobFunction, prep_path: str, job: Any, synthetic_d
         return
     try:
         match_threads(threads)
-        record = job_fn(prep, job, synthetic_dir)
+        if report:
+            record = job_fn(prep, job, synthetic_dir, progress=_PipeProgress(conn))
+        else:
+            record = job_fn(prep, job, synthetic_dir)
     except BaseException as exc:  # run_job never raises for a generator's fault; this is the rest
         record = prep.failure(job, f"job process failed: {describe_error(exc)}", time.perf_counter() - t0)
     conn.send(record)  # in the pipe once this returns: nothing below can lose it
@@ -65,11 +84,13 @@ class _Running:
     """One job's child process, watched by the parent."""
 
     def __init__(self, ctx: Any, job_fn: JobFunction, prep_path: str, job: Any, synthetic_dir: Path | None,
-                 threads: dict[str, Any]) -> None:
+                 threads: dict[str, Any], progress: JobProgress | None = None) -> None:
         self.job = job
+        self.progress = progress
         self.reader, writer = ctx.Pipe(duplex=False)
         self.process = ctx.Process(
-            target=_process_job_main, args=(job_fn, prep_path, job, synthetic_dir, threads, writer),
+            target=_process_job_main,
+            args=(job_fn, prep_path, job, synthetic_dir, threads, writer, progress is not None),
             name=f"ehrbench-{job.id}", daemon=False,
         )
         self.process.start()  # returns once the fork server (started and preloaded once) forked it
@@ -107,12 +128,24 @@ class _Running:
         return None
 
     def _receive(self) -> JobRecord | str | None:
+        """The record if it has come; progress messages before it are passed on on the way."""
         try:
-            if self.reader.poll():
-                return self.reader.recv()
+            while self.reader.poll():
+                message = self.reader.recv()
+                if not (isinstance(message, tuple) and message and message[0] == PROGRESS):
+                    return message
+                self._progress(*message[1:])
         except (EOFError, OSError):
             return None
         return None
+
+    def _progress(self, done: int, total: int, unit: str) -> None:
+        if self.progress is None:
+            return
+        try:
+            self.progress(self.job, done, total, unit)
+        except Exception:  # a broken display must not end the run
+            self.progress = None
 
     def _finish(self, prep: Any, record: JobRecord | str) -> JobRecord:
         self.process.join(timeout=10)
@@ -173,8 +206,8 @@ class ProcessExecutor:
         ctx.set_forkserver_preload(list(dict.fromkeys(preload)))  # only read when the server starts
         return ctx
 
-    def run(self, job_fn: JobFunction, prep: Any, jobs: list[Any], synthetic_dir: Path | None
-            ) -> Iterator[tuple[Any, JobRecord]]:
+    def run(self, job_fn: JobFunction, prep: Any, jobs: list[Any], synthetic_dir: Path | None,
+            progress: JobProgress | None = None) -> Iterator[tuple[Any, JobRecord]]:
         if not jobs:
             return
         ctx = self._context(job_fn, prep)
@@ -187,7 +220,8 @@ class ProcessExecutor:
         try:
             while queue or self._running:
                 while queue and len(self._running) < self.jobs:
-                    self._running.append(_Running(ctx, job_fn, prep_path, queue.popleft(), synthetic_dir, threads))
+                    self._running.append(_Running(ctx, job_fn, prep_path, queue.popleft(), synthetic_dir, threads,
+                                                  progress))
                 self._wait()
                 for r in list(self._running):
                     record = r.check(prep, self.limits)

@@ -1,6 +1,10 @@
 """The ``ray`` executor: jobs as Ray tasks on a cluster (an existing one at ``--ray-address``, else
 a local instance bound to loopback), for grids that outgrow one machine. Ray is imported only
 when this executor is chosen; the job function and the grid travel with the tasks.
+
+Progress: not shown. A task's reports would need a channel back to the driver while it runs (a
+Ray actor or queue that every job writes to), more machinery than a display is worth here; the
+driver's bar counts finished jobs only, and ``progress`` is accepted and ignored.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from bench.core.errors import OptionError
 from bench.core.io import write_bytes
-from bench.executors.base import JobFunction, Limits
+from bench.executors.base import JobFunction, JobProgress, Limits
 from bench.executors.process import ProcessExecutor
 from bench.executors.supervision import match_threads, thread_counts
 from bench.records import JobRecord
@@ -110,8 +114,9 @@ class RayExecutor:
             options["num_gpus"] = min(1.0, gpus / self.jobs)  # else Ray hides every GPU from the task
         return options
 
-    def run(self, job_fn: JobFunction, prep: Any, jobs: list[Any], synthetic_dir: Path | None
-            ) -> Iterator[tuple[Any, JobRecord]]:
+    def run(self, job_fn: JobFunction, prep: Any, jobs: list[Any], synthetic_dir: Path | None,
+            progress: JobProgress | None = None) -> Iterator[tuple[Any, JobRecord]]:
+        del progress  # not shown under Ray: see the module's docstring
         if not jobs:
             return
         ray = self._init()

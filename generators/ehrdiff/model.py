@@ -255,6 +255,7 @@ class EHRDiff(Generator):
                 opt.step()
                 sched.step()
                 step += 1
+                self._report_progress(step, total, "update")
                 decay = min(self.ema_decay, (1 + step) / (10 + step))
                 with torch.no_grad():
                     torch._foreach_lerp_(ema_p, net_p, 1 - decay)

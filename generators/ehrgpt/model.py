@@ -214,6 +214,7 @@ class EHRGPT(Generator):
                 opt.step()
                 sched.step()
                 step += 1
+                self._report_progress(step, total, "update")
                 k = int((target != -100).sum())
                 loss_sum += float(loss.detach()) * k
                 count += k

@@ -302,6 +302,7 @@ class AdversarialGenerator(Generator):
         for it in range(iterations):
             for s in self._iteration(X, y, n, it):
                 accumulate(sums, counts, s)
+            self._report_progress(it + 1, iterations, "gan iteration")
             if (it + 1) % per_epoch == 0 or it + 1 == iterations:
                 epoch = math.ceil((it + 1) / per_epoch)
                 row = {k: float(v) / counts[k] for k, v in sums.items()}
@@ -400,6 +401,7 @@ def pretrain_autoencoder(
             total += loss.detach()
             batches += 1
             done += 1
+            gen._report_progress(done, iterations, "pretrain update")
             if done >= iterations:
                 break
         value = float(total) / batches

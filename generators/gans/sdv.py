@@ -124,8 +124,12 @@ class _SDVAdapter(Generator):
         # in about a second.
         from joblib import parallel_config
 
+        # the package's fit has no progress hook (only its own tqdm under verbose=True, which
+        # writes to the terminal, not to us): progress is reported at the start and the end only
+        self._report_progress(0, epochs, "epoch")
         with parallel_config(backend="sequential"):
             model.fit(self._frame(data, discrete), discrete_columns=discrete)
+        self._report_progress(epochs, epochs, "epoch")
         self.model_ = model
         self.fast_inverse_ = False
         for attr in ("_transformer", "transformer"):  # CTGAN and TVAE name it differently

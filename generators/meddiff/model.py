@@ -308,6 +308,7 @@ class MedDiff(Generator):
                 opt.step()
                 sched.step()
                 step += 1
+                self._report_progress(step, total, "update")
                 decay = min(self.ema_decay, (1 + step) / (10 + step))  # warm-up: early EMA tracks fast
                 with torch.no_grad():
                     torch._foreach_lerp_(ema_params, net_params, 1 - decay)
