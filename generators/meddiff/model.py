@@ -24,6 +24,7 @@ from generators.meddiff.classifier import NoisyClassifier
 from generators.meddiff.denoiser import Denoiser, EpsilonModel
 from generators.meddiff.samplers import SAMPLERS, EpsFn, Sampler, make_sampler
 from generators.meddiff.schedule import SCHEDULES, make_schedule
+from generators.meddiff.transform import decode, encode
 
 GUIDANCE = ("auto", "classifier-free", "classifier", "none")
 
@@ -211,16 +212,10 @@ class MedDiff(Generator):
 
     # ------------------------------------------------------------------ transforms
     def _encode(self, X: np.ndarray) -> np.ndarray:
-        if self.kind_ == "binary":
-            return (2.0 * X - 1.0).astype(np.float32)
-        z = np.log1p(X) / self.scale_
-        return (2.0 * np.clip(z, 0.0, 1.0) - 1.0).astype(np.float32)
+        return encode(X, self.kind_, self.scale_)
 
     def _decode(self, Z: np.ndarray) -> np.ndarray:
-        u = (np.clip(Z, -1.0, 1.0) + 1.0) / 2.0
-        if self.kind_ == "binary":
-            return (u >= self.threshold).astype(np.float32)
-        return np.round(np.expm1(u * self.scale_)).clip(min=0).astype(np.float32)
+        return decode(Z, self.kind_, self.scale_, self.threshold)
 
     # ------------------------------------------------------------------ training
     def fit(self, data: EHRDataset) -> MedDiff:
