@@ -45,6 +45,22 @@ FACETS = (
     Facet("sampling s", "sample_s", "↓"),
 )
 REAL_ROW = "real data (reference scores)"
+MAX_FALLBACK_COLUMNS = 8
+_ARROWS = {"maximize": "↑", "minimize": "↓", "target": "→"}
+
+
+def run_facets(scores: pd.DataFrame, facets: tuple[Facet, ...] = FACETS) -> tuple[tuple[Facet, ...], bool]:
+    """The facets a run can show, and whether they are the run's own scores instead: a run that
+    computed none of the headline's scores (``-m dimwise_probability``) still gets one row per
+    generator, with its first scores (not the real-data references) as the columns."""
+    present = set(scores["score"]) if not scores.empty else set()
+    if any(f.score in present for f in facets if f.score != "sample_s"):
+        return facets, False
+    own = scores[~scores["reference"].astype(bool)] if "reference" in scores else scores
+    own = own[own["category"] != "speed"] if "category" in own else own
+    goals = dict(zip(own["score"], own["goal"], strict=False))
+    names = list(dict.fromkeys(own["score"]))[:MAX_FALLBACK_COLUMNS]
+    return tuple(Facet(n, n, _ARROWS.get(goals.get(n), "")) for n in names), True
 
 
 def headline_table(
@@ -94,8 +110,11 @@ def headline_markdown(
     (dataset, generator) -> schedule fractions (bench.schedules.schedule_fractions), for the ‡
     marks; ``caption``: the run's caption (preset, seeds, data), after the legend."""
     schedules = schedules or {}
+    facets, fallback = run_facets(scores, facets)
     table = headline_table(scores, generators, references, facets)
     out = []
+    if fallback and facets:
+        out += ["(This run computed none of the headline's scores; the columns are its own first scores.)", ""]
     for dataset, sub in table.groupby("dataset", sort=False):
         shown = [f for f in facets if f.title in set(sub["facet"])]
         out += [f"## {dataset}: headline", "",

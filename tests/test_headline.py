@@ -70,3 +70,16 @@ def test_truncated_schedules_are_marked_with_their_footnote_and_the_caption_clos
     assert md.rstrip().endswith("preset cpu; seeds [0, 1].")
     plain = headline_markdown(_scores(gens))
     assert "‡" not in plain and "paired t-test over seeds (alpha 0.05)" in plain  # no caption: the legend says it
+
+
+def test_a_run_without_headline_scores_shows_its_own_scores_per_generator():
+    import pandas as pd
+
+    from bench.headline import headline_markdown
+
+    rows = [{"generator": g, "dataset": "toy", "seed": s, "category": "fidelity", "metric": "dimwise_probability",
+             "score": "dwp_apd", "value": v + 0.001 * s, "goal": "minimize", "ideal": 0.0, "reference": False,
+             "note": ""} for g, v in (("coin", 0.2), ("independent", 0.01)) for s in range(3)]
+    text = headline_markdown(pd.DataFrame(rows))
+    assert "| generator | dwp_apd ↓ |" in text
+    assert "| coin |" in text and "| independent † |" in text
