@@ -139,26 +139,26 @@ def test_meddiff_half_training_fails(baseline, monkeypatch):
 def _published_ae_loss() -> bool:
     """Whether medGAN's autoencoder loss is the published one: cross-entropy summed over the codes
     of a record, averaged over the batch."""
-    from generators.gans import _common
+    from generators.gans import _losses
 
     x = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     recon = torch.tensor([[0.9, 0.2, 0.6], [0.3, 0.1, 0.8]])
     summed = torch.nn.functional.binary_cross_entropy(recon, x, reduction="none").sum(1).mean()
-    return math.isclose(float(_common.reconstruction_loss(recon, x, "binary")), float(summed), rel_tol=1e-5)
+    return math.isclose(float(_losses.reconstruction_loss(recon, x, "binary")), float(summed), rel_tol=1e-5)
 
 
 @pytest.mark.skipif(not _published_ae_loss(), reason=(
-    "generators.gans._common.reconstruction_loss is not the published medGAN loss (summed over the codes) "
+    "generators.gans._losses.reconstruction_loss is not the published medGAN loss (summed over the codes) "
     "on this branch; the faithful-generators change (issue 15) makes it so, and this mutant then averages it"))
 def test_medgan_ae_loss_averaged_fails(baseline, monkeypatch):
-    from generators.gans import _common
+    from generators.gans import _loop
 
     def averaged(recon, x, mode):
         if mode == "binary":
             return torch.nn.functional.binary_cross_entropy(recon.clamp(1e-7, 1 - 1e-7), x)
         return torch.nn.functional.mse_loss(recon, x)
 
-    monkeypatch.setattr(_common, "reconstruction_loss", averaged)
+    monkeypatch.setattr(_loop, "reconstruction_loss", averaged)  # the name the training loop calls
     res = _check(baseline, "medgan", "dimwise_prediction,column_correlation")
     assert not res.passed and res.moved, "averaging the autoencoder loss moved no score"
 

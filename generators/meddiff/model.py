@@ -238,6 +238,7 @@ class MedDiff(Generator):
         self.n_codes_ = data.n_codes
         dev = resolve_device(self.device)
         self.device_ = dev
+        self.scale_ = None  # binary codes need no scale
         if data.kind == "count":
             mx = data.X.max(axis=0)
             self.scale_ = (
