@@ -56,3 +56,17 @@ def check_finite(generator: str, epoch: int, **losses: float) -> None:
 
 def to_tensor(X: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=device)
+
+
+def warmup_cosine(warmup: int, total: int):
+    """Learning-rate factor of a linear warm-up over ``warmup`` updates, then a half cosine to 0 at
+    ``total`` (the schedule of ``transformers.get_cosine_schedule_with_warmup``). A warm-up longer
+    than the run never reaches the peak, as in the published code."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
+
+    return factor

@@ -16,26 +16,19 @@ import torch
 
 from bench.core.data import EHRDataset
 from bench.core.errors import GeneratorError, OptionError
-from generators._torch import check_finite, minibatches, resolve_device, to_tensor, torch_generator
+from generators._torch import (
+    check_finite,
+    minibatches,
+    resolve_device,
+    to_tensor,
+    torch_generator,
+    warmup_cosine,
+)
 from generators.base import Generator, check_positive
 from generators.ehrdiff.network import EDMDenoiser, EHRDiffMLP
 from generators.ehrdiff.sampler import HeunSampler
 
 PUBLISHED_EPOCHS = 5000
-
-
-def warmup_cosine(warmup: int, total: int):
-    """Learning-rate factor of a linear warm-up over ``warmup`` updates, then a half cosine to 0 at
-    ``total`` (the schedule of ``transformers.get_cosine_schedule_with_warmup``). A warm-up longer
-    than the run never reaches the peak, as in the published code."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return step / max(1, warmup)
-        progress = (step - warmup) / max(1, total - warmup)
-        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
-
-    return factor
 
 
 class EHRDiff(Generator):

@@ -11,24 +11,12 @@ from torch.nn import functional as F
 
 from bench.core.data import EHRDataset
 from bench.core.errors import OptionError
-from generators._torch import check_finite, minibatches, resolve_device, torch_generator
+from generators._torch import check_finite, minibatches, resolve_device, torch_generator, warmup_cosine
 from generators.base import Generator, check_positive
 from generators.ehrgpt.network import GPT
 from generators.ehrgpt.tokens import Vocabulary
 
 DEFAULT_EPOCHS = 100
-
-
-def warmup_cosine(warmup: int, total: int):
-    """Linear warm-up over ``warmup`` updates, then a half cosine to 0 at ``total``."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return step / max(1, warmup)
-        progress = (step - warmup) / max(1, total - warmup)
-        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
-
-    return factor
 
 
 def length_grouped_batches(
