@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -8,6 +9,18 @@ from bench.core.data import EHRDataset
 from bench.datasets.toy import make_toy
 
 os.environ.setdefault("EHRBENCH_PROGRESS", "0")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Small networks train fastest on one intra-op thread, and the test machine's cores are
+    shared: modules that train them use it through ``pytestmark``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -3,10 +3,7 @@ ran, and honours an equal budget of optimiser updates (``max_updates``, Lucic et
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
 
 from bench.core.data import EHRDataset
 from bench.datasets.toy import make_toy
@@ -28,12 +25,7 @@ TINY = {
 SLACK = {"corgan": 5, "emrwgan": 3, "dpgan": 3, "medgan": 3, "medwgan": 3, "medbgan": 3, "meddiff": 0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ run, CSPRNG noise in release mode, nothing unnoised about the records in what it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -18,12 +16,7 @@ from generators.gans.dpgan import DPGAN
 SMALL = {"epochs": 1, "batch_size": 32, "d_steps": 2, "noise_dim": 8, "gen_dims": (8, 8), "disc_dims": (16,)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

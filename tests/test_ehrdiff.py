@@ -24,13 +24,7 @@ QUICK = EHRDiff.presets["quick"]
 TINY = {**QUICK, "unit_dims": (64, 32, 64), "time_dim": 32, "class_dim": 16, "epochs": 2, "steps": 4}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Small networks run fastest on one thread, and the test machine's cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,7 @@ QUICK = EHRGPT.presets["quick"]
 TINY = {**QUICK, "d_model": 32, "n_heads": 2, "epochs": 2}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

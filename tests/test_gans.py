@@ -6,8 +6,6 @@ file runs in seconds; quality on real data is measured outside the test suite.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -37,13 +35,7 @@ COUNT_CAPABLE = ["medgan", "medwgan", "medbgan", "dpgan", "ctgan", "tvae"]
 BINARY_ONLY = ["emrwgan", "corgan"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """The test machine's cores are shared; one intra-op thread avoids oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

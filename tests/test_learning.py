@@ -18,10 +18,8 @@ hidden; nothing here tests DPGAN's utility at its default noise.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
-import torch
 
 from bench.conditioning import fit_generator, sample_generator
 from bench.core.data import EHRDataset
@@ -44,12 +42,7 @@ MARGINS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,7 @@ from generators.meddiff.schedule import make_schedule
 TINY = dict(timesteps=100, hidden_dim=48, n_blocks=1, time_dim=16, epochs=60, batch_size=128, steps=10)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny networks run fastest on one thread, and the test machine's cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

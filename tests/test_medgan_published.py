@@ -10,8 +10,6 @@ the shrunk weights leave every output near the codes' low prevalence.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -20,13 +18,7 @@ from bench.core.data import EHRDataset
 from generators.gans._losses import l2_penalty, reconstruction_loss
 from generators.gans.medgan import MedBGAN, MedGAN, MedWGAN
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def code_blocks(n: int, n_blocks: int = 40, size: int = 6, seed: int = 0) -> EHRDataset:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 from bench.core.errors import OptionError
 from bench.datasets.toy import make_toy
@@ -15,12 +14,7 @@ from bench.sampler_study import main, run_sampler_study
 TINY = {"timesteps": 40, "hidden_dim": 32, "n_blocks": 1, "time_dim": 16, "epochs": 10, "batch_size": 128}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def test_study_writes_table_and_plot(tmp_path: Path) -> None:
