@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 from bench.core.data import EHRDataset
 from bench.core.errors import MetricNotApplicable
 from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, take_rows
-from metrics.prediction import _sigmoid, fit_masked_logistic
+from metrics.prediction import _sigmoid, fit_masked_logistic, spread_by_prevalence
 
 
 def max_abs_phi(Y: np.ndarray) -> np.ndarray:
@@ -99,12 +99,7 @@ class MultiOutcomeTSTR(Metric):
         pos = Y_train.sum(axis=0)
         ok = (pos >= self.min_count) & (len(Y_train) - pos >= self.min_count)
         ok &= max_abs_phi(Y_train) < self.max_pair_phi
-        eligible = np.flatnonzero(ok)
-        if eligible.size <= self.max_candidates:
-            return eligible
-        ranked = eligible[np.lexsort((eligible, -pos[eligible]))]
-        pick = np.unique(np.round(np.linspace(0, ranked.size - 1, self.max_candidates)).astype(int))
-        return np.sort(ranked[pick])
+        return spread_by_prevalence(np.flatnonzero(ok), pos, self.max_candidates)
 
     def select_outcomes(self, F_train: np.ndarray, Y_train: np.ndarray) -> np.ndarray:
         """The outcome codes, from the training records alone (see the module docstring)."""

@@ -116,6 +116,17 @@ def fit_masked_logistic(
     return V[:d] * mask[:d], V[d]
 
 
+def spread_by_prevalence(eligible: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
+    """At most ``k`` of the ``eligible`` codes, evenly spread over their ranking by ``counts``
+    (most prevalent first, ties by index), returned in column order: rare and common codes alike
+    are evaluated, at a bounded cost."""
+    if eligible.size <= k:
+        return eligible
+    ranked = eligible[np.lexsort((eligible, -counts[eligible]))]
+    pick = np.unique(np.round(np.linspace(0, ranked.size - 1, k)).astype(int))
+    return np.sort(ranked[pick])
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
@@ -170,12 +181,7 @@ class DimensionWisePrediction(Metric):
         m = self.min_count
         pos_tr, pos_te = y_train.sum(0), y_test.sum(0)
         ok = (pos_tr >= m) & (len(y_train) - pos_tr >= m) & (pos_te >= m) & (len(y_test) - pos_te >= m)
-        eligible = np.flatnonzero(ok)
-        if eligible.size <= self.max_columns:
-            return eligible
-        ranked = eligible[np.lexsort((eligible, -pos_tr[eligible]))]
-        pick = np.unique(np.round(np.linspace(0, ranked.size - 1, self.max_columns)).astype(int))
-        return np.sort(ranked[pick])
+        return spread_by_prevalence(np.flatnonzero(ok), pos_tr, self.max_columns)
 
     def compute(
         self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
