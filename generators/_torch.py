@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -70,3 +71,21 @@ def warmup_cosine(warmup: int, total: int):
         return max(0.0, 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
     return factor
+
+
+@contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Treat subnormal floats as zero while training, then restore torch's default.
+
+    An L2 penalty shrinks the weights of codes that never fire geometrically towards zero; once
+    they are subnormal every multiply through them takes a slow path on x86. Measured on eunomia
+    (medGAN, ``cpu`` preset, one thread): without this the adversarial phase slows from 13 s to
+    180 s per 200 iterations as 10,000 weights go subnormal (fit 708 s); with it, 137 s. Values
+    below 1.2e-38 carry no signal, so the fitted model is the same up to those.
+    """
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)
