@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--preset", default=None, help="a named preset of every generator (e.g. cpu); --quick is --preset quick")
     r.add_argument("--n-synthetic", type=int, default=None, help="synthetic records per job (default: as many as training records)")
     _add_split_arguments(r)
+    r.add_argument("--score-on", choices=("test", "validation"), default="test",
+                   help="held-out part the metrics score against: test (default, the results) or validation "
+                        "(to choose or re-check a default without seeing the test records)")
     r.add_argument("--eval-dataset", default=None,
                    help="score on this dataset instead of the training dataset's test part (transportability): "
                         "one spec for every training dataset, or one per training dataset (comma-separated); "
@@ -145,6 +148,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         split_seed=args.split_seed,
         val_size=args.val_size,
         test_size=args.test_size,
+        score_on=args.score_on,
         eval_datasets=DatasetSpec.parse_list(args.eval_dataset) if args.eval_dataset else [],
         eval_fill_missing=args.eval_fill_missing,
         budget=args.budget,

@@ -21,7 +21,7 @@ from bench.core.errors import OptionError
 from bench.core.options import DatasetSpec, GeneratorSpec
 from bench.provenance import code_version, device_info
 from bench.records import JobRecord
-from bench.splits import JobData, aligned_eval, job_data, transport_label
+from bench.splits import SCORE_ON, JobData, aligned_eval, job_data, transport_label
 from generators import registry as generator_registry
 from generators.base import Generator
 from metrics import registry as metric_registry
@@ -60,6 +60,9 @@ class RunConfig:
     # equal-budget mode (Lucic et al. 2018): every neural generator stops after this many optimiser
     # updates (its ``max_updates``), unless the generator's own options set one
     budget: int | None = None
+    # what the metrics score against: "test" (the leaderboard's held-out part) or "validation"
+    # (tuning: choose a default without ever looking at the test records)
+    score_on: str = "test"
 
     def __post_init__(self) -> None:
         self.generators = _specs(list(self.generators), GeneratorSpec)
@@ -119,6 +122,9 @@ class RunConfig:
             "split_seed": self.split_seed, "val_size": self.val_size, "test_size": self.test_size,
             "eval_datasets": [d.label for d in self.eval_datasets], "eval_fill_missing": self.eval_fill_missing,
             "device": self.device, "save_synthetic": self.save_synthetic, "budget": self.budget,
+            # only when it departs from the default, so every configuration written before it
+            # existed keeps its hash (and its resumable run directory)
+            **({"score_on": self.score_on} if self.score_on != "test" else {}),
         }
 
     @property
@@ -282,7 +288,8 @@ def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
         if eval_spec is not None:
             eval_data = aligned_eval(full, load(eval_spec), spec.label, eval_spec.label, config.eval_fill_missing)
             sources[label]["eval_dataset"] = {**eval_data.describe(), "spec": eval_spec.label}
-        data[label] = {s: job_data(full, s, config.val_size, config.test_size, eval_data) for s in split_seeds}
+        data[label] = {s: job_data(full, s, config.val_size, config.test_size, eval_data,
+                                   score_on=config.score_on) for s in split_seeds}
     return Prepared(config, plans, metric_classes, data, sources)
 
 
@@ -296,6 +303,13 @@ def _check_split_options(config: RunConfig) -> None:
     if not 0 <= config.val_size < 1 or config.val_size + config.test_size >= 1:
         raise OptionError(f"--val-size must be in [0, 1) with --val-size + --test-size below 1, got "
                           f"{config.val_size} + {config.test_size}")
+    if config.score_on not in SCORE_ON:
+        raise OptionError(f"--score-on must be one of {', '.join(SCORE_ON)}, got {config.score_on!r}")
+    if config.score_on == "validation" and config.val_size == 0:
+        raise OptionError("--score-on validation needs a validation part: --val-size must be above 0")
+    if config.score_on == "validation" and config.eval_datasets:
+        raise OptionError("--score-on validation cannot be combined with --eval-dataset (a transported job "
+                          "is scored on the other dataset's test part)")
 
 
 def job_key(prep: Prepared, job: Job) -> str:

@@ -155,4 +155,7 @@ def _split_text(cfg: dict) -> str:
     pinned = cfg.get("split_seed")
     which = ("each seed its own split" if pinned is None
              else f"one split for every seed, pinned by --split-seed {pinned}")
-    return f"{which} (validation {cfg.get('val_size', 0)}, test {cfg.get('test_size')})"
+    text = f"{which} (validation {cfg.get('val_size', 0)}, test {cfg.get('test_size')})"
+    if cfg.get("score_on", "test") == "validation":
+        text += "; SCORED ON VALIDATION (a tuning run: not results to cite)"
+    return text

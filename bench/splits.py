@@ -9,6 +9,11 @@ default is chosen on validation, never on the test records the leaderboard score
 score against *test*. ``val_size`` 0 draws no validation part (the train / test split of
 :meth:`EHRDataset.split`, the one runs used before validation existed).
 
+**Tuning.** ``score_on="validation"`` (``--score-on validation``) scores against the validation
+part instead: the same training records, the same metrics, and the test records never seen. That
+is how a default is chosen or re-checked; its tables say they were scored on validation, and
+they are not results to cite.
+
 **Transportability.** A job whose training dataset A has an evaluation dataset B trains on A's
 train part, like any job, and is scored on B. B is aligned to A's columns by id
 (:func:`bench.core.align.align_columns`), then split with the same split seed and sizes as A.
@@ -29,6 +34,7 @@ from bench.core.data import EHRDataset
 from bench.core.errors import DatasetError
 
 TRANSPORT_ARROW = " → "
+SCORE_ON = ("test", "validation")  # what the metrics score against: the leaderboard's part, or tuning's
 
 
 def transport_label(train_label: str, eval_label: str) -> str:
@@ -54,6 +60,7 @@ class JobData:
     score_train: EHRDataset
     score_test: EHRDataset
     transported: bool = False
+    score_on: str = "test"  # "validation": a tuning job, scored against the validation part
 
     def fingerprints(self) -> dict[str, object]:
         """Split seed and content hash of every part: the manifest's record and the job key's data."""
@@ -66,6 +73,8 @@ class JobData:
         if self.transported:
             out["eval_train"] = self.score_train.fingerprint
             out["eval_test"] = self.score_test.fingerprint
+        if self.score_on != "test":  # a job scored on another part is another job
+            out["scored_on"] = self.score_on
         return out
 
     def sizes(self) -> dict[str, int]:
@@ -102,9 +111,15 @@ def aligned_eval(train_data: EHRDataset, eval_data: EHRDataset, train_label: str
 
 
 def job_data(data: EHRDataset, split_seed: int, val_size: float, test_size: float,
-             eval_data: EHRDataset | None = None) -> JobData:
-    """The parts of ``data`` (and of an already aligned ``eval_data``) one split seed draws."""
+             eval_data: EHRDataset | None = None, score_on: str = "test") -> JobData:
+    """The parts of ``data`` (and of an already aligned ``eval_data``) one split seed draws;
+    ``score_on="validation"`` hands the metrics the validation part as their held-out records."""
     train, validation, test = draw(data, split_seed, val_size, test_size)
+    if score_on == "validation":
+        if validation is None or eval_data is not None:
+            raise DatasetError(f"dataset {data.name!r}: scoring on validation needs a validation part "
+                               "and no evaluation dataset")
+        return JobData(train, validation, test, split_seed, train, validation, score_on=score_on)
     if eval_data is None:
         return JobData(train, validation, test, split_seed, train, test)
     eval_train, _, eval_test = draw(eval_data, split_seed, val_size, test_size)

@@ -146,6 +146,7 @@ def test_a_stored_configuration_without_val_size_reruns_on_its_old_split(toy):
         (["--val-size", "-0.1"], "--val-size"),
         (["--test-size", "1.5"], "--test-size must be in (0, 1)"),
         (["--split-seed", "-1"], "--split-seed must be a non-negative integer"),
+        (["--score-on", "validation", "--val-size", "0"], "--score-on validation needs a validation part"),
     ],
 )
 def test_bad_split_options_exit_2_and_write_nothing(tmp_path, capsys, args, message):
@@ -153,3 +154,23 @@ def test_bad_split_options_exit_2_and_write_nothing(tmp_path, capsys, args, mess
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_score_on_validation_scores_the_validation_part_and_says_so(tmp_path):
+    """A tuning run: same training records, metrics against validation, test never handed over;
+    its own job key and run directory, and its tables say it is not a result."""
+    base = dict(generators=["independent"], datasets=["toy"], seeds=[0], metrics=["dimwise_probability"])
+    test_prep = harness.prepare(RunConfig(**base))
+    val_prep = harness.prepare(RunConfig(**base, score_on="validation"))
+    t, v = test_prep.data["toy"][0], val_prep.data["toy"][0]
+    assert v.train.fingerprint == t.train.fingerprint
+    assert v.score_test.fingerprint == v.validation.fingerprint != t.score_test.fingerprint
+    assert job_key(val_prep, val_prep.jobs[0]) != job_key(test_prep, test_prep.jobs[0])
+    assert RunConfig(**base).hash != RunConfig(**base, score_on="validation").hash
+    assert "score_on" not in RunConfig(**base).to_dict()  # old configurations keep their hash
+
+    assert _run(tmp_path, "--score-on", "validation", seeds="0") == 0
+    run = _run_dir(tmp_path)
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["config"]["score_on"] == "validation"
+    assert "SCORED ON VALIDATION" in (run / "leaderboard.md").read_text()
