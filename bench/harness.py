@@ -102,7 +102,8 @@ def run(
         "datasets": _datasets_manifest(prep),
         "generators": {
             p.spec.label: {"name": p.spec.name, "options": p.spec.options,
-                           "params": {k: plain(v) for k, v in p.params.items()}}
+                           "params": {k: plain(v) for k, v in p.params.items()},
+                           "departures": p.cls.departures}
             for p in prep.plans
         },
         "seeds": prep.config.seeds,

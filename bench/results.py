@@ -136,8 +136,21 @@ def caption(run_dir: Path) -> str:
         f"ehrbench {m.get('ehrbench_version')} (code {m.get('code_version')}); "
         f"preset {preset or 'none (published defaults)'}; seeds {seeds} ({_split_text(config)}); data {prints}. "
         "Cells: mean ± 95% t-interval half-width over seeds (each seed its own split unless --split-seed "
-        f"pins one); {BOLD_RULE} (marked †)."
+        f"pins one); {BOLD_RULE} (marked †).{_departures_text(m.get('generators', {}))}"
     )
+
+
+def _departures_text(generators: dict) -> str:
+    """' Departures from the published code: name: ...; ...' for the run's generators that declare
+    any (each generator's ``departures``, recorded in the manifest), once per generator name."""
+    seen: dict[str, str] = {}
+    for g in generators.values():
+        text = (g or {}).get("departures") or ""
+        if text and g.get("name") not in seen:
+            seen[g["name"]] = text
+    if not seen:
+        return ""
+    return " Departures from the published code — " + " — ".join(f"{n}: {t}" for n, t in sorted(seen.items())) + "."
 
 
 def _data_fingerprint(d: dict) -> str:

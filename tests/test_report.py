@@ -194,3 +194,27 @@ def test_leaderboard_command_prints_the_headline_and_commits_it_atop_the_leaderb
     md = (out / "leaderboard.md").read_text()
     assert md.index("## toy: headline") < md.index("### fidelity")
     assert (out / "headline.md").is_file() and (out / "leaderboard" / "fidelity.md").is_file()
+
+
+class Departing(IndependentGenerator):
+    """A contestant that declares how it departs from its published code."""
+
+    name = "departing"
+    is_reference = False
+    departures = "codes drawn per class, not jointly (the published code samples jointly)"
+
+
+def test_declared_departures_reach_the_manifest_and_every_caption(tmp_path):
+    import json
+
+    registry.register(Departing)
+    try:
+        run = _run(tmp_path, generators="departing,real-copy")
+    finally:
+        registry._extra.pop("departing", None)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["generators"]["departing"]["departures"] == Departing.departures
+    assert f"Departures from the published code — departing: {Departing.departures}." in (
+        run / "leaderboard.md").read_text()
+    for name in ("headline.md", "leaderboard.tex"):
+        assert Departing.departures in (run / name).read_text(), name

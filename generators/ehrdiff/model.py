@@ -80,6 +80,7 @@ class EHRDiff(Generator):
     name = "ehrdiff"
     supported_kinds: ClassVar[tuple[str, ...]] = ("binary",)
     reference = "Yuan, Zhou & Yu, arXiv 2303.05656 (2023); EDM: Karras et al., NeurIPS 2022"
+    departures = "EMA decay warmed up as min(decay, (1 + k)/(10 + k)) (assumed: not in the published material)"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {"epochs": 200, "warmup_fraction": 0.1},
         "quick": {

@@ -75,6 +75,7 @@ class EMRWGAN(AdversarialGenerator):
     supported_kinds: ClassVar[tuple[str, ...]] = ("binary",)
     presets: ClassVar[dict[str, dict[str, Any]]] = _PRESETS
     reference = "Zhang et al., JAMIA 2020"
+    departures = "epochs 1000, 5 critic updates per generator update, ReLU / LeakyReLU(0.2) chosen here (not in the published material)"
 
     def __init__(
         self,

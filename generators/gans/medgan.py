@@ -87,6 +87,8 @@ class MedGAN(AdversarialGenerator):
 
     name = "medgan"
     loss: ClassVar[str] = "gan"
+    departures: ClassVar[str] = ("all training records pre-train the autoencoder (public: 10% held out to "
+                                 "monitor it); the last partial pre-training batch is used (public: dropped)")
     presets: ClassVar[dict[str, dict[str, Any]]] = _PRESETS
     reference = "Choi et al., MLHC 2017 (arXiv:1703.06490)"
     critic_sees_eval_bn: ClassVar[bool] = True
