@@ -12,8 +12,11 @@ independent draw, not as a paired replicate:
   ``t(1 - a/2, n - 1) * s * sqrt(2 / k)`` with ``a = family_alpha / N`` (Bonferroni over the N
   candidate scores of the baseline), so a rerun of unchanged code on any machine fails with
   probability at most ``family_alpha`` (about; seeds are treated as independent draws);
-* **floor** -- a score constant over seeds (a reference score) gets ``floor_fraction * cap``,
-  enough for float noise between machines and far below any real change;
+* **floor** -- no tolerance is below ``floor_fraction * cap``: room for the float noise of another
+  machine or thread count, which moves even a score that is constant over seeds (a real-data
+  reference). Measured: dim-wise prediction's real-trained F1 (``dwpred_f1_real``) moved by 1.0e-3
+  between one and two threads, 51 times the first floor of 0.001 x cap (2e-5); 0.1 x cap (2e-3 on
+  a [0, 1] reference score) holds it and is still far below any real change;
 * **cap** -- ``cap_fraction`` of the score's distance scale on that dataset: the larger of
   ``|independent - real-copy|`` (no joint structure against the data itself) and
   ``|generator - real-copy|`` (the generator's own distance from the data, which is the larger
@@ -43,7 +46,7 @@ class Rule:
     family_alpha: float = 0.05
     cap_fraction: float = 0.25
     range_fraction: float = 0.02
-    floor_fraction: float = 1e-3
+    floor_fraction: float = 0.1
     min_seeds: int = 5
 
     def describe(self) -> str:
