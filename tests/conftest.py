@@ -3,6 +3,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # A parallel run (-n 2): one thread per worker process, set before numpy, torch or xgboost
+    # start their thread pools. Two workers of two OpenMP threads each on two cores spin-wait on
+    # each other; measured on the suite, 20 minutes instead of about half that.
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
 import pytest
 
 from bench.core.data import EHRDataset

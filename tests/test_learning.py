@@ -7,7 +7,8 @@ how codes go together: its synthetic-trained models score about 0.50 and real-tr
 about 0.83. A generator that learned the blocks lands in between or near the top; one that
 outputs marginal noise scores like ``independent`` and fails. Margins are set under what each
 model reached when the test was written (seed 0, CPU; in brackets), so a real regression fails
-them: medGAN 0.74, medBGAN 0.63, medWGAN 0.76, CorGAN 0.78, EMR-WGAN 0.73, TVAE 0.77,
+them: medGAN 0.74, medBGAN 0.63 (0.59 since the published medGAN loss, on an AMD EPYC; its
+margin is 0.05), medWGAN 0.76, CorGAN 0.78, EMR-WGAN 0.73, TVAE 0.77,
 CTGAN 0.58, MedDiff 0.82, DPGAN at noise multiplier 0.5: 0.63. DPGAN is tested at noise
 multiplier 0.5 because at its default (2.0) it does not learn these 480 records at the quick
 preset: 0.49, no better than ``independent`` (the noise drowns a critic that sees ~256
@@ -31,7 +32,7 @@ from metrics.prediction import DimensionWisePrediction
 # generator spec (at its quick preset) -> margin over independent's AUROC
 MARGINS = {
     "medgan": 0.15,
-    "medbgan": 0.10,
+    "medbgan": 0.05,  # seeds 0-3 reach 0.589, 0.572, 0.568, 0.699: the boundary-seeking loss varies most
     "medwgan": 0.10,
     "corgan": 0.15,
     "emrwgan": 0.10,

@@ -69,10 +69,12 @@ class MedDiff(Generator):
     1000-step ancestral sampling on eunomia).
 
     Scaling from the published defaults (TabDDPM: MLPs of width 256-1024, lr ~2e-3, batch
-    1024-4096, T = 1000, cosine schedule; EHRDiff: width 1024+): for 2 CPU cores and a 3-minute
-    training budget on eunomia (2,155 training records) the defaults use width 256, 3 blocks,
-    batch 256 and 500 epochs (~4,500 steps). The ``quick`` preset is a small configuration for
-    tests and smoke runs (a few seconds), not a result.
+    1024-4096, T = 1000, cosine schedule; EHRDiff: width 1024+): width 256, 3 blocks, batch 256
+    and 500 epochs (~4,500 steps), set by a 3-minute budget on 2 CPU cores on eunomia, not by
+    scores; DDIM-20 by the sampler study (fidelity against training records). ``guidance_scale``
+    was re-checked on validation (``--score-on validation``, cpu, seeds 0-2; docs/generators.md):
+    1 and 2 tie on every facet but label fidelity (AUROC 0.654 / 0.782, real 0.630), so the
+    default stays 1. No default was chosen on test records. ``quick`` is for tests only.
 
     ``aa_max_iter=0`` (default) lets ParaTAA iterate up to ``steps`` times, where its answer is
     exact; a smaller cap that stops it early raises a ``RuntimeWarning`` (``converged`` 0 in
@@ -81,15 +83,13 @@ class MedDiff(Generator):
     Budget: ``max_updates=N`` (0: off) trains for ``N`` optimiser updates instead of the epochs
     (equal-budget comparisons, Lucic et al. 2018; the learning-rate decay spans the ``N``
     updates). MedDiff has no public code and so no published schedule: ``budget_``,
-    ``schedule_fraction_`` and the diagnostics (``updates``, ``schedule_fraction``, ...) are
-    relative to this class's defaults.
+    ``schedule_fraction_`` and the diagnostics are relative to this class's defaults.
 
     The contributions as configurations (:attr:`variants`, one table row each): ``meddiff``,
     the plain conditional model (classifier-free training, ``guidance_scale=1``: the
     conditional network alone, sampled by DDIM-20); ``meddiff:guidance_scale=2``, the guided
-    variant (EHRDiff's ``w = 1``; no MedDiff document gives a value, so this is the project's
-    choice, to be tuned on validation data); ``meddiff:sampler=parataa``, the accelerated
-    sampler solving the same DDIM-20 trajectory in fewer sequential network calls.
+    variant (EHRDiff's ``w = 1``; no MedDiff document gives a value; validated above);
+    ``meddiff:sampler=parataa``, the same DDIM-20 trajectory in fewer sequential calls.
     """
 
     #: the rows that show each contribution: row label -> generator spec

@@ -1,0 +1,97 @@
+"""What the mutant tests share: the CI grid's specs and seeds, the baseline they check against,
+and the faults' helpers. Not a test module: ``test_check_mutants.py`` and
+``test_check_mutants_medgan.py`` import it (two files, so that a parallel run can take them apart)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.check import check, format_moved, load_baseline, make_baseline
+from bench.check.baseline import DEFAULT_BASELINE, StaleBaseline
+from bench.check.grid import CI_GENERATORS, CI_SEEDS
+from bench.core.errors import OptionError
+from bench.core.options import GeneratorSpec
+from bench.harness import RunConfig
+
+MEDDIFF = GeneratorSpec.parse(next(g for g in CI_GENERATORS if g.startswith("meddiff"))).label
+MEDGAN = GeneratorSpec.parse(next(g for g in CI_GENERATORS if g.startswith("medgan"))).label
+FAMILIES = ["dimwise_prediction", "column_correlation", "tstr_lr"]
+SEEDS = list(CI_SEEDS)  # the CI grid's eight: with the rule's minimum of five (4 degrees of freedom)
+# the bound on medGAN's dim-wise AUROC exceeds its cap and the structure-lost fault goes unseen
+PROBE = SEEDS[:5]  # the seeds each fault is checked on
+# scores of the relations between codes (the marginals are kept by the structure-lost fault)
+STRUCTURE = {"dwpred_auroc_syn", "dwpred_auroc_gap", "dwpred_auroc_r", "dwpred_f1_syn", "dwpred_f1_gap",
+             "dwpred_f1_r", "colcorr_dist", "colcorr_mad"}
+
+
+def committed_matches() -> Path | None:
+    """The committed baseline, when it holds this module's grid. Whatever code wrote it: if the
+    code has moved its scores since, the unmodified-code test fails, as ``bench check`` does."""
+    root = Path(__file__).resolve().parent.parent
+    path = root / DEFAULT_BASELINE
+    try:
+        base = load_baseline(path)
+    except (StaleBaseline, OptionError):
+        return None
+    cfg = base["_config"]
+    ok = ({"independent", "real-copy", MEDDIFF, MEDGAN}
+          <= set(cfg.generator_labels) and set(SEEDS) <= set(cfg.seeds) and cfg.preset is None
+          and set(FAMILIES) <= set(cfg.metrics))
+    return path if ok else None
+
+
+def check_part(baseline: Path, generators: str, metrics: str, seeds: list[int] = PROBE):
+    res = check(baseline, generators=generators, seeds=seeds, metrics=metrics, progress=False)
+    print(f"\n{generators} / {metrics}: {len(res.moved)} of {res.checked} moved\n{format_moved(res.moved)}")
+    return res
+
+
+def moved_scores(res) -> dict[str, float]:
+    return {m.metric: m.tolerances for m in res.moved}
+
+
+def generator_moves(res) -> list:
+    """The moved scores the generator controls: a fault in a generator must move one of these, not
+    only a real-data reference score (a model trained on real records), which no generator fault
+    can move and float noise between environments can."""
+    from metrics import registry
+
+    references = {s.name for cls in registry.resolve(None) for s in cls.scores if s.reference}
+    return [m for m in res.moved if m.metric not in references]
+
+
+def shuffle_within_label(cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every code column permuted independently within each label: each code's prevalence per
+    label kept, every relation between codes gone."""
+    original = cls.sample
+
+    def sample(self, n, labels=None):
+        X, y = original(self, n, labels) if labels is not None else original(self, n)
+        X = np.array(X, copy=True)
+        rng = np.random.default_rng(12345)
+        # a generator without conditioning carries the label as its last column
+        group, cols = (y, range(X.shape[1])) if y is not None else (X[:, -1] >= 0.5, range(X.shape[1] - 1))
+        for g in np.unique(group):
+            rows = np.flatnonzero(group == g)
+            for j in cols:
+                X[rows, j] = X[rng.permutation(rows), j]
+        return X, y
+
+    monkeypatch.setattr(cls, "sample", sample)
+
+
+
+def mutant_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed baseline when it holds the grid the faults need; else one built for them."""
+    committed = committed_matches()
+    if committed:
+        return committed
+    tmp = tmp_path_factory.mktemp("mutants")
+    cfg = RunConfig(generators=["independent", "real-copy", MEDDIFF, MEDGAN], datasets=["eunomia"],
+                    seeds=SEEDS, metrics=FAMILIES)
+    path = tmp / "baseline.json"
+    make_baseline(cfg, path, tmp / "work", reason="mutant tests", force=True, progress=False)
+    return path
