@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--metrics", "-m", default=None,
                      help="check: only these metric families or scores; --update: the grid's families")
     chk.add_argument("--keep", default=None, help="keep the rerun's run directory under this folder")
+    chk.add_argument("--jobs", "-j", type=int, default=None,
+                     help="worker processes of one thread each (default: as the baseline ran; 1: in this process); "
+                          "a baseline and its check should run alike, since thread counts move float results")
     chk.add_argument("--no-progress", action="store_true")
     return p
 

@@ -9,6 +9,7 @@ score, ehrbench before the rule) are refused with the command that rebuilds them
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from bench.core.io import read_json, write_json
 from bench.provenance import code_version, git_commit, package_versions
 from metrics import registry as metric_registry
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
 FORMAT = 2
 DEFAULT_BASELINE = Path("results/baseline/quick.json")
 
@@ -31,15 +34,30 @@ class StaleBaseline(OptionError):
     """A baseline of an older format: readable enough to say so, not to check against."""
 
 
-def run_grid(cfg: harness.RunConfig, work: Path, progress: bool) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
+def run_grid(cfg: harness.RunConfig, work: Path, progress: bool, jobs: int = 1
+             ) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     """Run a grid afresh into a new directory under ``work``; its per-seed scores (speed left
-    out) and its jobs table."""
+    out) and its jobs table.
+
+    ``jobs`` 1 runs the jobs one after another in this process (a monkeypatched fault then reaches
+    them: the mutant tests); above 1, in that many worker processes of one thread each (OpenMP,
+    MKL and OpenBLAS pinned before the workers start), so a baseline and its check run the same
+    arithmetic whatever the machine's core count.
+    """
+    from bench.executors import Limits, make_executor
+
     prep = harness.prepare(cfg)
     run_dir = harness.new_run_dir(work, cfg)
-    harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True, progress=progress)
+    executor = None
+    if jobs > 1:
+        for var in THREAD_VARS:
+            os.environ[var] = "1"
+        executor = make_executor("process", jobs=jobs, limits=Limits(None, None))
+    harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True, progress=progress,
+                executor=executor)
     scores = pd.read_csv(run_dir / "scores.csv")
-    jobs = pd.read_csv(run_dir / "jobs.csv")
-    return scores[scores["category"] != "speed"], jobs, run_dir
+    jobs_table = pd.read_csv(run_dir / "jobs.csv")
+    return scores[scores["category"] != "speed"], jobs_table, run_dir
 
 
 def score_ranges(metric_names: list[str]) -> dict[str, tuple[float, float]]:
@@ -88,7 +106,8 @@ def git_state(cwd: Path | None = None, ignore: Path | None = None) -> dict[str, 
 
 
 def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, force: bool = False,
-                  progress: bool = True, rule: Rule | None = None, previous: dict | None = None) -> dict:
+                  progress: bool = True, rule: Rule | None = None, previous: dict | None = None,
+                  jobs: int = 1) -> dict:
     """Run the grid, apply the rule and write the baseline to ``path`` (atomically)."""
     rule = rule or Rule()
     if not reason or not reason.strip():
@@ -105,8 +124,8 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
             shown = ", ".join(state["dirty"][:5]) + (" ..." if len(state["dirty"]) > 5 else "")
             raise OptionError(f"--update: the git tree has uncommitted changes ({shown}); a baseline must come "
                               "from committed code. Commit them, or pass --force")
-    scores, jobs, run_dir = run_grid(cfg, work, progress)
-    failed = jobs[jobs["status"] != "ok"]
+    scores, job_table, run_dir = run_grid(cfg, work, progress, jobs)
+    failed = job_table[job_table["status"] != "ok"]
     if len(failed):
         first = failed.iloc[0]
         raise OptionError(f"--update: {len(failed)} job(s) failed, e.g. {first['generator']} / {first['dataset']} / "
@@ -123,6 +142,8 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
         "format": FORMAT,
         "config": {k: v for k, v in cfg.to_dict().items() if k != "save_synthetic"},
         "rule": rule.to_dict(),
+        # how the grid ran: a check reruns it the same way by default (same threads per job)
+        "execution": {"jobs": jobs, "threads_per_job": 1 if jobs > 1 else None},
         "created": created,
         "reason": update["reason"],
         "commit": state["commit"],

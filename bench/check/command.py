@@ -49,8 +49,9 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
           f"seeds {cfg.seeds}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="ehrbench-baseline-") as tmp:
         work = Path(args.keep) if args.keep else Path(tmp)
+        jobs = args.jobs or int(((previous or {}).get("execution") or {}).get("jobs") or 1)
         base = make_baseline(cfg, path, work, args.reason or "", force=args.force, progress=progress,
-                             previous=previous)
+                             previous=previous, jobs=jobs)
     for (ds, gen), lead in sorted(dwp_leads(base).items()):
         if lead < MIN_DWP_LEAD:
             print(f"note: {gen} leads independent on {ds}'s dwpred_auroc_syn by {lead:.3f} < {MIN_DWP_LEAD}: it "
@@ -64,6 +65,8 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.baseline)
+    if args.jobs is not None and args.jobs < 1:
+        raise OptionError(f"--jobs must be at least 1, got {args.jobs}")
     progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
     if args.update:
         return update(args, path, progress)
@@ -71,7 +74,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise OptionError("--reason and --force go with --update")
     res = check(path, generators=args.generators, seeds=_ints("--seeds", args.seeds) if args.seeds else None,
                 datasets=args.datasets, metrics=args.metrics, work=Path(args.keep) if args.keep else None,
-                progress=progress)
+                progress=progress, jobs=args.jobs)
     tail = (f"{res.excluded} excluded by rule (listed in {path})"
             + (f", {len(res.skipped)} too noisy at these seeds" if res.skipped else ""))
     if res.passed:

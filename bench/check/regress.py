@@ -120,9 +120,14 @@ def _select_metrics(stored: list[str], wanted: str | None) -> tuple[list[str], s
 
 def check(path: Path, generators: str | None = None, seeds: list[int] | None = None,
           datasets: str | None = None, metrics: str | None = None, work: Path | None = None,
-          progress: bool = True) -> CheckResult:
-    """Rerun the baseline's grid, or the part named, and compare with the rule's tolerances."""
+          progress: bool = True, jobs: int | None = None) -> CheckResult:
+    """Rerun the baseline's grid, or the part named, and compare with the rule's tolerances.
+
+    ``jobs``: worker processes (one thread each); None reruns the grid as the baseline ran it,
+    1 runs it in this process (where a test's monkeypatched fault reaches the jobs)."""
     base = load_baseline(path)
+    if jobs is None:
+        jobs = int((base.get("execution") or {}).get("jobs") or 1)
     cfg, rule = base["_config"], base["_rule"]
     entries: list[Entry] = base["_entries"]
     gens = _select_generators(cfg.generator_labels, generators)
@@ -151,11 +156,11 @@ def check(path: Path, generators: str | None = None, seeds: list[int] | None = N
                           f"rule at {len(seeds)} seeds ({result.excluded} excluded in the baseline, "
                           f"{len(result.skipped)} too noisy at these seeds); select more seeds or other scores")
     with tempfile.TemporaryDirectory(prefix="ehrbench-check-") as tmp:
-        scores, jobs, run_dir = run_grid(sub, work or Path(tmp), progress)
+        scores, job_table, run_dir = run_grid(sub, work or Path(tmp), progress, jobs)
         if work:
             result.run_dir = str(run_dir)
     result.job_errors = [f"{r.generator} / {r.dataset} / seed {r.seed}: {r.error}"
-                         for r in jobs.itertuples() if r.status != "ok"]
+                         for r in job_table.itertuples() if r.status != "ok"]
     now = {e.key: e for e in entries_from_scores(scores, score_ranges(families))}
     result.moved = compare(usable, now, seeds, rule)
     return result
