@@ -1,7 +1,10 @@
 """Proof of power on the CI grid's medGAN: structure lost, and the autoencoder loss averaged.
 
-Apart from ``test_check_mutants.py`` (eight medGAN fits per test) so that a parallel run
-(``-n 2 --dist loadfile``) can run them beside the others; shared pieces are in ``mutants.py``.
+Both are strict xfails (issue 14's known gap: the check cannot yet see these faults at the CI
+grid's medGAN budget, docs/ci.md) and marked ``slow``: eight medGAN fits each, about 5 minutes of
+a test worker together, which CI's 15 minutes cannot spare for a known failure. Run them with
+``python -m pytest -m slow tests/test_check_mutants_medgan.py``; the day the check catches them,
+both marks go. Shared pieces are in ``mutants.py``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ MEDGAN_UNGUARDED = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=MEDGAN_UNGUARDED)
 def test_medgan_structure_lost_fails(baseline, monkeypatch):
     from generators.gans.medgan import MedGAN
@@ -61,6 +65,7 @@ def _published_ae_loss() -> bool:
 @pytest.mark.skipif(not _published_ae_loss(), reason=(
     "generators.gans._losses.reconstruction_loss is not the published medGAN loss (summed over the codes) "
     "on this branch; the faithful-generators change (issue 15) makes it so, and this mutant then averages it"))
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=MEDGAN_UNGUARDED)
 def test_medgan_ae_loss_averaged_fails(baseline, monkeypatch):
     from generators.gans import _loop

@@ -48,13 +48,23 @@ def run_grid(cfg: harness.RunConfig, work: Path, progress: bool, jobs: int = 1
 
     prep = harness.prepare(cfg)
     run_dir = harness.new_run_dir(work, cfg)
-    executor = None
     if jobs > 1:
+        import threadpoolctl
+        import torch
+
         for var in THREAD_VARS:
             os.environ[var] = "1"
         executor = make_executor("process", jobs=jobs, limits=Limits(None, None))
-    harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True, progress=progress,
-                executor=executor)
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)  # the process executor's children take this process's thread counts
+        try:
+            with threadpoolctl.threadpool_limits(1):
+                harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True,
+                            progress=progress, executor=executor)
+        finally:
+            torch.set_num_threads(before)
+    else:
+        harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True, progress=progress)
     scores = pd.read_csv(run_dir / "scores.csv")
     jobs_table = pd.read_csv(run_dir / "jobs.csv")
     return scores[scores["category"] != "speed"], jobs_table, run_dir
