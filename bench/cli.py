@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--preset", default=None, help="a named preset of every generator (e.g. cpu); --quick is --preset quick")
     r.add_argument("--n-synthetic", type=int, default=None, help="synthetic records per job (default: as many as training records)")
     _add_split_arguments(r)
-    r.add_argument("--score-on", choices=("test", "validation"), default="test",
+    from bench.splits import SCORE_ON
+
+    r.add_argument("--score-on", choices=SCORE_ON, default=SCORE_ON[0],
                    help="held-out part the metrics score against: test (default, the results) or validation "
                         "(to choose or re-check a default without seeing the test records)")
     r.add_argument("--eval-dataset", default=None,

@@ -141,11 +141,12 @@ def caption(run_dir: Path) -> str:
 
 
 def _departures_text(generators: dict) -> str:
-    """' Departures from the published code: name: ...; ...' for the run's generators that declare
-    any (each generator's ``departures``, recorded in the manifest), once per generator name."""
+    """' Departures from the published code — name: ... — name: ...' for the run's generators that
+    declare any (each generator's ``departures``, recorded in the manifest), once per generator
+    name (MedDiff's three rows are one class)."""
     seen: dict[str, str] = {}
     for g in generators.values():
-        text = (g or {}).get("departures") or ""
+        text = g.get("departures") or ""
         if text and g.get("name") not in seen:
             seen[g["name"]] = text
     if not seen:

@@ -84,7 +84,6 @@ def shuffle_within_label(cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cls, "sample", sample)
 
 
-
 def mutant_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The committed baseline when it holds the grid the faults need; else one built for them."""
     committed = committed_matches()

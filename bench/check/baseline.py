@@ -8,10 +8,12 @@ score, ehrbench before the rule) are refused with the command that rebuilds them
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,30 @@ class StaleBaseline(OptionError):
     """A baseline of an older format: readable enough to say so, not to check against."""
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """This process and the workers it starts at one thread each, then everything as it was: the
+    process executor's children copy this process's torch and BLAS/OpenMP thread counts, and a
+    worker process started meanwhile reads the environment."""
+    import threadpoolctl
+    import torch
+
+    saved = {var: os.environ.get(var) for var in THREAD_VARS}
+    before = torch.get_num_threads()
+    os.environ.update(dict.fromkeys(THREAD_VARS, "1"))
+    torch.set_num_threads(1)
+    try:
+        with threadpoolctl.threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(before)
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
 def run_grid(cfg: harness.RunConfig, work: Path, progress: bool, jobs: int = 1
              ) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     """Run a grid afresh into a new directory under ``work``; its per-seed scores (speed left
@@ -48,23 +74,10 @@ def run_grid(cfg: harness.RunConfig, work: Path, progress: bool, jobs: int = 1
 
     prep = harness.prepare(cfg)
     run_dir = harness.new_run_dir(work, cfg)
-    if jobs > 1:
-        import threadpoolctl
-        import torch
-
-        for var in THREAD_VARS:
-            os.environ[var] = "1"
-        executor = make_executor("process", jobs=jobs, limits=Limits(None, None))
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)  # the process executor's children take this process's thread counts
-        try:
-            with threadpoolctl.threadpool_limits(1):
-                harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True,
-                            progress=progress, executor=executor)
-        finally:
-            torch.set_num_threads(before)
-    else:
-        harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True, progress=progress)
+    executor = make_executor("process", jobs=jobs, limits=Limits(None, None)) if jobs > 1 else None
+    with one_thread() if jobs > 1 else contextlib.nullcontext():
+        harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True, progress=progress,
+                    executor=executor)
     scores = pd.read_csv(run_dir / "scores.csv")
     jobs_table = pd.read_csv(run_dir / "jobs.csv")
     return scores[scores["category"] != "speed"], jobs_table, run_dir
