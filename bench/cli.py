@@ -123,9 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--update", action="store_true", help="recompute and store the baseline instead")
     chk.add_argument("--reason", default=None, help="with --update (required): why, written into the baseline")
     chk.add_argument("--force", action="store_true", help="with --update: allow uncommitted changes")
+    chk.add_argument("--ci-grid", action="store_true",
+                     help="with --update: rebuild from ehrbench's CI grid (bench/check/grid.py) instead of the grid "
+                          "stored in the baseline (after editing grid.py); the baseline's history is kept")
     chk.add_argument("--generators", "-g", default=None,
                      help="check: only these of the grid (name or full spec); --update: the grid's generators")
-    chk.add_argument("--seeds", "-s", default=None, help="check: only these seeds; --update: the grid's seeds")
+    chk.add_argument("--seeds", "-s", default=None,
+                     help="check: only these seeds (each generator at those of them it has); --update: every "
+                          "generator's seeds")
     chk.add_argument("--datasets", "-d", default=None, help="check: only these; --update: the grid's datasets")
     chk.add_argument("--metrics", "-m", default=None,
                      help="check: only these metric families or scores; --update: the grid's families")

@@ -75,6 +75,31 @@ def test_reference_scores_are_capped_by_their_range():
     assert es[0].cap == pytest.approx(0.02) and es[0].checked
 
 
+def test_a_generator_given_more_seeds_gets_its_own_narrower_bound():
+    """Per-generator seeds: each entry's t quantile and standard error use its generator's count,
+    and a generator's seeds beyond the grid's never leak into the anchors' means."""
+    from scipy import stats
+
+    rule = Rule()
+    spread = [0.60, 0.64, 0.58, 0.62, 0.66, 0.56, 0.61, 0.59]
+    grid = {"independent": list(range(8)), "real-copy": list(range(8)), "g": list(range(16))}
+    es = derive([_entry("independent", "s", [0.50] * 8), _entry("real-copy", "s", [0.90] * 8),
+                 _entry("g", "s", spread * 2)], grid, rule)
+    g = es[2]
+    assert g.t == pytest.approx(stats.t.ppf(1 - 0.05 / 3 / 2, 15))
+    assert g.tolerance(rule) == pytest.approx(g.t * g.std * math.sqrt(2 / 16))
+    at_eight = derive([_entry("independent", "s", [0.50] * 8), _entry("real-copy", "s", [0.90] * 8),
+                       _entry("g", "s", spread)], list(range(8)), rule)[2]
+    assert g.tolerance(rule) < 0.6 * at_eight.tolerance(rule)  # t falls and sqrt(2/k) too
+    assert es[0].t == pytest.approx(stats.t.ppf(1 - 0.05 / 3 / 2, 7))
+    # an anchor with values at more seeds than its grid gives it: only its own seeds count
+    es = derive([_entry("independent", "s", [0.50] * 8 + [0.0] * 8), _entry("real-copy", "s", [0.90] * 8)],
+                grid, rule)
+    assert sorted(es[0].values) == list(range(8)) and es[0].mean() == pytest.approx(0.50)
+    with pytest.raises(OptionError, match="at least 5 seeds"):
+        derive([], {**grid, "g": [0, 1, 2]}, rule)
+
+
 def test_a_baseline_needs_five_seeds():
     with pytest.raises(OptionError, match="at least 5 seeds"):
         derive([_entry("independent", "s", [0.5, 0.5])], [0, 1], Rule())
@@ -169,6 +194,46 @@ def test_check_runs_part_of_the_grid(toy_baseline, capsys):
         assert msg in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def more_seeds_baseline(tmp_path_factory):
+    """A toy baseline whose real-copy runs seeds 5-9 beyond the grid's 0-4."""
+    from bench.check.baseline import make_baseline
+    from bench.harness import RunConfig
+
+    tmp = tmp_path_factory.mktemp("more")
+    cfg = RunConfig(generators=list(ANCHORS), datasets=["toy"], seeds=[0, 1, 2, 3, 4], metrics=["mia_dcr", "tstr_lr"])
+    path = tmp / "b.json"
+    make_baseline(cfg, path, tmp / "work", reason="more seeds", force=True, progress=False,
+                  more_seeds={"real-copy": [5, 6, 7, 8, 9], "nosuch": [9]})
+    return path
+
+
+def test_more_seeds_are_stored_run_and_checked_per_generator(more_seeds_baseline, capsys):
+    data = json.loads(more_seeds_baseline.read_text())
+    assert data["more_seeds"] == {"real-copy": [5, 6, 7, 8, 9]}  # a generator not in the grid is dropped
+    by = {(s["generator"], s["metric"]): s for s in data["scores"]}
+    assert sorted(map(int, by[("real-copy", "trtr_lr_auroc")]["values"])) == list(range(10))
+    assert sorted(map(int, by[("independent", "tstr_lr_auroc")]["values"])) == list(range(5))
+    assert load_baseline(more_seeds_baseline)["_seeds"] == {"independent": [0, 1, 2, 3, 4], "real-copy": list(range(10))}
+    assert main(["check", "--baseline", str(more_seeds_baseline), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "seeds [0, 1, 2, 3, 4] (real-copy: seeds 0-9)" in out
+    # seeds only real-copy has: independent sits out rather than failing
+    assert main(["check", "--baseline", str(more_seeds_baseline), "-s", "5,6,7,8,9", "--no-progress"]) == 0
+    assert "1 generators x 1 datasets x seeds [5, 6, 7, 8, 9]" in capsys.readouterr().out
+
+
+def test_more_seeds_naming_a_generator_outside_the_grid_is_refused(more_seeds_baseline, tmp_path, capsys):
+    data = json.loads(more_seeds_baseline.read_text())
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**data, "more_seeds": {"medgan": [8]}}))
+    assert main(["check", "--baseline", str(bad), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "more_seeds names 'medgan'" in err
+    assert main(["check", "--baseline", str(more_seeds_baseline), "--ci-grid", "--no-progress"]) == 2
+    assert "go with --update" in capsys.readouterr().err
+
+
 def _git(repo, *args):
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
@@ -217,3 +282,6 @@ def test_committed_baseline_meets_the_rule():
             assert s["tolerance"] <= s["cap"], s
             assert Entry.from_dict(s).centred or s["tolerance"] < abs(s["mean"]), s
     assert len(base["config"]["seeds"]) >= 5 and base["history"][-1]["reason"]
+    # the check can see each contestant lose its structure: its dim-wise AUROC is a checked score
+    guarded = {s["generator"] for s in base["scores"] if s["metric"] == "dwpred_auroc_syn" and s["checked"]}
+    assert {g for _, g in leads} <= guarded, sorted({g for _, g in leads} - guarded)

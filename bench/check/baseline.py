@@ -1,8 +1,9 @@
 """The baseline file: the grid, per-seed scores, the rule's tolerances, and why it was written.
 
 Format 2 (this one) stores every seed's value, so a check of part of the seeds compares like with
-like; the rule's parameters and text; the scores left out by rule with the reason; and a history
-of updates (date, reason, commit, rule). Format 1 files (a mean and a ``3 x std`` tolerance per
+like; the seeds some generators run beyond the grid's (``more_seeds``, optional); the rule's
+parameters and text; the scores left out by rule with the reason; and a history of updates
+(date, reason, commit, rule). Format 1 files (a mean and a ``3 x std`` tolerance per
 score, ehrbench before the rule) are refused with the command that rebuilds them.
 """
 
@@ -14,6 +15,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,27 +62,49 @@ def one_thread() -> Iterator[None]:
                 os.environ[var] = value
 
 
-def run_grid(cfg: harness.RunConfig, work: Path, progress: bool, jobs: int = 1
-             ) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
-    """Run a grid afresh into a new directory under ``work``; its per-seed scores (speed left
-    out) and its jobs table.
+def seeds_of(cfg: harness.RunConfig, more: dict[str, list[int]] | None = None) -> dict[str, list[int]]:
+    """Every generator's seeds in a grid: the grid's ``seeds``, then any it runs beyond them."""
+    more = more or {}
+    return {g: [*cfg.seeds, *(s for s in more.get(g, ()) if s not in cfg.seeds)] for g in cfg.generator_labels}
 
-    ``jobs`` 1 runs the jobs one after another in this process (a monkeypatched fault then reaches
-    them: the mutant tests); above 1, in that many worker processes of one thread each (OpenMP,
-    MKL and OpenBLAS pinned before the workers start), so a baseline and its check run the same
-    arithmetic whatever the machine's core count.
+
+def grid_parts(cfg: harness.RunConfig, seeds: dict[str, list[int]]) -> list[harness.RunConfig]:
+    """The grid as runs of the harness: one per distinct list of seeds, each with its generators
+    (a run crosses every generator with every seed)."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for g in cfg.generator_labels:
+        if seeds.get(g):
+            groups.setdefault(tuple(seeds[g]), []).append(g)
+    return [replace(cfg, generators=gens, seeds=list(ss)) for ss, gens in groups.items()]
+
+
+def run_grid(cfg: harness.RunConfig, work: Path, progress: bool, jobs: int = 1,
+             seeds: dict[str, list[int]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+    """Run a grid afresh into new directories under ``work``; its per-seed scores (speed left
+    out), its jobs table and the run directories (one per distinct list of seeds).
+
+    ``seeds``: each generator's seeds (default: the configuration's, for all). ``jobs`` 1 runs the
+    jobs one after another in this process (a monkeypatched fault then reaches them: the mutant
+    tests); above 1, in that many worker processes of one thread each (OpenMP, MKL and OpenBLAS
+    pinned before the workers start), so a baseline and its check run the same arithmetic
+    whatever the machine's core count.
     """
     from bench.executors import Limits, make_executor
 
-    prep = harness.prepare(cfg)
-    run_dir = harness.new_run_dir(work, cfg)
-    executor = make_executor("process", jobs=jobs, limits=Limits(None, None)) if jobs > 1 else None
-    with one_thread() if jobs > 1 else contextlib.nullcontext():
-        harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True, progress=progress,
-                    executor=executor)
-    scores = pd.read_csv(run_dir / "scores.csv")
-    jobs_table = pd.read_csv(run_dir / "jobs.csv")
-    return scores[scores["category"] != "speed"], jobs_table, run_dir
+    parts = grid_parts(cfg, seeds or seeds_of(cfg))
+    prepared = [harness.prepare(part) for part in parts]  # every part validated before any work
+    score_tables, job_tables, run_dirs = [], [], []
+    for prep in prepared:
+        run_dir = harness.new_run_dir(work, prep.config)
+        executor = make_executor("process", jobs=jobs, limits=Limits(None, None)) if jobs > 1 else None
+        with one_thread() if jobs > 1 else contextlib.nullcontext():
+            harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True, progress=progress,
+                        executor=executor)
+        score_tables.append(pd.read_csv(run_dir / "scores.csv"))
+        job_tables.append(pd.read_csv(run_dir / "jobs.csv"))
+        run_dirs.append(run_dir)
+    scores = pd.concat(score_tables, ignore_index=True)
+    return scores[scores["category"] != "speed"], pd.concat(job_tables, ignore_index=True), run_dirs
 
 
 def score_ranges(metric_names: list[str]) -> dict[str, tuple[float, float]]:
@@ -130,14 +154,19 @@ def git_state(cwd: Path | None = None, ignore: Path | None = None) -> dict[str, 
 
 def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, force: bool = False,
                   progress: bool = True, rule: Rule | None = None, previous: dict | None = None,
-                  jobs: int = 1) -> dict:
-    """Run the grid, apply the rule and write the baseline to ``path`` (atomically)."""
+                  jobs: int = 1, more_seeds: dict[str, list[int]] | None = None) -> dict:
+    """Run the grid, apply the rule and write the baseline to ``path`` (atomically).
+
+    ``more_seeds``: seeds some generators (by label) run beyond ``cfg.seeds``."""
     rule = rule or Rule()
+    more = {g: [s for s in ss if s not in cfg.seeds] for g, ss in (more_seeds or {}).items()
+            if g in cfg.generator_labels}
+    more = {g: ss for g, ss in more.items() if ss}
+    seeds = seeds_of(cfg, more)
     if not reason or not reason.strip():
         raise OptionError('--update needs --reason "why the scores are allowed to change" (it is written '
                           "into the baseline)")
-    if len(cfg.seeds) < rule.min_seeds:
-        derive([], list(cfg.seeds), rule)  # raises the rule's error before any work
+    derive([], seeds, rule)  # too few seeds: the rule's error before any work
     state = git_state(ignore=path)
     if not force:
         if not state["repo"]:
@@ -147,13 +176,13 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
             shown = ", ".join(state["dirty"][:5]) + (" ..." if len(state["dirty"]) > 5 else "")
             raise OptionError(f"--update: the git tree has uncommitted changes ({shown}); a baseline must come "
                               "from committed code. Commit them, or pass --force")
-    scores, job_table, run_dir = run_grid(cfg, work, progress, jobs)
+    scores, job_table, run_dirs = run_grid(cfg, work, progress, jobs, seeds)
     failed = job_table[job_table["status"] != "ok"]
     if len(failed):
         first = failed.iloc[0]
         raise OptionError(f"--update: {len(failed)} job(s) failed, e.g. {first['generator']} / {first['dataset']} / "
                           f"seed {first['seed']}: {first['error']}; nothing written to {path}")
-    entries = derive(entries_from_scores(scores, score_ranges(cfg.metrics)), list(cfg.seeds), rule)
+    entries = derive(entries_from_scores(scores, score_ranges(cfg.metrics)), seeds, rule)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     update = {
         "date": created, "reason": reason.strip(), "commit": state["commit"],
@@ -164,6 +193,8 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
     baseline = {
         "format": FORMAT,
         "config": {k: v for k, v in cfg.to_dict().items() if k != "save_synthetic"},
+        # seeds a generator runs beyond config.seeds (by label): a high-variance one gets more
+        **({"more_seeds": more} if more else {}),
         "rule": rule.to_dict(),
         # how the grid ran: a check reruns it the same way by default (same threads per job)
         "execution": {"jobs": jobs, "threads_per_job": 1 if jobs > 1 else None},
@@ -177,7 +208,7 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
         "scores": [e.to_dict(rule) for e in entries],
     }
     write_json(path, baseline)
-    baseline["_run_dir"] = str(run_dir)
+    baseline["_run_dirs"] = [str(d) for d in run_dirs]
     return baseline
 
 
@@ -203,9 +234,15 @@ def load_baseline(path: Path) -> dict:
         cfg = harness.RunConfig.from_dict(data["config"])  # no val_size: the train/test split it ran on
         rule = Rule.from_dict(data["rule"])
         entries = [Entry.from_dict(s) for s in data["scores"]]
-    except (KeyError, TypeError, ValueError) as exc:
+        more = {str(g): [int(s) for s in ss] for g, ss in (data.get("more_seeds") or {}).items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise OptionError(f"baseline {path} is malformed: {type(exc).__name__}: {exc}") from None
+    unknown = sorted(set(more) - set(cfg.generator_labels))
+    if unknown:
+        raise OptionError(f"baseline {path} is malformed: more_seeds names {unknown[0]!r}, which is not among its "
+                          f"generators ({', '.join(cfg.generator_labels)})")
     data["_config"], data["_rule"], data["_entries"] = cfg, rule, entries
+    data["_seeds"] = seeds_of(cfg, more)  # every generator's seeds
     return data
 
 

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from bench.check.baseline import StaleBaseline, dwp_leads, load_baseline, make_baseline
-from bench.check.grid import MIN_DWP_LEAD, ci_config
+from bench.check.grid import MIN_DWP_LEAD, ci_config, ci_more_seeds
 from bench.check.regress import check, format_moved
 from bench.check.rule import ANCHORS
 from bench.core.errors import OptionError
@@ -29,29 +29,33 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
     previous = None
     try:
         previous = load_baseline(path) if path.is_file() else None
-        cfg = previous["_config"] if previous else ci_config()
-        origin = f"the grid stored in {path}" if previous else "ehrbench's CI grid (bench/check/grid.py)"
+        stored = previous is not None and not args.ci_grid
+        cfg = previous["_config"] if stored else ci_config()
+        more = dict(previous.get("more_seeds") or {}) if stored else ci_more_seeds()
+        origin = f"the grid stored in {path}" if stored else "ehrbench's CI grid (bench/check/grid.py)"
     except StaleBaseline:
-        cfg, origin = ci_config(), f"ehrbench's CI grid ({path} is of an older format)"
+        cfg, more, origin = ci_config(), ci_more_seeds(), f"ehrbench's CI grid ({path} is of an older format)"
     if args.generators:
         specs = harness.parse_generators(args.generators, add_baseline=False)
         labels = [s.label for s in specs]
         cfg.generators = GeneratorSpec.parse_list(  # the rule's caps need both anchors
             ",".join([*ANCHORS, *(g for g in labels if g not in ANCHORS)]))
         origin += ", generators from --generators"
-    if args.seeds:
-        cfg.seeds = _ints("--seeds", args.seeds)
+    if args.seeds:  # every generator's seeds: the grid's extra seeds for some generators go
+        cfg.seeds, more = _ints("--seeds", args.seeds), {}
     if args.datasets:
         cfg.datasets = DatasetSpec.parse_list(args.datasets)
     if args.metrics:
         cfg.metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    more = {g: ss for g, ss in more.items() if g in cfg.generator_labels}
+    extra = "".join(f"; {g} also seeds {ss}" for g, ss in more.items())
     print(f"updating {path} from {origin}: {', '.join(cfg.generator_labels)} on {', '.join(cfg.dataset_labels)}, "
-          f"seeds {cfg.seeds}", file=sys.stderr)
+          f"seeds {cfg.seeds}{extra}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="ehrbench-baseline-") as tmp:
         work = Path(args.keep) if args.keep else Path(tmp)
         jobs = args.jobs or int(((previous or {}).get("execution") or {}).get("jobs") or 1)
         base = make_baseline(cfg, path, work, args.reason or "", force=args.force, progress=progress,
-                             previous=previous, jobs=jobs)
+                             previous=previous, jobs=jobs, more_seeds=more)
     for (ds, gen), lead in sorted(dwp_leads(base).items()):
         if lead < MIN_DWP_LEAD:
             print(f"note: {gen} leads independent on {ds}'s dwpred_auroc_syn by {lead:.3f} < {MIN_DWP_LEAD}: it "
@@ -59,7 +63,7 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
     n = len(base["scores"])
     print(f"baseline {path}: {n - len(base['excluded'])} of {n} scores checked, {len(base['excluded'])} "
           f"excluded by rule (listed in the file); {len(cfg.generators)} generators x {len(cfg.datasets)} "
-          f"datasets x {len(cfg.seeds)} seeds; commit {base['commit']}")
+          f"datasets x {len(cfg.seeds)} seeds{extra}; commit {base['commit']}")
     return 0
 
 
@@ -70,8 +74,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
     if args.update:
         return update(args, path, progress)
-    if args.reason or args.force:
-        raise OptionError("--reason and --force go with --update")
+    if args.reason or args.force or args.ci_grid:
+        raise OptionError("--reason, --force and --ci-grid go with --update")
     res = check(path, generators=args.generators, seeds=_ints("--seeds", args.seeds) if args.seeds else None,
                 datasets=args.datasets, metrics=args.metrics, work=Path(args.keep) if args.keep else None,
                 progress=progress, jobs=args.jobs)

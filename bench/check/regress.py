@@ -131,52 +131,73 @@ def check(path: Path, generators: str | None = None, seeds: list[int] | None = N
     cfg, rule = base["_config"], base["_rule"]
     entries: list[Entry] = base["_entries"]
     gens = _select_generators(cfg.generator_labels, generators)
+    stored: dict[str, list[int]] = base["_seeds"]
     if seeds:
-        unknown = sorted(set(seeds) - set(cfg.seeds))
+        every = sorted({s for g in gens for s in stored[g]})
+        unknown = sorted(set(seeds) - set(every))
         if unknown:
-            raise OptionError(f"--seeds: {unknown} not in the baseline's seeds {cfg.seeds}")
-    seeds = list(seeds or cfg.seeds)
+            raise OptionError(f"--seeds: {unknown} not in the baseline's seeds {every}"
+                              + (f" (of {', '.join(gens)})" if generators else ""))
+    # each generator at its own seeds, or at those of them asked for; one without any of them sits out
+    own = {g: [s for s in (seeds or stored[g]) if s in stored[g]] for g in gens}
+    own = {g: ss for g, ss in own.items() if ss}
+    gens = [g for g in gens if g in own]
     dsets = _select_datasets(cfg.dataset_labels, datasets)
     families, only = _select_metrics(cfg.metrics, metrics)
-    sub = replace(cfg, generators=gens, datasets=dsets, seeds=seeds, metrics=families)
+    sub = replace(cfg, generators=gens, datasets=dsets, seeds=sorted({s for ss in own.values() for s in ss}),
+                  metrics=families)
     wanted = [e for e in entries if e.generator in gens and e.dataset in dsets and (only is None or e.metric in only)]
     checked = [e for e in wanted if e.checked]
     result = CheckResult(moved=[], checked=0, excluded=sum(not e.checked for e in wanted),
-                         grid=f"{len(gens)} generators x {len(dsets)} datasets x seeds {seeds}")
+                         grid=_describe_grid(gens, dsets, own))
     usable = []
     for e in checked:
-        why = e.usable(rule, seeds)
+        why = e.usable(rule, own[e.generator])
         if why:
-            result.skipped.append(f"{e.dataset} / {e.generator} / {e.metric}: {why} at {len(seeds)} seeds")
+            result.skipped.append(f"{e.dataset} / {e.generator} / {e.metric}: {why} at {len(own[e.generator])} seeds")
         else:
             usable.append(e)
     result.checked = len(usable)
     if not usable:
         raise OptionError(f"nothing to check: none of the {len(wanted)} selected scores of {path} is checked by the "
-                          f"rule at {len(seeds)} seeds ({result.excluded} excluded in the baseline, "
+                          f"rule at these seeds ({result.excluded} excluded in the baseline, "
                           f"{len(result.skipped)} too noisy at these seeds); select more seeds or other scores")
     with tempfile.TemporaryDirectory(prefix="ehrbench-check-") as tmp:
-        scores, job_table, run_dir = run_grid(sub, work or Path(tmp), progress, jobs)
+        scores, job_table, run_dirs = run_grid(sub, work or Path(tmp), progress, jobs, own)
         if work:
-            result.run_dir = str(run_dir)
+            result.run_dir = ", ".join(str(d) for d in run_dirs)
     result.job_errors = [f"{r.generator} / {r.dataset} / seed {r.seed}: {r.error}"
                          for r in job_table.itertuples() if r.status != "ok"]
     now = {e.key: e for e in entries_from_scores(scores, score_ranges(families))}
-    result.moved = compare(usable, now, seeds, rule)
+    result.moved = compare(usable, now, own, rule)
     return result
 
 
-def compare(entries: list[Entry], now: dict[tuple[str, str, str], Entry], seeds: list[int],
+def _describe_grid(gens: list[str], dsets: list[str], seeds: dict[str, list[int]]) -> str:
+    """``N generators x M datasets x seeds [...]``, and the generators that run other seeds."""
+    common = max((seeds[g] for g in gens), key=lambda ss: sum(seeds[g] == ss for g in gens))
+    others = [f"{g}: seeds {_span(seeds[g])}" for g in gens if seeds[g] != common]
+    return f"{len(gens)} generators x {len(dsets)} datasets x seeds {common}" + (f" ({'; '.join(others)})" if others
+                                                                                 else "")
+
+
+def _span(seeds: list[int]) -> str:
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2 else str(seeds)
+
+
+def compare(entries: list[Entry], now: dict[tuple[str, str, str], Entry], seeds: dict[str, list[int]],
             rule: Rule) -> list[Moved]:
+    """The entries whose mean now, over their generator's ``seeds``, left their tolerance."""
     moved = []
     for e in entries:
-        base_mean, tol = e.mean(seeds), e.tolerance(rule, len(seeds))
+        mine = seeds[e.generator]
+        base_mean, tol = e.mean(mine), e.tolerance(rule, len(mine))
         n = now.get(e.key)
-        if n is None or set(seeds) - set(n.values):
+        if n is None or set(mine) - set(n.values):
             why = (n.reason if n is not None else "") or "not computed (job failed or metric missing)"
             moved.append(Moved(*e.key, e.goal, base_mean, None, tol, why))
             continue
-        value = n.mean(seeds)
+        value = n.mean(mine)
         if abs(value - base_mean) > tol:
             moved.append(Moved(*e.key, e.goal, base_mean, value, tol))
     return sorted(moved, key=lambda m: (m.dataset, m.generator, -m.tolerances, m.metric))
