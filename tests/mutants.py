@@ -4,6 +4,7 @@ and the faults' helpers. Not a test module: ``test_check_mutants.py`` and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,9 @@ from bench.check import check, format_moved, load_baseline, make_baseline
 
 __all__ = ["format_moved"]  # re-exported for the mutant test modules
 from bench.check.baseline import DEFAULT_BASELINE, StaleBaseline
-from bench.check.grid import CI_GENERATORS, CI_SEEDS, ci_more_seeds
+from bench.check.grid import CI_GENERATORS, CI_SEEDS, ci_config, ci_more_seeds
 from bench.core.errors import OptionError
 from bench.core.options import GeneratorSpec
-from bench.harness import RunConfig
 
 MEDDIFF = GeneratorSpec.parse(next(g for g in CI_GENERATORS if g.startswith("meddiff"))).label
 MEDGAN = GeneratorSpec.parse(next(g for g in CI_GENERATORS if g.startswith("medgan"))).label
@@ -92,8 +92,7 @@ def mutant_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if committed:
         return committed
     tmp = tmp_path_factory.mktemp("mutants")
-    cfg = RunConfig(generators=["independent", "real-copy", MEDDIFF, MEDGAN], datasets=["eunomia"],
-                    seeds=SEEDS, metrics=FAMILIES)
+    cfg = replace(ci_config(), metrics=FAMILIES)  # the CI grid (split pinned), the faults' families only
     path = tmp / "baseline.json"
     make_baseline(cfg, path, tmp / "work", reason="mutant tests", force=True, progress=False,
                   more_seeds={MEDGAN: MEDGAN_SEEDS})

@@ -159,6 +159,9 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
 
     ``more_seeds``: seeds some generators (by label) run beyond ``cfg.seeds``."""
     rule = rule or Rule()
+    # the families by name, the default suite spelled out: the stored grid must not follow a
+    # later change of the default suite
+    cfg = replace(cfg, metrics=[m.name for m in metric_registry.resolve(cfg.metrics or None)])
     more = {g: [s for s in ss if s not in cfg.seeds] for g, ss in (more_seeds or {}).items()
             if g in cfg.generator_labels}
     more = {g: ss for g, ss in more.items() if ss}
