@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--seeds", "-s", default=None,
                      help="check: only these seeds (each generator at those of them it has); --update: every "
                           "generator's seeds")
+    chk.add_argument("--more-seeds", action="append", default=None, metavar="GEN@SEEDS",
+                     help="with --update: seeds a generator (name or full spec) runs beyond --seeds, e.g. "
+                          "'medgan@8,9,10,11,12,13,14,15' for one whose scores spread widely; repeatable")
     chk.add_argument("--datasets", "-d", default=None, help="check: only these; --update: the grid's datasets")
     chk.add_argument("--metrics", "-m", default=None,
                      help="check: only these metric families or scores; --update: the grid's families")

@@ -196,21 +196,17 @@ def test_check_runs_part_of_the_grid(toy_baseline, capsys):
 
 @pytest.fixture(scope="module")
 def more_seeds_baseline(tmp_path_factory):
-    """A toy baseline whose real-copy runs seeds 5-9 beyond the grid's 0-4."""
-    from bench.check.baseline import make_baseline
-    from bench.harness import RunConfig
-
-    tmp = tmp_path_factory.mktemp("more")
-    cfg = RunConfig(generators=list(ANCHORS), datasets=["toy"], seeds=[0, 1, 2, 3, 4], metrics=["mia_dcr", "tstr_lr"])
-    path = tmp / "b.json"
-    make_baseline(cfg, path, tmp / "work", reason="more seeds", force=True, progress=False,
-                  more_seeds={"real-copy": [5, 6, 7, 8, 9], "nosuch": [9]})
+    """A toy baseline whose real-copy runs seeds 5-9 beyond the grid's 0-4 (``--more-seeds``)."""
+    path = tmp_path_factory.mktemp("more") / "b.json"
+    assert main(["check", "--update", "--baseline", str(path), "-g", "independent", "-d", "toy", "-s", "0,1,2,3,4",
+                 "--more-seeds", "real-copy@5,6,7,8,9", "-m", "mia_dcr,tstr_lr", "--no-progress",
+                 "--reason", "more seeds", "--force"]) == 0
     return path
 
 
 def test_more_seeds_are_stored_run_and_checked_per_generator(more_seeds_baseline, capsys):
     data = json.loads(more_seeds_baseline.read_text())
-    assert data["more_seeds"] == {"real-copy": [5, 6, 7, 8, 9]}  # a generator not in the grid is dropped
+    assert data["more_seeds"] == {"real-copy": [5, 6, 7, 8, 9]}
     by = {(s["generator"], s["metric"]): s for s in data["scores"]}
     assert sorted(map(int, by[("real-copy", "trtr_lr_auroc")]["values"])) == list(range(10))
     assert sorted(map(int, by[("independent", "tstr_lr_auroc")]["values"])) == list(range(5))
@@ -232,6 +228,13 @@ def test_more_seeds_naming_a_generator_outside_the_grid_is_refused(more_seeds_ba
     assert "bad.json" in err and "more_seeds names 'medgan'" in err
     assert main(["check", "--baseline", str(more_seeds_baseline), "--ci-grid", "--no-progress"]) == 2
     assert "go with --update" in capsys.readouterr().err
+    update = ["check", "--update", "--baseline", str(tmp_path / "new.json"), "-g", "independent", "-d", "toy",
+              "--reason", "x", "--force"]
+    for bad, msg in (("medgan@8,9", "'medgan' is not in the grid"), ("real-copy", "expected GEN@SEEDS"),
+                     ("real-copy@8,x", "comma-separated integers"), ("real-copy@8,8", "distinct non-negative")):
+        assert main([*update, "--more-seeds", bad]) == 2
+        assert msg in capsys.readouterr().err
+    assert not (tmp_path / "new.json").exists()
 
 
 def _git(repo, *args):

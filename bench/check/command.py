@@ -23,6 +23,21 @@ def _ints(option: str, text: str) -> list[int]:
         raise OptionError(f"{option}: expected comma-separated integers, got {text!r}") from None
 
 
+def _more_seeds(item: str, labels: list[str]) -> dict[str, list[int]]:
+    """``GEN@SEEDS`` of ``--more-seeds``: the grid's generators it names (by name or full spec)."""
+    gen, sep, seeds = item.rpartition("@")
+    if not sep or not gen.strip() or not seeds.strip():
+        raise OptionError(f"--more-seeds: expected GEN@SEEDS (e.g. medgan@8,9,10), got {item!r}")
+    full = GeneratorSpec.parse(gen.strip()).label
+    hit = [g for g in labels if g == full or g.partition(":")[0] == full]
+    if not hit:
+        raise OptionError(f"--more-seeds: {gen.strip()!r} is not in the grid; its generators: {', '.join(labels)}")
+    values = _ints("--more-seeds", seeds)
+    if any(v < 0 for v in values) or len(set(values)) != len(values):
+        raise OptionError(f"--more-seeds: seeds must be distinct non-negative integers, got {seeds!r}")
+    return dict.fromkeys(hit, values)
+
+
 def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
     from bench import harness
 
@@ -47,6 +62,8 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
         cfg.datasets = DatasetSpec.parse_list(args.datasets)
     if args.metrics:
         cfg.metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    for item in args.more_seeds or []:
+        more.update(_more_seeds(item, cfg.generator_labels))
     more = {g: ss for g, ss in more.items() if g in cfg.generator_labels}
     extra = "".join(f"; {g} also seeds {ss}" for g, ss in more.items())
     print(f"updating {path} from {origin}: {', '.join(cfg.generator_labels)} on {', '.join(cfg.dataset_labels)}, "
@@ -74,8 +91,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
     if args.update:
         return update(args, path, progress)
-    if args.reason or args.force or args.ci_grid:
-        raise OptionError("--reason, --force and --ci-grid go with --update")
+    if args.reason or args.force or args.ci_grid or args.more_seeds:
+        raise OptionError("--reason, --force, --ci-grid and --more-seeds go with --update")
     res = check(path, generators=args.generators, seeds=_ints("--seeds", args.seeds) if args.seeds else None,
                 datasets=args.datasets, metrics=args.metrics, work=Path(args.keep) if args.keep else None,
                 progress=progress, jobs=args.jobs)
