@@ -34,7 +34,7 @@ independent draw, not as a paired replicate:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -212,7 +212,7 @@ def derive(entries: list[Entry], seeds: list[int] | Mapping[str, list[int]], rul
     return entries
 
 
-def _distance(a: Entry, b: Entry, own) -> float:
+def _distance(a: Entry, b: Entry, own: Callable[[str], list[int]]) -> float:
     """|mean of a - mean of b| over the seeds both generators' grids give them (all of a's when none)."""
     shared = [s for s in own(a.generator) if s in set(own(b.generator))] or own(a.generator)
     return abs(a.mean([s for s in shared if s in a.values]) - b.mean([s for s in shared if s in b.values]))
