@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 
 from bench.check import check, format_moved, load_baseline, make_baseline
-
-__all__ = ["format_moved"]  # re-exported for the mutant test modules
 from bench.check.baseline import DEFAULT_BASELINE, StaleBaseline
 from bench.check.grid import CI_GENERATORS, CI_SEEDS, ci_config, ci_more_seeds
 from bench.core.errors import OptionError

@@ -12,7 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mutants import check_part, format_moved, moved_scores, mutant_baseline, shuffle_within_label
+from mutants import check_part, moved_scores, mutant_baseline, shuffle_within_label
+
+from bench.check import format_moved
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from mutants import check_part, format_moved, generator_moves, mutant_baseline
+from mutants import check_part, generator_moves, mutant_baseline
+
+from bench.check import format_moved
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.check.baseline import StaleBaseline, dwp_leads, load_baseline, make_baseline
 from bench.check.grid import MIN_DWP_LEAD, ci_config, ci_more_seeds
-from bench.check.regress import check, format_moved
+from bench.check.regress import check, format_moved, select_generators
 from bench.check.rule import ANCHORS
 from bench.core.errors import OptionError
 from bench.core.options import DatasetSpec, GeneratorSpec
@@ -28,10 +28,7 @@ def _more_seeds(item: str, labels: list[str]) -> dict[str, list[int]]:
     gen, sep, seeds = item.rpartition("@")
     if not sep or not gen.strip() or not seeds.strip():
         raise OptionError(f"--more-seeds: expected GEN@SEEDS (e.g. medgan@8,9,10), got {item!r}")
-    full = GeneratorSpec.parse(gen.strip()).label
-    hit = [g for g in labels if g == full or g.partition(":")[0] == full]
-    if not hit:
-        raise OptionError(f"--more-seeds: {gen.strip()!r} is not in the grid; its generators: {', '.join(labels)}")
+    hit = select_generators(labels, gen.strip(), option="--more-seeds", grid="the grid")
     values = _ints("--more-seeds", seeds)
     if any(v < 0 for v in values) or len(set(values)) != len(values):
         raise OptionError(f"--more-seeds: seeds must be distinct non-negative integers, got {seeds!r}")

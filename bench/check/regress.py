@@ -62,8 +62,10 @@ class CheckResult:
         return not self.moved and not self.job_errors
 
 
-def _select_generators(stored: list[str], wanted: str | None) -> list[str]:
-    """Canonical labels (options sorted, as results name them) of the stored generators named."""
+def select_generators(stored: list[str], wanted: str | None, option: str = "--generators",
+                      grid: str = "the baseline's grid") -> list[str]:
+    """Canonical labels (options sorted, as results name them) of the stored generators named,
+    each by its name or its full spec; a name outside ``grid`` is an error of ``option``."""
     stored = [s.label for s in parse_spec_list(",".join(stored))]
     if not wanted:
         return stored
@@ -71,8 +73,7 @@ def _select_generators(stored: list[str], wanted: str | None) -> list[str]:
     for token in (t.strip() for t in _split_specs(wanted)):
         hit = [g for g in stored if g == token or g.partition(":")[0] == token]
         if not hit:
-            raise OptionError(f"--generators: {token!r} is not in the baseline's grid; its generators: "
-                              + ", ".join(stored))
+            raise OptionError(f"{option}: {token!r} is not in {grid}; its generators: " + ", ".join(stored))
         chosen += [g for g in hit if g not in chosen]
     return chosen
 
@@ -130,7 +131,7 @@ def check(path: Path, generators: str | None = None, seeds: list[int] | None = N
         jobs = int((base.get("execution") or {}).get("jobs") or 1)
     cfg, rule = base["_config"], base["_rule"]
     entries: list[Entry] = base["_entries"]
-    gens = _select_generators(cfg.generator_labels, generators)
+    gens = select_generators(cfg.generator_labels, generators)
     stored: dict[str, list[int]] = base["_seeds"]
     if seeds:
         every = sorted({s for g in gens for s in stored[g]})
