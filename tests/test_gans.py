@@ -95,6 +95,12 @@ def test_binary_mode_on_count_data_is_an_error(tiny_count: EHRDataset) -> None:
         gen.fit(tiny_count)
 
 
+def test_bernoulli_records_need_binary_mode(tiny: EHRDataset) -> None:
+    gen = registry.make(TINY["medwgan"] + ",mode=count,binarize=bernoulli", random_state=0)
+    with pytest.raises(OptionError, match="binarize='bernoulli'.*needs binary mode"):
+        gen.fit(tiny)
+
+
 def test_count_mode_on_binary_data_stays_binary(tiny: EHRDataset) -> None:
     gen = _fit(TINY["medgan"] + ",mode=count", tiny)
     X, _ = sample_generator(gen, 40, tiny)
@@ -269,6 +275,8 @@ def test_to_records_rounds_by_mode() -> None:
         ("ctgan:batch_size=55", "multiple of pac"),
         ("medgan:epochs=ten", "option epochs=.ten. is not an integer"),
         ("medgan:device=tpu", "device must be"),
+        ("medgan:binarize=threshold", "binarize='threshold' is not one of round, bernoulli"),
+        ("medbgan:binarize=0.5", "binarize='0.5' is not one of"),
     ],
 )
 def test_bad_options_are_clear_errors(spec: str, match: str) -> None:

@@ -15,7 +15,9 @@ import pytest
 import torch
 
 from bench.core.data import EHRDataset
+from generators._torch import torch_generator
 from generators.gans._losses import l2_penalty, reconstruction_loss
+from generators.gans._records import never_generated, to_records
 from generators.gans.medgan import MedBGAN, MedGAN, MedWGAN
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
@@ -105,3 +107,38 @@ def test_critic_trains_on_inference_mode_batch_norm_and_sampling_follows_a_burn_
     assert not torch.allclose(bn.running_mean, bn0.running_mean), "burn-in left the statistics unchanged"
     # 1,000 batches at momentum 0.01 forget the training-time statistics almost entirely
     assert MedGAN.bn_burn_in == 1000 and MedGAN.bn_burn_in_batch == 100
+
+
+# ------------------------------------------------------------------ binarisation
+def test_rounding_never_emits_a_rare_code_and_bernoulli_draws_emit_it_at_its_rate() -> None:
+    """The known answer behind ``binarize``: a code the decoder gives probability 0.02 in every
+    record is never generated when rounded, and occurs in about 2 % of records when drawn."""
+    n = 20_000
+    raw = np.tile(np.array([0.02, 0.3, 0.7, 0.98], np.float32), (n, 1))
+    rounded = to_records(raw, "binary", "binary")
+    np.testing.assert_array_equal(rounded.mean(0), [0, 0, 1, 1])
+    drawn = to_records(raw, "binary", "binary", draw=torch_generator(0))
+    assert set(np.unique(drawn)) == {0.0, 1.0}
+    se = np.sqrt(raw[0] * (1 - raw[0]) / n)
+    assert np.all(np.abs(drawn.mean(0) - raw[0]) < 4 * se), drawn.mean(0)
+    present = np.ones(4, bool)
+    assert never_generated(rounded, present)[1] == 2 and never_generated(drawn, present)[1] == 0
+    np.testing.assert_array_equal(drawn, to_records(raw, "binary", "binary", draw=torch_generator(0)))
+    assert not np.array_equal(drawn, to_records(raw, "binary", "binary", draw=torch_generator(1)))
+
+
+def test_bernoulli_sampling_draws_from_the_decoders_probabilities_with_the_sampling_seed() -> None:
+    data = code_blocks(256, n_blocks=4, size=3)
+    small = {"ae_epochs": 2, "epochs": 2, "batch_size": 64, "embed_dim": 8, "gen_dims": (8, 8, 8), "disc_dims": (8,)}
+    drawn = MedGAN(**small, binarize="bernoulli", random_state=0).fit(data)
+    X, _ = drawn.sample(4000)
+    assert set(np.unique(X)) <= {0.0, 1.0}
+    again = MedGAN(**small, binarize="bernoulli", random_state=0).fit(data)
+    np.testing.assert_array_equal(X, again.sample(4000)[0])
+    # the same trained model, rounded: training does not depend on the binarisation
+    rounded = MedGAN(**small, random_state=0).fit(data).sample(4000)[0]
+    probs = MedGAN(**small, random_state=0).fit(data)._raw_sample(4000, None)
+    np.testing.assert_array_equal(rounded, (probs >= 0.5).astype(np.float32))
+    assert not np.array_equal(X, rounded)
+    se = np.sqrt(probs.mean(0) * (1 - probs.mean(0)) / 4000) + 1e-3
+    assert np.all(np.abs(X.mean(0) - probs.mean(0)) < 5 * se), (X.mean(0), probs.mean(0))

@@ -207,6 +207,11 @@ class AdversarialGenerator(Generator):
             z = torch.cat([z, self._onehot(y)], dim=1)
         return self.generator_(z)
 
+    def _record_draw(self) -> torch.Generator | None:
+        """The generator that draws binary records from the output probabilities, or None to round
+        them at 0.5 (every GAN here but a medGAN with ``binarize='bernoulli'``)."""
+        return None
+
     def _critic(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         if y is not None and self.n_classes_:
             x = torch.cat([x, self._onehot(y)], dim=1)
@@ -362,7 +367,7 @@ class AdversarialGenerator(Generator):
                 if not np.isin(y_out, [0, 1]).all():
                     raise OptionError(f"generator {self.name!r}: labels must be 0 or 1")
             y_t = torch.as_tensor(y_out, device=self.device_)
-        X = to_records(self._raw_sample(int(n), y_t), self.mode_, self.kind_)
+        X = to_records(self._raw_sample(int(n), y_t), self.mode_, self.kind_, self._record_draw())
         self.last_sample_ = {}
         if self.present_ is not None:
             frac, count = never_generated(X, self.present_)
