@@ -59,16 +59,21 @@ def check_mode(gen: Generator) -> None:
 def resolve_mode(gen: Generator, data: EHRDataset) -> str:
     """``auto`` follows the data. A binary model cannot represent counts, so that pairing is an
     error rather than a silent binarisation; a count model on binary data is allowed (its
-    samples are clipped to {0, 1}, see :func:`generators.gans._records.to_records`)."""
+    samples are clipped to {0, 1}, see :func:`generators.gans._records.to_records`). Drawing
+    binary records (the medGAN family's ``binarize='bernoulli'``) needs binary mode."""
     mode = getattr(gen, "mode", "auto")
-    if mode == "auto":
-        return data.kind
     if mode == "binary" and data.kind == "count":
         raise OptionError(
             f"generator {gen.name!r}: mode='binary' cannot model count data (dataset {data.name!r}); "
             "use mode=count or mode=auto"
         )
-    return mode
+    resolved = data.kind if mode == "auto" else mode
+    if getattr(gen, "binarize", "round") == "bernoulli" and resolved != "binary":
+        raise OptionError(
+            f"generator {gen.name!r}: binarize='bernoulli' draws binary records and needs binary mode "
+            f"(this fit runs in {resolved!r} mode); use binarize=round"
+        )
+    return resolved
 
 
 def validate_common(gen: Generator, ints: tuple[str, ...], floats: tuple[str, ...]) -> None:

@@ -167,11 +167,6 @@ class MedGAN(AdversarialGenerator):
         return [("pretrain", int(p["ae_epochs"]) * ae_per, ae_per), *super()._phases(n, p)]
 
     def _build(self, n_codes: int) -> None:
-        if self.binarize == "bernoulli" and self.mode_ != "binary":
-            raise OptionError(
-                f"generator {self.name!r}: binarize='bernoulli' draws binary records and needs binary mode "
-                f"(this fit runs in {self.mode_!r} mode); use binarize=round"
-            )
         self.noise_dim_ = self.embed_dim
         self.autoencoder_ = LinearAutoencoder(n_codes, self.embed_dim, self.mode_).to(self.device_)
         shortcut = ShortcutGenerator(self.embed_dim, tuple(self.gen_dims), self.mode_)
