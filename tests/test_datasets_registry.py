@@ -14,7 +14,8 @@ from bench.core.data import EHRDataset
 from bench.core.errors import DatasetError, OptionError
 from bench.core.options import DatasetSpec
 
-ALL = ["eunomia", "file", "mimic3", "omop", "rhc", "synthetic-mimic", "toy"]
+ALL = ["dialysis", "eunomia", "file", "flchain", "framingham", "mimic3", "omop", "rhc", "smarto",
+       "synthetic-mimic", "toy"]
 
 
 def test_every_dataset_is_listed_with_a_description():
@@ -46,7 +47,7 @@ def test_malformed_specs_are_option_errors(text, message):
 
 
 def test_check_names_lists_valid_names_and_checks_options():
-    with pytest.raises(OptionError, match="unknown dataset 'mimic'; valid datasets: eunomia, file, mimic3"):
+    with pytest.raises(OptionError, match="unknown dataset 'mimic'; valid datasets: dialysis, eunomia, file, flchain"):
         datasets.check_names(DatasetSpec.parse_list("toy,mimic"))
     with pytest.raises(OptionError, match="toy.*unknown option 'rows'; valid options: kind, n_codes, n_records, seed"):
         datasets.check_names([DatasetSpec.parse("toy:rows=5")])

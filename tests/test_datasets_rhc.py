@@ -65,6 +65,9 @@ def test_rhc_from_survset():
     assert d.X.sum(axis=0).min() > 0  # no empty column
     coarse = datasets.load("rhc:bins=2,treatment=false")
     assert coarse.n_codes < d.n_codes and "swang1=RHC" not in coarse.columns
+    assert d.n_codes == 144 and abs(float(d.X.mean()) - 0.229) < 0.001  # as documented
+    no_age = datasets.load("rhc:drop=age+cat1")
+    assert not any(c.startswith(("age", "cat1")) for c in no_age.columns)
 
 
 def test_missing_survset_is_a_clear_error(monkeypatch):
@@ -78,5 +81,5 @@ def test_missing_survset_is_a_clear_error(monkeypatch):
         return real_import(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_survset)
-    with pytest.raises(DatasetError, match=r"pip install 'ehrbench\[rhc\]'"):
+    with pytest.raises(DatasetError, match=r"pip install 'ehrbench\[survset\]'"):
         datasets.load("rhc")

@@ -69,6 +69,15 @@ def _rhc(data_dir: str | None, **o: Any) -> EHRDataset:
     return load_rhc(**o)
 
 
+def _survset(cohort: str):  # noqa: ANN202 - a loader per SurvSet cohort
+    def load(data_dir: str | None, **o: Any) -> EHRDataset:
+        from bench.datasets.survset import load_cohort
+
+        return load_cohort(cohort, **o)
+
+    return load
+
+
 def _file(data_dir: str | None, **o: Any) -> EHRDataset:
     from bench.datasets.files import load_file
 
@@ -171,9 +180,32 @@ REGISTRY: dict[str, DatasetEntry] = {
         options={
             "bins": Option(4, "quantile bins per numeric variable"),
             "treatment": Option(True, "keep the RHC treatment flag (swang1) as a feature"),
+            "drop": Option(None, "variables to leave out, joined by '+'", type=str),
         },
-        extra="rhc",
+        extra="survset",
     ),
+    **{
+        name: DatasetEntry(
+            name,
+            f"{what} (real patients, SurvSet, GPL extra 'survset'); one-hot categoricals, "
+            f"binned numerics (docs/datasets.md); label = {label}",
+            _survset(name),
+            options={
+                "bins": Option(4, "quantile bins per numeric variable"),
+                "drop": Option(None, "variables to leave out, joined by '+'", type=str),
+            },
+            extra="survset",
+        )
+        for name, what, label in (
+            ("flchain", "serum free light chain, Olmsted County (Dispenzieri 2012): 7,874 x 33",
+             "death (27.5%)"),
+            ("dialysis", "hemodialysis, Rio de Janeiro (Sa Carvalho 2003): 6,805 x 80", "death (23.6%)"),
+            ("smarto", "SMART vascular cohort, Utrecht (Steyerberg 2009): 3,873 x 107",
+             "vascular event (11.9%)"),
+            ("framingham", "Framingham Heart Study (Dupont 2009): 4,699 x 36",
+             "coronary heart disease (31.3%)"),
+        )
+    },
     "file": DatasetEntry(
         "file",
         "your own matrix: path=FILE (CSV, Parquet or sparse .npz), label=COLUMN; "
