@@ -19,16 +19,20 @@ import pandas as pd
 from bench.core.io import read_json
 from bench.ranking import parse_ideal
 from bench.report import check_run_dir
-from bench.results import write_tables
+from bench.results import load_tables, run_references
+from bench.tables import summarize
 from metrics.base import distance_to_goal
 
 TINY = 1e-12
 
 
 def run_summary(run_dir: Path) -> pd.DataFrame:
+    """The summary of a run or of a rendered folder (the committed leaderboard), read only: a
+    comparison writes nothing into either."""
     check_run_dir(run_dir)
     gens = list(read_json(run_dir / "manifest.json").get("generators", {}))
-    return write_tables(run_dir, None, gens)
+    scores, _ = load_tables(run_dir)
+    return summarize(scores, gens, run_references(scores, gens))
 
 
 def compare(run_a: Path, run_b: Path, k: float = 2.0, include_speed: bool = False) -> pd.DataFrame:

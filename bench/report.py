@@ -18,10 +18,11 @@ from bench.core.io import read_json, write_csv, write_text
 from bench.headline import FACETS
 from bench.results import caption as run_caption
 from bench.results import (
-    jobs_table,
-    load_records,
-    long_scores,
+    declared_departures,
+    has_records,
+    load_tables,
     run_references,
+    schedule_bases,
     write_leaderboards,
     write_tables,
 )
@@ -31,12 +32,14 @@ from bench.tables import CATEGORY_ORDER
 
 
 def check_run_dir(run_dir: Path) -> None:
+    """A run directory (job records) or a rendered one (the committed leaderboard: its manifest and
+    per-block scores.csv); anything else is an error naming the folder."""
     if not run_dir.is_dir():
         raise OptionError(f"run directory {run_dir} does not exist")
     if not (run_dir / "manifest.json").is_file():
         raise OptionError(f"{run_dir} is not a run directory (no manifest.json)")
-    if not any((run_dir / "jobs").glob("*.json")):
-        raise OptionError(f"{run_dir} holds no finished job yet")
+    if not has_records(run_dir) and not (run_dir / "scores.csv").is_file():
+        raise OptionError(f"{run_dir} holds no finished job yet (no jobs/*.json and no scores.csv)")
 
 
 def load_weights(path: Path | None = None) -> dict[str, dict[str, float]]:
@@ -72,31 +75,41 @@ def use_case_ranking(summary: pd.DataFrame, weights: dict[str, dict[str, float]]
                      references: set[str] | None = None) -> pd.DataFrame:
     """Weight the contestants' per-score ranks per use case (Yan et al., 2022).
 
-    The per-score ranks are :func:`bench.ranking.rank_score`'s (the summary's ``rank`` column:
-    distance to the goal, 1 = best); reference generators (the summary's ``ref_generator`` and
-    ``references``, the run's :func:`bench.ranking.reference_generators`) and reference scores
-    carry no rank and take no part.
+    The per-score ranks are :func:`bench.ranking.rank_score`'s mean ranks over blocks (the
+    summary's ``rank`` column, 1 = best); a use case's weighted rank is their weighted mean.
+    Reference generators (the summary's ``ref_generator`` and ``references``, the run's
+    :func:`bench.ranking.reference_generators`) and reference scores take no part. A contestant
+    missing a block of a weighted score (``failed``) is listed as incomplete, without a position.
     """
     rows = []
     refs = set(references or ())
-    ranked = summary[~summary["reference"].astype(bool) & summary["rank"].notna()
-                     & ~summary["ref_generator"].astype(bool) & ~summary["generator"].isin(refs)]
-    for dataset, sub in ranked.groupby("dataset", sort=False):
+    own = summary[~summary["reference"].astype(bool) & ~summary["ref_generator"].astype(bool)
+                  & ~summary["generator"].isin(refs)]
+    failed = own.assign(_f=pd.to_numeric(own.get("failed", 0), errors="coerce").fillna(0) > 0)
+    for dataset, sub in own[own["rank"].notna()].groupby("dataset", sort=False):
         ranks = sub.pivot_table(index="generator", columns="score", values="rank", aggfunc="first")
+        fails = failed[failed["dataset"] == dataset]
         for case, w in weights.items():
-            used = {m: wt for m, wt in w.items() if m in ranks.columns and wt > 0}
+            used = {m: wt for m, wt in w.items() if m in set(own.loc[own["dataset"] == dataset, "score"]) and wt > 0}
             if not used:
                 continue
+            broken = set(fails.loc[fails["score"].isin(used) & fails["_f"], "generator"])
             wv = pd.Series(used)
-            r = ranks[list(used)]
+            r = ranks.reindex(columns=list(used))
             score = (r * wv).sum(axis=1, min_count=1) / r.notna().mul(wv).sum(axis=1)
-            order = score.rank(method="min")
-            for gen in ranks.index:
+            ok = score.drop(index=[g for g in score.index if g in broken]).dropna()
+            order = ok.rank(method="min")
+            for gen in sorted(set(ranks.index) | broken):
+                complete = gen in ok.index
                 rows.append({"dataset": dataset, "use_case": case, "generator": gen,
-                             "weighted_rank": float(score[gen]), "position": int(order[gen]),
-                             "scores_used": len(used)})
-    df = pd.DataFrame(rows, columns=["dataset", "use_case", "generator", "weighted_rank", "position", "scores_used"])
-    return df.sort_values(["dataset", "use_case", "position"], kind="stable").reset_index(drop=True)
+                             "weighted_rank": float(ok[gen]) if complete else float("nan"),
+                             "position": int(order[gen]) if complete else pd.NA,
+                             "scores_used": len(used), "status": "ranked" if complete else "incomplete"})
+    cols = ["dataset", "use_case", "generator", "weighted_rank", "position", "scores_used", "status"]
+    df = pd.DataFrame(rows, columns=cols)
+    df["_p"] = pd.to_numeric(df["position"], errors="coerce").fillna(1e9)
+    df = df.sort_values(["dataset", "use_case", "_p", "generator"], kind="stable").drop(columns="_p")
+    return df.reset_index(drop=True)
 
 
 def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]], references=(),
@@ -105,8 +118,9 @@ def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]
     refs = sorted(references)
     schedules = schedules or {}
     out = ["# Use-case ranking", "",
-           "Contestants ranked per score by distance to the goal (1 = best; bench/ranking.py), ranks "
-           "combined with use-case weights (Yan et al., 2022). Lower weighted rank is better. "
+           "Contestants ranked per score by their mean rank over blocks (1 = best; bench/ranking.py), those "
+           "mean ranks combined with use-case weights (Yan et al., 2022). Lower weighted rank is better; a "
+           "contestant missing a block of a weighted score is listed as incomplete, without a position. "
            "Reference generators (independent, real-copy and any generator declaring itself a reference) "
            "are never ranked." + (f" Not ranked in this run: {', '.join(refs)}." if refs else ""), ""]
     if ranking.empty:
@@ -117,7 +131,11 @@ def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]
         out.append("| position | generator | weighted rank |")
         out.append("|---|---|---|")
         for r in g.itertuples():
-            out.append(f"| {r.position} | {schedule_label(r.generator, dataset, schedules)} | {r.weighted_rank:.2f} |")
+            name = schedule_label(r.generator, dataset, schedules)
+            if r.status == "incomplete":
+                out.append(f"| incomplete | {name} | n/a (a weighted score has a failed block) |")
+            else:
+                out.append(f"| {r.position} | {name} | {r.weighted_rank:.2f} |")
         used = ", ".join(f"{k} x{v:g}" for k, v in weights[case].items())
         out += ["", f"weights: {used}", ""]
         for note in footnotes(schedules, dataset, list(g["generator"])):
@@ -221,50 +239,33 @@ def figure_tradeoff(summary: pd.DataFrame, dataset: str, path: Path) -> bool:
     return True
 
 
-def figure_critical_difference(scores: pd.DataFrame, metrics: list[str], references: set[str], path: Path) -> bool:
-    """Average ranks with Nemenyi critical differences (Demsar 2006), one panel per score, over
-    (dataset, seed) blocks among the contestants; contestants closer than the CD are joined by a
-    bar (the test cannot tell them apart). Friedman's p-value is in each panel's title."""
-    from bench.ranking import friedman_nemenyi, rank_long
+def critical_difference(scores: pd.DataFrame, facets, references: set[str], path: Path) -> tuple[bool, list[str]]:
+    """The critical-difference diagram over datasets for the headline's scores (bench.cd_diagram),
+    and the reasons for every score it could not draw."""
+    from bench.cd_diagram import across_datasets, draw
 
-    panels = []
-    for m in metrics:
-        verdict = rank_long(scores, m, references)  # blocks: (dataset, seed)
-        if verdict is None or verdict.distances is None or verdict.distances.shape[1] < 2:
-            continue
-        fr = friedman_nemenyi(verdict.distances)
-        if fr.n_blocks >= 2:
-            panels.append((m, fr))
-    if not panels:
-        return False
-    plt = _plt()
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 1.9 * len(panels)), squeeze=False)
-    for ax, (m, fr) in zip(axes[:, 0], panels, strict=True):
-        k = len(fr.avg_rank)
-        ax.set_xlim(0.5, k + 0.5)
-        ax.set_ylim(-1.2, 1.2)
-        ax.set_yticks([])
-        ax.axhline(0, color="black", lw=0.6)
-        for j, (g, r) in enumerate(fr.avg_rank.items()):
-            y = 0.35 + 0.25 * (j % 3)
-            ax.plot([r, r], [0, y], color="black", lw=0.6)
-            ax.text(r, y + 0.05, f"{g} ({r:.2f})", ha="center", fontsize=7)
-        ranks = fr.avg_rank.to_numpy()
-        for i in range(k):  # cliques: from each contestant to the farthest one within the CD
-            j = max(jj for jj in range(k) if ranks[jj] - ranks[i] < fr.critical_difference)
-            if j > i:
-                y = -0.3 - 0.15 * (i % 5)
-                ax.plot([ranks[i], ranks[j]], [y, y], color="tab:red", lw=2.5)
-        ax.plot([1, 1 + fr.critical_difference], [-1.0, -1.0], color="black", lw=1.5)
-        ax.text(1 + fr.critical_difference / 2, -0.95, f"CD = {fr.critical_difference:.2f}", ha="center",
-                fontsize=7, va="bottom")
-        ax.set_title(f"{m}: average rank over {fr.n_blocks} blocks (1 = best); Friedman p = {fr.p_value:.3g}",
-                     fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    drawn, why = [], []
+    for f in facets:
+        if f.score == "sample_s":
+            continue  # speed measures the machine as much as the method
+        fr, reason = across_datasets(scores, f.score, references)
+        if fr is None:
+            why.append(reason)
+        else:
+            drawn.append((f.score, fr))
+    return draw(drawn, path), why
+
+
+def departures_markdown(manifest: dict, preset: str | None) -> str:
+    """The departures table: each generator's schedule basis and its declared departures from the
+    published configuration (``Generator.departures``), for the run's preset."""
+    deps = declared_departures(manifest)
+    lines = ["| generator | schedule measured against | departures from the published configuration |",
+             "|---|---|---|"]
+    for name, d in sorted(deps.items()):
+        basis = "its published schedule" if d.schedule == "published" else "ehrbench's own default (none published)"
+        lines.append(f"| {name} | {basis} | {d.text(preset) or 'none declared'} |")
+    return "\n".join(lines) + "\n"
 
 
 def figure_loss_curves(run_dir: Path, path: Path) -> bool:
@@ -319,41 +320,62 @@ def figure_sampler_study(csv: Path, path: Path) -> bool:
 
 # ------------------------------------------------------------------------------------------ report
 def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | None = None) -> Path:
+    """The report of a run, into ``out`` (default: ``run_dir/report`` for a run; the folder itself
+    for a rendered one, such as the committed leaderboard, which is re-rendered in place)."""
     check_run_dir(run_dir)
     weights = load_weights(weights_path)
     manifest = read_json(run_dir / "manifest.json")
     generators = list(manifest.get("generators", {}))
-    summary = write_tables(run_dir, None, generators)
-    records = load_records(run_dir)
-    scores = long_scores(records)
+    records = has_records(run_dir)
+    summary = write_tables(run_dir, None, generators) if records else None
+    scores, jobs = load_tables(run_dir)
     references = run_references(scores, generators)
-    out = out or run_dir / "report"
+    if summary is None:
+        from bench.tables import summarize
+
+        summary = summarize(scores, generators, references)
+    out = out or (run_dir / "report" if records else run_dir)
     out.mkdir(parents=True, exist_ok=True)
     caption = run_caption(run_dir) + " Cite: ehrbench (CITATION.cff) and the papers of each generator and metric."
-    jobs = jobs_table(records)
-    headline = write_leaderboards(out, scores, summary, jobs, caption, generators, references)
+    headline = write_leaderboards(out, scores, summary, jobs, caption, generators, references,
+                                  basis=schedule_bases(manifest))
     ranking = use_case_ranking(summary, weights, references)
     ranking.attrs["scores"] = sorted(set(summary["score"]))
     write_csv(out / "ranking.csv", ranking)
     write_text(out / "ranking.md", _ranking_markdown(ranking, weights, references, caption,
-                                                           schedule_fractions(jobs)))
+                                                     schedule_fractions(jobs)))
+    preset = manifest.get("config", {}).get("preset")
+    write_text(out / "departures.md", "# Departures from the published configurations\n\n"
+               + departures_markdown(manifest, preset))
     figures = []
     for dataset in dict.fromkeys(summary["dataset"]):
         if figure_dimwise_scatter(run_dir, dataset, generators, out / f"dimwise_{dataset}.png"):
             figures.append(f"dimwise_{dataset}.png")
         if figure_tradeoff(summary, dataset, out / f"tradeoff_{dataset}.png"):
             figures.append(f"tradeoff_{dataset}.png")
-    if figure_critical_difference(scores, [f.score for f in FACETS], references, out / "critical_difference.png"):
+    from bench.headline import run_facets
+
+    facets, _ = run_facets(scores, FACETS)
+    cd_drawn, cd_why = critical_difference(scores, facets, references, out / "critical_difference.png")
+    if cd_drawn:
         figures.append("critical_difference.png")
+    elif (out / "critical_difference.png").is_file():
+        (out / "critical_difference.png").unlink()  # a stale diagram from an older rule must not stay
     if figure_loss_curves(run_dir, out / "loss_curves.png"):
         figures.append("loss_curves.png")
     if figure_sampler_study(run_dir / "sampler_study.csv", out / "sampler_nfe.png"):
         figures.append("sampler_nfe.png")
+    verdict = (out / "verdict.md").read_text(encoding="utf-8").split("\n", 1)[1] if (out / "verdict.md").is_file() else ""
     index = ["# ehrbench report", "", caption, "", headline,
              "Full per-score tables: [leaderboard.md](leaderboard.md) (below the headline) and one file per "
              "category (" + ", ".join(f"[{c}.md]({c}.md)" for c in CATEGORY_ORDER if (out / f"{c}.md").is_file())
-             + ").", "", "## Use-case ranking", "",
-             "See [ranking.md](ranking.md).", "", "## Figures", ""]
-    index += [f"![{f}]({f})" for f in figures]
+             + ").", "", "## Verdict", "", verdict.strip(), "",
+             "## Use-case ranking", "", "See [ranking.md](ranking.md).", "",
+             "## Departures from the published configurations", "", departures_markdown(manifest, preset),
+             "## Critical-difference diagram (across datasets)", ""]
+    if cd_drawn:
+        index += ["![critical_difference.png](critical_difference.png)", ""]
+    index += ["Not drawn: " + "; ".join(cd_why) + "." if cd_why else "", "", "## Figures", ""]
+    index += [f"![{f}]({f})" for f in figures if f != "critical_difference.png"]
     write_text(out / "README.md", "\n".join(index) + "\n")
     return out

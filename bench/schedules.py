@@ -54,19 +54,35 @@ def _percent(x: float) -> str:
     return f"{p:.2g}%" if p < 1 else f"{p:.1f}%"
 
 
-def footnote(generator: str, fraction: tuple[float, float], mark: str = SCHEDULE_MARK) -> str:
+PUBLISHED = "published"
+OWN_DEFAULT = "own default"
+
+
+def footnote(generator: str, fraction: tuple[float, float], mark: str = SCHEDULE_MARK,
+             basis: str = PUBLISHED) -> str:
     """``‡ name: trained on x% of the published schedule (epochs run / published)``; a range when
-    the seeds differ."""
+    the seeds differ. A generator with no published configuration (``basis`` ``own default``)
+    is measured against the project's own default schedule, and the note says so."""
     lo, hi = fraction
     share = _percent(lo) if math.isclose(lo, hi, rel_tol=1e-3, abs_tol=1e-6) else f"{_percent(lo)}–{_percent(hi)}"
+    if basis == OWN_DEFAULT:
+        return (f"{mark} {generator}: trained on {share} of ehrbench's own default schedule (it has no published "
+                "configuration; epochs run / own default)")
     return f"{mark} {generator}: trained on {share} of the published schedule (epochs run / published)"
 
 
+def basis_of(generator: str, basis: dict[str, str] | None) -> str:
+    """The schedule basis of a generator label (``name`` or ``name:opt=v``) from a name -> basis
+    map (the manifest's declared departures); published when not declared."""
+    basis = basis or {}
+    return basis.get(generator) or basis.get(generator.split(":", 1)[0]) or PUBLISHED
+
+
 def footnotes(fractions: dict[tuple[str, str], tuple[float, float]], dataset: str, generators: list[str],
-              mark: str = SCHEDULE_MARK) -> list[str]:
+              mark: str = SCHEDULE_MARK, basis: dict[str, str] | None = None) -> list[str]:
     """One footnote per truncated generator of ``dataset``, in the order of ``generators``."""
     cut = truncated(fractions, dataset)
-    return [footnote(g, cut[g], mark) for g in generators if g in cut]
+    return [footnote(g, cut[g], mark, basis_of(g, basis)) for g in generators if g in cut]
 
 
 def label(generator: str, dataset: str, fractions: dict[tuple[str, str], tuple[float, float]],

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.ranking import parse_ideal, rank_long, reference_generators
+from bench.ranking import parse_ideal, rank_long, reference_generators, shown_values
 from bench.schedules import LATEX_SCHEDULE_MARK, SCHEDULE_MARK, footnotes, mean_fraction, schedule_fractions
 from bench.schedules import label as schedule_label
 
@@ -29,12 +29,18 @@ ARROWS = {"maximize": "↑", "minimize": "↓", "target": "→"}
 LATEX_ARROWS = {"maximize": r"$\uparrow$", "minimize": r"$\downarrow$", "target": r"$\rightarrow$"}
 REF_MARK = "†"
 # the bolding rule in one line (bench.ranking.rank_score), for every legend and caption
-BOLD_RULE = ("bold: the best contestant and every contestant a two-sided paired t-test over seeds (alpha 0.05) "
-             "cannot separate from it (tied leaders all bold; none when no contestant is separated); reference "
-             "generators are never ranked")
+BOLD_RULE = ("contestants ordered by mean rank over blocks; bold: the leading set, i.e. the leader and every "
+             "contestant that a two-sided paired t-test over blocks, Holm-corrected across all pairs of "
+             "contestants (alpha 0.05), cannot separate from it, closed downward in merit (none when that is the "
+             "whole field); a contestant missing a block is shown n/a and never ranked; reference generators "
+             "are never ranked")
+# what a cell holds, in one line, for every legend and caption
+CELL_RULE = ("Cells: mean ± 95% t-interval half-width over seeds of what is ranked (a score with an ideal is "
+             "clipped at it: no credit beyond; a target score → x shows its distance to x)")
 SUMMARY_COLUMNS = ["dataset", "category", "metric", "score", "goal", "ideal", "reference", "generator",
-                   "ref_generator", "mean", "std", "ci95", "ci_low", "ci_high", "n", "n_missing", "distance",
-                   "rank", "best", "p_value", "note"]
+                   "ref_generator", "mean", "std", "ci95", "ci_low", "ci_high", "n", "n_missing", "shown",
+                   "shown_mean", "shown_ci95", "distance", "rank", "position", "best", "p_value", "failed",
+                   "n_blocks", "note"]
 
 
 def t_interval(vals: np.ndarray) -> tuple[float, float, float, float]:
@@ -52,9 +58,13 @@ def t_interval(vals: np.ndarray) -> tuple[float, float, float, float]:
 def summarize(
     scores: pd.DataFrame, generators: list[str] | None = None, references: Iterable[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per (dataset, category, metric, generator): mean, std, 95% t interval, count, and the
-    verdict of :func:`bench.ranking.rank_score` over the dataset's seeds (distance to the goal,
-    rank among contestants, ``best`` = bolded, p-value of leader vs runner-up).
+    """One row per (dataset, category, metric, generator): the raw mean, std and 95% t interval
+    over blocks; what the cell shows (``shown_*``: the ranked quantity in the score's units, see
+    :func:`bench.ranking.shown_values`); and the verdict of :func:`bench.ranking.rank_score` over
+    the dataset's seeds: mean distance to the goal, mean rank over blocks (``rank``), place in the
+    order of merit (``position``), ``best`` (bolded), the Holm-adjusted p against the leader
+    (``p_value``), and ``failed`` (blocks without a value, of ``n_blocks``: an incomplete
+    contestant is never ranked).
 
     ``references``: the labels of reference generators; None finds them from the generator
     registry (:func:`bench.ranking.reference_generators`).
@@ -78,24 +88,46 @@ def summarize(
             "n": n, "n_missing": int(len(g) - n), "note": "; ".join(notes),
         })
     out = pd.DataFrame(rows)
-    out["distance"], out["rank"], out["best"], out["p_value"] = np.nan, np.nan, False, np.nan
+    for col, fill in (("shown_mean", np.nan), ("shown_ci95", np.nan), ("shown", "value"), ("distance", np.nan),
+                      ("rank", np.nan), ("position", np.nan), ("best", False), ("p_value", np.nan),
+                      ("failed", 0), ("n_blocks", 0)):
+        out[col] = fill
     for dataset, sub in scores.groupby("dataset", sort=False):
         for metric in dict.fromkeys(sub["score"]):
+            at = (out["dataset"] == dataset) & (out["score"] == metric)
+            gen = out.loc[at, "generator"]
+            shown, kind = shown_values(sub, metric, block=["seed"])
+            cell = {g: t_interval(shown[g].to_numpy(float)) for g in shown.columns}
+            out.loc[at, "shown_mean"] = gen.map({g: c[0] for g, c in cell.items()}).to_numpy()
+            out.loc[at, "shown_ci95"] = gen.map({g: c[2] for g, c in cell.items()}).to_numpy()
+            out.loc[at, "shown"] = kind
             verdict = rank_long(sub, metric, refs, block=["seed"])
             if verdict is None:
                 continue
-            at = (out["dataset"] == dataset) & (out["score"] == metric)
-            gen = out.loc[at, "generator"]
             out.loc[at, "distance"] = gen.map(verdict.mean_distance).to_numpy()
             out.loc[at, "rank"] = gen.map(verdict.rank).to_numpy()
+            out.loc[at, "position"] = gen.map(verdict.position).to_numpy()
             out.loc[at, "best"] = gen.isin(verdict.best).to_numpy()
-            out.loc[at, "p_value"] = verdict.p_value
+            out.loc[at, "p_value"] = gen.map(verdict.p_adjusted).to_numpy()
+            out.loc[at, "failed"] = gen.map({g: k for g, (k, _) in verdict.incomplete.items()}).fillna(0).to_numpy()
+            out.loc[at, "n_blocks"] = verdict.n_blocks
     order = {g: i for i, g in enumerate(generators or [])}
     out["_c"] = out["category"].map(lambda c: CATEGORY_ORDER.index(c) if c in CATEGORY_ORDER else 99)
     out["_r"] = out["ref_generator"].astype(int)  # references after every contestant
     out["_g"] = out["generator"].map(lambda g: order.get(g, len(order)))
     out = out.sort_values(["dataset", "_c", "metric", "score", "_r", "_g"], kind="stable")
     return out.drop(columns=["_c", "_r", "_g"])[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def cell_text(r) -> str:
+    """A summary row's cell: what is ranked (``shown_mean`` ± its 95% half-width), or
+    ``n/a (k of n failed)`` for a contestant missing blocks of the score."""
+    failed = int(getattr(r, "failed", 0) or 0)
+    if failed and not bool(getattr(r, "ref_generator", False)):
+        return f"n/a ({failed} of {int(r.n_blocks)} failed)"
+    mean = getattr(r, "shown_mean", r.mean)
+    half = getattr(r, "shown_ci95", r.ci95)
+    return fmt_cell(mean, half, r.n)
 
 
 def fmt_cell(mean: float, half: float, n: int) -> str:
@@ -124,12 +156,16 @@ def _generator_order(g: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 
 def _score_header(g: pd.DataFrame, metric: str, arrows: dict[str, str], esc=lambda s: s) -> str:
+    """The column's name and arrow; a target score's cells are its distance to the ideal, so its
+    header says so (``distance to x ↓``; no bar, which would split a Markdown cell)."""
     row = g[g["score"] == metric].iloc[0]
+    if row["goal"] == "target" and not row["reference"]:
+        return f"{esc(metric)}, distance to {esc(str(row['ideal']))} {arrows['minimize']}"
     return f"{esc(metric)} {arrows.get(row['goal'], '')}" + (" (ref.)" if row["reference"] else "")
 
 
 def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None, caption: str = "",
-                         schedules: dict | None = None) -> str:
+                         schedules: dict | None = None, basis: dict[str, str] | None = None) -> str:
     """The per-score tables in Markdown, one block per dataset and metric. ``jobs`` (jobs.csv) adds
     the failed jobs under each dataset and, unless ``schedules`` (bench.schedules.schedule_fractions)
     is given, the truncated-schedule marks."""
@@ -139,7 +175,7 @@ def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None
     for dataset, cat, fam, g in _family_blocks(summary):
         if dataset != last_dataset:
             if last_dataset is not None:
-                out += _footer(summary, jobs, last_dataset, schedules)
+                out += _footer(summary, jobs, last_dataset, schedules, basis)
             out.append(f"## {dataset}\n")
             last_dataset = dataset
         metrics = list(dict.fromkeys(g["score"]))
@@ -154,15 +190,15 @@ def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None
             row = []
             for m in metrics:
                 r = cells.get((gen, m))
-                text = "" if r is None else fmt_cell(r.mean, r.ci95, r.n)
+                text = "" if r is None else cell_text(r)
                 row.append(f"**{text}**" if r is not None and r.best else text)
             name = schedule_label(gen, dataset, schedules) + (f" {REF_MARK}" if gen in refs else "")
             out.append(f"| {name} | " + " | ".join(row) + " |")
         out.append("")
     if last_dataset is not None:
-        out += _footer(summary, jobs, last_dataset, schedules)
+        out += _footer(summary, jobs, last_dataset, schedules, basis)
     # the run's caption says what a cell holds and what bold means; without one the legend does
-    cells = "" if caption else f"Cells: mean ± half-width of the 95% t interval over seeds. **Bold**{BOLD_RULE[4:]}. "
+    cells = "" if caption else f"{CELL_RULE}. {BOLD_RULE[0].upper()}{BOLD_RULE[1:]}. "
     legend = (
         f"{cells}↑ higher is better, ↓ lower is better (up to the ideal: no credit beyond it), → closer to the "
         f"ideal is better. (ref.): real-data reference score, never ranked. {REF_MARK}: reference generator."
@@ -172,7 +208,8 @@ def leaderboard_markdown(summary: pd.DataFrame, jobs: pd.DataFrame | None = None
     return "\n".join(out + [legend, "", caption, ""]).strip() + "\n"
 
 
-def _footer(summary: pd.DataFrame, jobs: pd.DataFrame | None, dataset: str, schedules: dict) -> list[str]:
+def _footer(summary: pd.DataFrame, jobs: pd.DataFrame | None, dataset: str, schedules: dict,
+            basis: dict[str, str] | None = None) -> list[str]:
     out = []
     if jobs is not None and not jobs.empty:
         failed = jobs[(jobs["dataset"] == dataset) & (jobs["status"] != "ok")]
@@ -181,7 +218,7 @@ def _footer(summary: pd.DataFrame, jobs: pd.DataFrame | None, dataset: str, sche
         if len(failed):
             out.append("")
     sub = summary[summary["dataset"] == dataset]
-    marks = footnotes(schedules, dataset, list(dict.fromkeys(sub["generator"])))
+    marks = footnotes(schedules, dataset, list(dict.fromkeys(sub["generator"])), basis=basis)
     for note in marks:  # a paragraph each, so Markdown keeps them on their own lines
         out += [note, ""]
     notes = sub[sub["note"].fillna("") != ""][["generator", "score", "note"]].drop_duplicates()
@@ -197,8 +234,8 @@ def leaderboard_csv(summary: pd.DataFrame, schedules: dict | None = None) -> pd.
     (dataset, metric) the reference generators' rows come last. ``schedule_fraction``: the share
     of its published schedule the generator ran (empty when it reports none); ``truncated``: below 1."""
     out = summary[["dataset", "category", "score", "goal", "ideal", "reference", "generator", "ref_generator",
-                   "mean", "std", "ci95", "ci_low", "ci_high", "n", "distance", "rank", "best", "p_value",
-                   "note"]].copy()
+                   "mean", "std", "ci95", "ci_low", "ci_high", "n", "shown", "shown_mean", "shown_ci95", "distance",
+                   "rank", "position", "best", "p_value", "failed", "n_blocks", "note"]].copy()
     out.insert(out.columns.get_loc("generator") + 1, "role",
                np.where(out["ref_generator"].astype(bool), "reference", "contestant"))
     schedules = schedules or {}
@@ -219,7 +256,8 @@ def _tex_escape(s: str) -> str:
     return re.sub(r"-(?=-)", "-{}", "".join(_TEX.get(c, c) for c in str(s)))
 
 
-def leaderboard_latex(summary: pd.DataFrame, caption: str = "", schedules: dict | None = None) -> str:
+def leaderboard_latex(summary: pd.DataFrame, caption: str = "", schedules: dict | None = None,
+                      basis: dict[str, str] | None = None) -> str:
     """One booktabs table per dataset and metric; truncated schedules marked $\\ddagger$ with their
     footnote in the table's caption."""
     schedules = schedules or {}
@@ -242,13 +280,13 @@ def leaderboard_latex(summary: pd.DataFrame, caption: str = "", schedules: dict 
             row = []
             for m in metrics:
                 r = cells.get((gen, m))
-                text = "" if r is None else fmt_cell(r.mean, r.ci95, r.n).replace("±", r"$\pm$")
+                text = "" if r is None else cell_text(r).replace("±", r"$\pm$")
                 row.append(rf"\textbf{{{text}}}" if r is not None and r.best else text)
             name = _tex_escape(gen) + (f" {LATEX_SCHEDULE_MARK}" if schedule_label(gen, dataset, schedules) != gen
                                        else "") + (r" $\dagger$" if gen in refs else "")
             lines.append(f"{name} & " + " & ".join(row) + r" \\")
         cut = " ".join(_tex_escape(f.removeprefix(SCHEDULE_MARK + " ")) + "."
-                       for f in footnotes(schedules, dataset, contestants + refs))
+                       for f in footnotes(schedules, dataset, contestants + refs, basis=basis))
         cut = f" {LATEX_SCHEDULE_MARK} {cut}" if cut else ""
         lines += [r"\bottomrule", r"\end{tabular}",
                   rf"\caption{{{_tex_escape(dataset)}, {_tex_escape(cat)}: {_tex_escape(fam)}. "
