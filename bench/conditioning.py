@@ -11,6 +11,7 @@ import numpy as np
 
 from bench.core.data import EHRDataset
 from generators.base import Generator
+from generators.inputs import split_label_column
 
 
 def fit_generator(gen: Generator, train: EHRDataset) -> None:
@@ -27,9 +28,7 @@ def sample_generator(
     if gen.supports_conditioning or train.y is None:
         X, y = gen.sample(n, labels)
     else:
-        Xy, _ = gen.sample(n)
-        Xy = np.asarray(Xy, dtype=np.float32)
-        X, y = Xy[:, :-1], (Xy[:, -1] >= 0.5).astype(np.int64)
+        X, y = split_label_column(gen.sample(n)[0])  # the rule a generator's public sample applies too
     X = np.asarray(X, dtype=np.float32)
     if X.shape != (n, train.n_codes):
         raise ValueError(

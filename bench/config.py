@@ -23,15 +23,13 @@ from bench.provenance import code_version, device_info
 from bench.records import JobRecord
 from bench.splits import SCORE_ON, JobData, aligned_eval, job_data, transport_label
 from generators import registry as generator_registry
-from generators.base import Generator
+from generators.base import SUITE_PRESETS, Generator
 from metrics import registry as metric_registry
 from metrics.base import Metric
 
 BASELINE = "independent"
-
-# Preset names every built-in generator understands; a generator without one of them (a baseline
-# with nothing to scale) runs its defaults under it.
-SUITE_PRESETS = ("cpu", "quick")
+__all__ = ["BASELINE", "SUITE_PRESETS", "Checked", "GeneratorPlan", "Job", "Prepared", "RunConfig", "check",
+           "job_key", "parse_generators", "plan_generator", "prepare"]
 
 
 def _specs(items: list, spec_type: type) -> list:
@@ -155,19 +153,17 @@ def job_id(generator_label: str, dataset: str, seed: int) -> str:
 @dataclass
 class GeneratorPlan:
     """One generator of the grid, resolved once: its class and hyperparameters (published
-    defaults, then the preset, then the user's options). The class travels with the grid, so a
-    job's process needs no registry (a generator registered at run time included)."""
+    defaults, then the preset, then the run's ``--device`` and ``--budget``, then the user's
+    options). The class travels with the grid, so a job's process needs no registry (a generator
+    registered at run time included)."""
 
     spec: GeneratorSpec
     cls: type[Generator]
     params: dict[str, Any]
 
-    def build(self, random_state: int | None, device: str = "cpu") -> Generator:
-        gen = self.cls(**self.params, random_state=random_state)
-        gen.validate_params()  # raises on a bad option
-        if "device" in gen.param_names() and "device" not in self.spec.options:
-            gen.device = device
-        return gen
+    def build(self, random_state: int | None) -> Generator:
+        """The job's generator, built the one way every generator is (``generators.registry.build``)."""
+        return generator_registry.build(self.cls, self.params, random_state)
 
 
 @dataclass
@@ -228,39 +224,66 @@ def parse_generators(text: str | list[str], add_baseline: bool = True) -> list[G
     return specs
 
 
-def plan_generator(spec: GeneratorSpec, preset: str | None, budget: int | None = None) -> GeneratorPlan:
+def plan_generator(spec: GeneratorSpec, preset: str | None, budget: int | None = None,
+                   device: str = "cpu") -> GeneratorPlan:
     """Class and hyperparameters of one generator; ``budget`` caps the optimiser updates of every
-    generator that has a ``max_updates`` hyperparameter (the neural ones), unless the spec sets it."""
+    generator that has a ``max_updates`` hyperparameter (the neural ones), and ``device`` is the
+    ``device`` hyperparameter of every generator that has one, unless the spec sets them. A
+    hyperparameter equal to its default is not added, so the job keys of a CPU run stay those of
+    the runs before ``device`` was passed this way."""
     cls = generator_registry.get_class(spec.name)
     params = generator_registry.resolve_params(spec, preset)
-    if budget is not None and "max_updates" in cls.param_names() and "max_updates" not in spec.options:
+    names = cls.param_defaults()
+    if budget is not None and "max_updates" in names and "max_updates" not in spec.options:
         params = {**params, "max_updates": int(budget)}
+    if "device" in names and "device" not in spec.options and names["device"] != device:
+        params = {**params, "device": device}
     plan = GeneratorPlan(spec, cls, params)
     plan.build(random_state=0)  # validates every option before any work
     return plan
 
 
-def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
-    """Validate every name and option and load the data; raise a BenchError before any work."""
+@dataclass
+class Checked:
+    """A configuration checked without loading any data: every generator planned (options and
+    preset validated), the metric classes, and each dataset spec's registry entry with its
+    coerced options (training datasets and evaluation datasets, by label)."""
+
+    plans: list[GeneratorPlan]
+    metric_classes: list[type[Metric]]
+    datasets: dict[str, tuple[Any, dict[str, Any]]]
+
+
+def check(config: RunConfig) -> Checked:
+    """Every check of ``config`` that needs no data: names, options, presets, seeds, sizes, the
+    device. Raises a BenchError naming the problem; reads and writes nothing.
+
+    ``config.metrics`` is set to the metric names it resolves to (the default suite spelled out),
+    so the configuration's hash, which names its run directory, is final after this call."""
     if not config.seeds:
         raise OptionError("--seeds: at least one seed is needed")
     if len(set(config.seeds)) != len(config.seeds):
         raise OptionError(f"--seeds: a seed is repeated in {config.seeds}")
-    if any(s < 0 for s in config.seeds):
-        raise OptionError(f"--seeds: seeds must be non-negative, got {config.seeds}")
+    if any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in config.seeds):
+        raise OptionError(f"--seeds: seeds must be non-negative integers, got {config.seeds}")
     if config.n_synthetic is not None and config.n_synthetic <= 0:
         raise OptionError(f"--n-synthetic must be positive, got {config.n_synthetic}")
     if not config.datasets:
         raise OptionError("--datasets: no dataset named")
+    if config.device not in ("auto", "cpu") and not str(config.device).startswith("cuda"):
+        raise OptionError(f"--device must be auto, cpu or cuda, got {config.device!r}")
     if config.device != "cpu":
         device_info(config.device)  # --device cuda without CUDA: a clear error before any work
     if config.budget is not None and config.budget <= 0:
         raise OptionError(f"--budget must be a positive number of optimiser updates, got {config.budget}")
-    plans = [plan_generator(spec, config.preset, config.budget) for spec in config.generators]
-    if config.preset:  # a mistyped preset would silently run the published defaults
-        known = sorted({*SUITE_PRESETS, *(p for plan in plans for p in plan.cls.presets)})
+    if not config.generators:
+        raise OptionError("--generators: no generator named")
+    if config.preset:  # named for the whole run first; a preset only some generators know fails in plan_generator
+        known = sorted({*SUITE_PRESETS, *(p for spec in config.generators
+                                          for p in generator_registry.get_class(spec.name).presets)})
         if config.preset not in known:
             raise OptionError(f"unknown --preset {config.preset!r}; valid presets: {', '.join(known)}")
+    plans = [plan_generator(spec, config.preset, config.budget, config.device) for spec in config.generators]
     _check_split_options(config)
     metric_classes = metric_registry.resolve(config.metrics or None)
     config.metrics = [m.name for m in metric_classes]
@@ -268,8 +291,15 @@ def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
     labels = config.table_labels
     if len(set(labels)) != len(labels):
         raise OptionError(f"--datasets: a dataset is named twice in {labels}")
-    # every name before any load
-    resolved = {s.label: dataset_registry.resolve(s) for s in [*config.datasets, *(e for e in evals if e)]}
+    datasets = {s.label: dataset_registry.resolve(s) for s in [*config.datasets, *(e for e in evals if e)]}
+    return Checked(plans, metric_classes, datasets)
+
+
+def prepare(config: RunConfig, data_dir: str | None = None, checked: Checked | None = None) -> Prepared:
+    """Validate every name and option (:func:`check`, unless ``checked`` is its result) and load
+    the data; raise a BenchError before any work."""
+    checked = checked or check(config)
+    resolved = checked.datasets
     loaded: dict[str, Any] = {}
 
     def load(spec: DatasetSpec):
@@ -281,7 +311,7 @@ def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
     split_seeds = sorted({config.split_seed_for(s) for s in config.seeds})
     data: dict[str, dict[int, JobData]] = {}
     sources: dict[str, dict[str, Any]] = {}
-    for spec, eval_spec, label in zip(config.datasets, evals, labels, strict=True):
+    for spec, eval_spec, label in zip(config.datasets, config.eval_for(), config.table_labels, strict=True):
         full = load(spec)
         sources[label] = {"dataset": {**full.describe(), "spec": spec.label}}
         eval_data = None
@@ -290,7 +320,7 @@ def prepare(config: RunConfig, data_dir: str | None = None) -> Prepared:
             sources[label]["eval_dataset"] = {**eval_data.describe(), "spec": eval_spec.label}
         data[label] = {s: job_data(full, s, config.val_size, config.test_size, eval_data,
                                    score_on=config.score_on) for s in split_seeds}
-    return Prepared(config, plans, metric_classes, data, sources)
+    return Prepared(config, checked.plans, checked.metric_classes, data, sources)
 
 
 def _check_split_options(config: RunConfig) -> None:

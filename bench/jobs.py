@@ -31,7 +31,7 @@ from bench.core.progress import Progress, ProgressCallback
 from bench.memory import PeakMemory
 from bench.records import JobRecord, plain
 from bench.seeding import seed_everything
-from metrics.base import Metric, SyntheticData
+from metrics.base import Metric, SyntheticData, notes_of
 from metrics.device import use_device
 
 
@@ -53,7 +53,7 @@ def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None, report: Progr
     record = JobRecord(job.spec.label, job.dataset, job.seed, n)
     seed_everything(job.seed)
     try:
-        gen = prep.plan(job).build(job.seed, prep.config.device)
+        gen = prep.plan(job).build(job.seed)  # the run's --device is among its params
         if report:
             gen.progress_callback = report
             report(0, 0, "fit")
@@ -141,7 +141,7 @@ def score_rows(cls: type[Metric], seed: int, train: EHRDataset, test: EHRDataset
         if v is None and not note and cls.category == "speed":
             continue  # an optional measurement (e.g. GPU memory on a CPU) is simply absent
         value = None if v is None or not math.isfinite(float(v)) else float(v)
-        missing = getattr(metric, "notes", {}).get(s.name, "not computed")  # why one score is absent
+        missing = notes_of(values).get(s.name, "not computed")  # why one score is absent: the result says
         row_note = note or (missing if v is None else "non-finite value" if value is None else "")
         rows.append({
             "category": cls.category, "metric": cls.name, "score": s.name, "value": value,

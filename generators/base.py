@@ -1,26 +1,103 @@
 """The contract every generator follows, ours and third parties' alike.
 
-Modelled on scikit-learn's estimator contract: hyperparameters are set in ``__init__`` and stored as
-given, all work happens in ``fit``, learned state lives in trailing-underscore attributes.
+A generator is a scikit-learn estimator (it subclasses ``sklearn.base.BaseEstimator``):
+hyperparameters are set in ``__init__`` and stored as given, all work happens in ``fit``, learned
+state lives in trailing-underscore attributes, and ``get_params`` / ``set_params`` /
+``sklearn.base.clone`` work. ``device`` and ``random_state`` are hyperparameters like any other.
+
+Two faces of ``fit`` and ``sample``:
+
+- what a subclass writes: ``fit(self, data: EHRDataset)`` and ``sample(self, n, labels=None)``
+  returning arrays ``(X, y)`` (``y`` None when unconditional): one data model to implement against;
+- what a caller gets: ``fit(X, y=None)`` accepting an ``EHRDataset``, a numpy array, a scipy
+  sparse matrix or a pandas DataFrame (0/1 codes or counts), and ``sample(n, labels=None)``
+  returning records in the form ``fit`` was given (:mod:`generators.inputs` says how, the label
+  included). An ``EHRDataset`` is the harness's form: ``sample`` then returns its arrays
+  ``(X, y)``, and :meth:`Generator.sample_dataset` an ``EHRDataset`` with the training columns.
+
+The base class joins the two when a subclass is defined (``__init_subclass__`` wraps the
+subclass's own ``fit`` and ``sample``, as scikit-learn's ``set_output`` wraps ``transform``), so a
+subclass written against the data model, and every existing caller of one, work unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from bench.core.data import EHRDataset
 from bench.core.errors import GeneratorError, OptionError
 from bench.core.progress import ProgressCallback
+from generators.inputs import InputForm, as_dataset, as_input_form, split_label_column
 
 PROGRESS_INTERVAL_S = 0.25  # at most about four reports a second reach the callback
 
+# Preset names every built-in generator understands; a generator without one of them (a baseline
+# with nothing to scale) runs its defaults under it. Any other preset must be the generator's own.
+SUITE_PRESETS = ("cpu", "quick")
 
-class Generator(ABC):
+
+def _public_fit(impl):
+    """``fit(X, y=None)`` of any accepted form around a subclass's ``fit(data: EHRDataset)``.
+
+    Only the outermost call converts: a subclass's ``super().fit(data)`` reaches the parent's
+    implementation with the dataset as it is."""
+
+    @functools.wraps(impl)
+    def fit(self, X, y=None, **kwargs):
+        if self.__dict__.get("_in_public_call"):
+            return impl(self, X, **kwargs)
+        data, form = as_dataset(X, y, name=f"input of {self.name or type(self).__name__}.fit")
+        form = replace(form, kind=data.kind)
+        if form.form != "dataset" and data.y is not None and not self.supports_conditioning:
+            data = data.with_label_as_column()  # learned as one more column, as the harness does
+            form = replace(form, label_as_column=True)
+        self._in_public_call = True
+        try:
+            out = impl(self, data, **kwargs)
+        finally:
+            del self._in_public_call
+        self.input_form_ = form
+        return out
+
+    return fit
+
+
+def _public_sample(impl):
+    """``sample(n, labels=None)`` returning the form ``fit`` was given, around a subclass's
+    ``sample`` that returns arrays ``(X, y)``."""
+
+    @functools.wraps(impl)
+    def sample(self, n, labels=None, **kwargs):
+        if self.__dict__.get("_in_public_call"):
+            return impl(self, n, labels, **kwargs)
+        form: InputForm | None = self.__dict__.get("input_form_")
+        self._in_public_call = True
+        try:
+            if form is not None and form.label_as_column:
+                if labels is not None:
+                    raise OptionError(f"generator {self.name!r} cannot condition on given labels; "
+                                      "sample(n) draws each record's label with it")
+                X, y = split_label_column(impl(self, n, None, **kwargs)[0])
+            else:
+                X, y = impl(self, n, None if labels is None else np.asarray(labels), **kwargs)
+        finally:
+            del self._in_public_call
+        if form is None or form.form == "dataset":
+            return X, y
+        return as_input_form(np.asarray(X, dtype=np.float32), y, form)
+
+    return sample
+
+
+class Generator(BaseEstimator, ABC):
     """Learns a distribution over EHR records and samples synthetic ones.
 
     Subclasses set ``name``; they set ``supports_conditioning = True`` when ``sample`` can generate
@@ -53,17 +130,44 @@ class Generator(ABC):
     # not an __init__ argument, so never in get_params, the job key or the manifest). None: silent.
     progress_callback: ProgressCallback | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "fit" in own and not getattr(own["fit"], "_public", False):
+            cls.fit = _public_fit(own["fit"])  # type: ignore[method-assign]
+            cls.fit._public = True  # type: ignore[attr-defined]
+        if "sample" in own and not getattr(own["sample"], "_public", False):
+            cls.sample = _public_sample(own["sample"])  # type: ignore[method-assign]
+            cls.sample._public = True  # type: ignore[attr-defined]
+
     # ------------------------------------------------------------------ contract
     @abstractmethod
     def fit(self, data: EHRDataset) -> Generator:
-        """Learn from ``data`` (training records only). Returns ``self``."""
+        """Learn from ``data`` (training records only). Returns ``self``.
+
+        What a subclass implements; callers may pass arrays and DataFrames (module docstring)."""
 
     @abstractmethod
     def sample(self, n: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Return ``n`` synthetic records (float32, same columns and kind as the training data)
         and their labels. Conditional generators honour ``labels`` when given and draw labels
         from the training prevalence when not; unconditional ones return ``None`` for labels.
+
+        What a subclass implements; callers get the form ``fit`` was given (module docstring).
         """
+
+    def sample_dataset(self, n: int, labels: np.ndarray | None = None, **kwargs: Any) -> EHRDataset:
+        """``n`` records as an :class:`EHRDataset` with the training columns, kind and label name."""
+        form: InputForm | None = self.__dict__.get("input_form_")
+        if form is None:
+            raise GeneratorError(f"generator {self.name!r}: call fit() before sample_dataset()")
+        self.__dict__["input_form_"] = replace(form, form="dataset")
+        try:
+            X, y = self.sample(n, labels, **kwargs)
+        finally:
+            self.__dict__["input_form_"] = form
+        return EHRDataset(X=np.asarray(X, dtype=np.float32), y=y, columns=list(form.columns), kind=form.kind,
+                          name=f"{self.name or type(self).__name__} synthetic", label_name=form.label or "label")
 
     def validate_params(self) -> None:  # noqa: B027 - optional hook
         """Raise :class:`OptionError` naming a bad hyperparameter. Called before any work."""
@@ -121,9 +225,6 @@ class Generator(ABC):
             if p.name != "self" and p.default is not inspect.Parameter.empty
         }
 
-    def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.param_names()}
-
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
             raise GeneratorError(f"generator {self.name!r}: call fit() before sample()")
@@ -142,9 +243,6 @@ class Generator(ABC):
         if labels is not None and len(labels) != n:
             raise OptionError(f"{len(labels)} labels given for {n} records to sample")
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
 
 def check_positive(gen: Generator, *names: str, integer: bool = True) -> None:

@@ -84,6 +84,21 @@ def distance_to_goal(
     return np.maximum(short, 0.0)
 
 
+class Scores(dict):
+    """What ``compute`` returns: ``{score name: value}``, and in ``notes`` why a declared score is
+    missing while the others are there (``{score name: reason}``, e.g. no column pair passes an
+    association threshold). A plain dict is a valid result too (no notes)."""
+
+    def __init__(self, values: Any = (), notes: dict[str, str] | None = None) -> None:
+        super().__init__(values)
+        self.notes: dict[str, str] = dict(notes or {})
+
+
+def notes_of(result: dict[str, float]) -> dict[str, str]:
+    """The notes of a ``compute`` result (none for a plain dict)."""
+    return dict(getattr(result, "notes", {}) or {})
+
+
 @dataclass
 class SyntheticData:
     """Synthetic records with their labels and what the job measured while making them."""
@@ -100,8 +115,10 @@ class SyntheticData:
 class Metric(ABC):
     """Compares synthetic records with the real training and held-out records.
 
-    ``compute`` returns ``{score name: value}`` for the scores in ``scores``. A metric that cannot
-    run on its input raises :class:`bench.core.errors.MetricNotApplicable` with the reason.
+    ``compute`` returns ``{score name: value}`` for the scores in ``scores``, as a
+    :class:`Scores` when it says why a score is missing (everything leaves ``compute`` through its
+    result: a metric object holds no state of its last call). A metric that cannot run on its input
+    raises :class:`bench.core.errors.MetricNotApplicable` with the reason.
     """
 
     name: ClassVar[str] = ""
@@ -113,9 +130,6 @@ class Metric(ABC):
 
     def __init__(self, random_state: int | None = 0) -> None:
         self.random_state = random_state
-        # why a declared score is missing from the last ``compute`` result while the others are
-        # there (e.g. no column pair passes an association threshold): {score name: reason}
-        self.notes: dict[str, str] = {}
 
     def rng(self) -> np.random.Generator:
         """A fresh generator from ``random_state``, so every compute call draws the same samples."""

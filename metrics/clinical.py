@@ -44,7 +44,7 @@ import numpy as np
 
 from bench.core.data import EHRDataset, is_demographic
 from bench.core.errors import MetricNotApplicable
-from metrics.base import Metric, Score, SyntheticData, check_columns
+from metrics.base import Metric, Score, Scores, SyntheticData, check_columns
 
 Z95 = 1.959963984540054
 RIDGE = 1e-4
@@ -217,7 +217,7 @@ class EffectEstimates(Metric):
         self.n_model = n_model
 
     def compute(self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData) -> dict[str, float]:
-        self.notes = {}
+        notes: dict[str, str] = {}
         if real_train.y is None:
             raise MetricNotApplicable("the real data has no label: effects of codes on the label are undefined")
         if synthetic.y is None:
@@ -253,7 +253,7 @@ class EffectEstimates(Metric):
             b_s, s_s = _pair_estimates(P_syn, pairs)
             results["pair"] = agreement(b_r, s_r, b_s, s_s)
         else:
-            self.notes.update({f"effect_pair_{k}": "no pair of the model's codes has enough support"
+            notes.update({f"effect_pair_{k}": "no pair of the model's codes has enough support"
                                for k in ("ci_overlap", "sign_agreement", "std_diff")})
 
         out: dict[str, float] = {"effect_coef_estimable": float(estimable.mean())}
@@ -261,8 +261,8 @@ class EffectEstimates(Metric):
             for key in ("ci_overlap", "sign_agreement", "std_diff"):
                 if key in res:
                     out[f"effect_{fam}_{key}"] = res[key]
-                elif f"effect_{fam}_{key}" not in self.notes:
-                    self.notes[f"effect_{fam}_{key}"] = (
+                elif f"effect_{fam}_{key}" not in notes:
+                    notes[f"effect_{fam}_{key}"] = (
                         "no estimate is significant on the real data" if key == "sign_agreement"
                         else "no coefficient is estimable on the synthetic records"
                     )
@@ -270,5 +270,5 @@ class EffectEstimates(Metric):
         if all("std_diff" in r for r in results.values()):
             out["effect_std_diff"] = float(np.mean([r["std_diff"] for r in results.values()]))
         else:  # averaging the remaining families would flatter a generator that breaks the model
-            self.notes["effect_std_diff"] = "no multivariable coefficient is estimable on the synthetic records"
-        return out
+            notes["effect_std_diff"] = "no multivariable coefficient is estimable on the synthetic records"
+        return Scores(out, notes)

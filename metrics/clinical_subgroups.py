@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.core.data import AGE_PREFIX, SEX_FEMALE, SEX_MALE, EHRDataset, is_demographic
 from bench.core.errors import MetricNotApplicable
-from metrics.base import Metric, Score, SyntheticData, check_columns
+from metrics.base import Metric, Score, Scores, SyntheticData, check_columns
 
 # column id -> the only sex it can occur in. Procedures on the uterus or fallopian tubes, the
 # intrauterine and vaginal contraceptives, the two oral contraceptives common in Eunomia (605 and
@@ -84,7 +84,7 @@ class SubgroupFidelity(Metric):
         self.min_records = min_records
 
     def compute(self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData) -> dict[str, float]:
-        self.notes = {}
+        notes: dict[str, str] = {}
         check_columns(real_train, synthetic)
         demo = subgroup_columns(real_train)
         has_label = real_train.y is not None and synthetic.y is not None
@@ -104,10 +104,10 @@ class SubgroupFidelity(Metric):
                 groups.append(("label", real_train.y == c, np.asarray(synthetic.y) == c,
                                np.zeros(X_t.shape[0], bool) if real_test.y is None else real_test.y == c))
         else:
-            self.notes["subgroup_label_mad"] = "the real or the synthetic records carry no label"
+            notes["subgroup_label_mad"] = "the real or the synthetic records carry no label"
         for fam in ("sex", "age"):
             if not demo[fam]:
-                self.notes[f"subgroup_{fam}_mad"] = (
+                notes[f"subgroup_{fam}_mad"] = (
                     f"the dataset has no {fam} columns (omop/eunomia: demographics=true)")
             for j in demo[fam]:
                 groups.append((fam, X_r[:, j], X_s[:, j], X_t[:, j]))
@@ -127,8 +127,8 @@ class SubgroupFidelity(Metric):
             key = f"subgroup_{fam}_mad"
             if fam in per_family:
                 out[key] = float(np.mean(per_family[fam]))
-            elif key not in self.notes:
-                self.notes[key] = f"no {fam} subgroup holds {self.min_records} real training records"
+            elif key not in notes:
+                notes[key] = f"no {fam} subgroup holds {self.min_records} real training records"
         if not worst:
             raise MetricNotApplicable(f"no subgroup holds {self.min_records} real training records")
         out["subgroup_worst_mad"] = float(max(worst))
@@ -136,8 +136,8 @@ class SubgroupFidelity(Metric):
         if worst_real:
             out["subgroup_worst_mad_real"] = float(max(worst_real))
         else:
-            self.notes["subgroup_worst_mad_real"] = f"no subgroup holds {self.min_records} real held-out records"
-        return out
+            notes["subgroup_worst_mad_real"] = f"no subgroup holds {self.min_records} real held-out records"
+        return Scores(out, notes)
 
 
 class KnowledgeViolations(Metric):
@@ -156,7 +156,7 @@ class KnowledgeViolations(Metric):
     )
 
     def compute(self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData) -> dict[str, float]:
-        self.notes = {}
+        notes: dict[str, str] = {}
         cols = list(real_train.columns)
         if SEX_FEMALE not in cols or SEX_MALE not in cols:
             raise MetricNotApplicable(
@@ -181,14 +181,14 @@ class KnowledgeViolations(Metric):
         out: dict[str, float] = {}
         syn = rate(synthetic.X)
         if syn is None:
-            self.notes["sex_violation_rate"] = "no synthetic record has exactly one sex column set"
+            notes["sex_violation_rate"] = "no synthetic record has exactly one sex column set"
         else:
             out["sex_violation_rate"] = syn
         real = rate(real_train.X)
         if real is not None:
             out["sex_violation_rate_real"] = real
         else:
-            self.notes["sex_violation_rate_real"] = "no real record has exactly one sex column set"
+            notes["sex_violation_rate_real"] = "no real record has exactly one sex column set"
         Xs = np.asarray(synthetic.X) > 0
         out["sex_conflict_rate"] = float((Xs[:, f] & Xs[:, m]).mean())
-        return out
+        return Scores(out, notes)

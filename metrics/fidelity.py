@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 from bench.core.data import EHRDataset
 from bench.core.errors import MetricNotApplicable
 from metrics._stats import correlation, mean_cov
-from metrics.base import Metric, Score, SyntheticData, check_columns, presence
+from metrics.base import Metric, Score, Scores, SyntheticData, check_columns, presence
 
 
 def prevalence(X: np.ndarray) -> np.ndarray:
@@ -164,7 +164,7 @@ class ColumnPairFidelity(Metric):
     def compute(
         self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
     ) -> dict[str, float]:
-        self.notes = {}
+        notes: dict[str, str] = {}
         check_columns(real_train, synthetic)
         d = real_train.n_codes
         if d < 2:
@@ -179,10 +179,10 @@ class ColumnPairFidelity(Metric):
         if chosen.any():
             out["pair_fidelity_assoc"] = float(score[iu][chosen].mean())
         else:
-            self.notes["pair_fidelity_assoc"] = (
+            notes["pair_fidelity_assoc"] = (
                 f"no column pair has a real Cramer's V above {self.association_threshold}"
             )
-        return out
+        return Scores(out, notes)
 
 
 class ConceptAbundance(Metric):

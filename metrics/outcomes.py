@@ -32,7 +32,7 @@ from sklearn.metrics import roc_auc_score
 
 from bench.core.data import EHRDataset
 from bench.core.errors import MetricNotApplicable
-from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, take_rows
+from metrics.base import Metric, Score, Scores, SyntheticData, check_columns, features, presence, take_rows
 from metrics.prediction import _sigmoid, fit_masked_logistic, spread_by_prevalence
 
 
@@ -138,7 +138,7 @@ class MultiOutcomeTSTR(Metric):
     def compute(
         self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
     ) -> dict[str, float]:
-        self.notes = {}
+        notes: dict[str, str] = {}
         check_columns(real_train, synthetic)
         if real_train.n_codes < 3:
             raise MetricNotApplicable("predicting codes from the others needs at least three codes")
@@ -158,7 +158,7 @@ class MultiOutcomeTSTR(Metric):
         if cols.size:
             both = (Y_test[:, cols].min(axis=0) < Y_test[:, cols].max(axis=0))
             if not both.all():
-                self.notes["outcomes_tstr_auroc"] = (
+                notes["outcomes_tstr_auroc"] = (
                     f"{int((~both).sum())} outcome(s) hold one class in the held-out records and are left out"
                 )
             cols = cols[both]
@@ -175,8 +175,8 @@ class MultiOutcomeTSTR(Metric):
         auc_r = _TRTR_CACHE[tkey][1]
         p_syn = self._predict(F_syn, Y_syn[:, cols], cols, F_test)
         auc_s = np.array([roc_auc_score(truth[:, k], p_syn[:, k]) for k in range(cols.size)])
-        return {
+        return Scores({
             "outcomes_tstr_auroc": float(auc_s.mean()),
             "outcomes_trtr_auroc": float(auc_r.mean()),
             "outcomes_tstr_auroc_gap": float(auc_r.mean() - auc_s.mean()),
-        }
+        }, notes)

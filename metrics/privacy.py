@@ -14,7 +14,7 @@ from sklearn.metrics import precision_recall_curve, roc_auc_score
 from bench.core.data import EHRDataset
 from bench.core.errors import MetricNotApplicable
 from metrics._distance import cross_nearest, nearest_distances, nearest_neighbours
-from metrics.base import Metric, Score, SyntheticData, check_columns, features, presence, take_rows
+from metrics.base import Metric, Score, Scores, SyntheticData, check_columns, features, presence, take_rows
 
 
 def _rows(data: EHRDataset | SyntheticData, cap: int | None, rng: np.random.Generator, kind: str) -> np.ndarray:
@@ -185,7 +185,7 @@ class DistanceToClosestRecord(Metric):
     def compute(
         self, real_train: EHRDataset, real_test: EHRDataset, synthetic: SyntheticData
     ) -> dict[str, float]:
-        self.notes = {}
+        notes: dict[str, str] = {}
         check_columns(real_train, synthetic)
         rng = self.rng()
         kind = real_train.kind
@@ -202,8 +202,8 @@ class DistanceToClosestRecord(Metric):
         if out["dcr_holdout_mean"] > 0:
             out["dcr_ratio"] = out["dcr_syn_mean"] / out["dcr_holdout_mean"]
         else:
-            self.notes["dcr_ratio"] = "every held-out record sampled has an exact twin in the training data"
-        return out
+            notes["dcr_ratio"] = "every held-out record sampled has an exact twin in the training data"
+        return Scores(out, notes)
 
 
 # ---------------------------------------------------------------------------------------- NNAA

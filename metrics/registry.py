@@ -1,11 +1,12 @@
-"""Metrics by name: ours, and third parties' through the ``ehrbench.metrics`` entry points."""
+"""Metrics by name: the built-ins below, the ``ehrbench.metrics`` entry points of installed
+packages, and classes registered at run time, through the one registry class of
+:mod:`bench.core.registry` (generators and datasets are found the same way)."""
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
+from typing import Any
 
-from bench.core.errors import OptionError
+from bench.core.registry import Registry, subclass_of
 from metrics.base import Metric
 
 ENTRY_POINT_GROUP = "ehrbench.metrics"
@@ -43,29 +44,33 @@ BUILTIN: dict[str, str] = {
 }
 
 
-def _plugins() -> dict[str, object]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+METRICS: Registry[type[Metric]] = Registry("metric", ENTRY_POINT_GROUP, BUILTIN,
+                                           subclass_of(Metric, "metrics.base.Metric"))
+
+
+def register(cls: type[Metric], name: str | None = None) -> type[Metric]:
+    """Register a metric class at run time (a notebook, a test); usable as a decorator."""
+    return METRICS.register(cls, name)
 
 
 def available() -> list[str]:
-    return sorted({*BUILTIN, *_plugins()})
+    return METRICS.available()
 
 
 def get_class(name: str) -> type[Metric]:
-    if name in BUILTIN:
-        module, _, attr = BUILTIN[name].partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-    else:
-        plugins = _plugins()
-        if name not in plugins:
-            raise OptionError(f"unknown metric {name!r}; valid metrics: {', '.join(available())}")
-        try:
-            cls = plugins[name].load()  # type: ignore[attr-defined]
-        except Exception as exc:
-            raise OptionError(f"metric plugin {name!r} failed to load: {exc}") from None
-    if not (isinstance(cls, type) and issubclass(cls, Metric)):
-        raise OptionError(f"metric {name!r} does not subclass metrics.base.Metric")
-    return cls
+    return METRICS.get(name)
+
+
+def describe(name: str) -> dict[str, Any]:
+    """What ``bench list`` shows of one metric: category, description, default suite or not, and
+    each score with its goal, ideal and range."""
+    cls = get_class(name)
+    return {
+        "name": name, "origin": METRICS.origin(name), "category": cls.category,
+        "description": cls.description, "default": cls.default, "needs_label": cls.needs_label,
+        "scores": [{"score": s.name, "goal": s.goal, "ideal": s.ideal, "lower": s.lower, "upper": s.upper,
+                    "reference": s.reference, "description": s.description} for s in cls.scores],
+    }
 
 
 def default_names() -> list[str]:

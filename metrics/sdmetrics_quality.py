@@ -11,7 +11,7 @@ import numpy as np
 
 from bench.core.data import EHRDataset
 from bench.core.errors import MetricNotApplicable
-from metrics.base import Metric, Score, SyntheticData, check_columns, take_rows
+from metrics.base import Metric, Score, Scores, SyntheticData, check_columns, take_rows
 
 
 class SDMetricsQuality(Metric):
@@ -49,7 +49,7 @@ class SDMetricsQuality(Metric):
             raise MetricNotApplicable("the optional package sdmetrics is not installed") from None
         import warnings
 
-        self.notes = {}
+        notes: dict[str, str] = {}
         check_columns(real_train, synthetic)
         rng = self.rng()
         prev = (real_train.X > 0).mean(axis=0)
@@ -73,5 +73,5 @@ class SDMetricsQuality(Metric):
             if np.isfinite(value):
                 out[key] = value
             else:
-                self.notes[key] = f"SDMetrics returned no {prop} score (e.g. no pair above its association threshold)"
-        return out
+                notes[key] = f"SDMetrics returned no {prop} score (e.g. no pair above its association threshold)"
+        return Scores(out, notes)

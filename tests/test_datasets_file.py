@@ -38,10 +38,26 @@ def test_csv_with_label_and_dropped_id(csv_file):
     assert d.kind == "binary" and d.name == "mine" and d.label_name == "died" and d.is_sparse
 
 
-def test_kind_auto_picks_count_when_values_exceed_one(tmp_path):
-    p = _write(tmp_path, "a,b,y\n3,0,1\n0,1,0\n", "counts.csv")
-    d = load_file(str(p), label="y")
-    assert d.kind == "count" and d.X[0, 0] == 3
+def test_a_count_never_switches_the_kind_silently(tmp_path):
+    """Binary is the default: one value above 1 is an error naming its column and line, and
+    kind=count is how counts are read (issue 27)."""
+    p = _write(tmp_path, "a,b,y\n1,0,1\n0,1,0\n1,3,0\n", "counts.csv")
+    with pytest.raises(DatasetError, match=r"counts\.csv, column 'b', line 4: not 0 or 1.*kind=count reads counts"):
+        load_file(str(p), label="y")
+    d = load_file(str(p), label="y", kind="count")
+    assert d.kind == "count" and d.X[2, 1] == 3
+    npz = tmp_path / "counts.npz"
+    np.savez(npz, X=np.array([[1, 0], [0, 2]]), columns=np.array(["a", "b"]))
+    with pytest.raises(DatasetError, match=r"counts\.npz, column 'b', record 1: not 0 or 1"):
+        load_file(str(npz))
+    assert load_file(str(npz), kind="count").kind == "count"
+
+
+def test_kind_auto_is_gone_with_a_message_naming_the_choices(tmp_path):
+    from bench.core.errors import OptionError
+
+    with pytest.raises(OptionError, match=r"dataset 'file': option kind='auto' is not one of binary, count"):
+        datasets.load(f"file:path={_write(tmp_path, CSV)},kind=auto")
 
 
 def test_parquet_and_npz_give_the_same_dataset(csv_file, tmp_path):
@@ -93,7 +109,7 @@ def test_cache_key_follows_size_mtime_and_options(csv_file, monkeypatch):
         ("a,b,y\n1,0,1\n0,,0\n", {"label": "y"}, r"column 'b', line 3: missing value"),
         ("a,b,y\n1,0,1\n0,-1,0\n", {"label": "y"}, r"column 'b', line 3: negative value"),
         ("a,b,y\n1,0.5,1\n0,1,0\n", {"label": "y"}, r"column 'b', line 2: not a whole number"),
-        ("a,b,y\n1,2,1\n0,1,0\n", {"label": "y", "kind": "binary"}, r"column 'b', line 2: not 0/1"),
+        ("a,b,y\n1,2,1\n0,1,0\n", {"label": "y"}, r"column 'b', line 2: not 0 or 1"),
         ("a,b,y\n1,0,1\n0,1,2\n", {"label": "y"}, r"column 'y', line 3: the label must be 0 or 1"),
         ("a,b,y\n1,0,1\n0,1,0\n", {"label": "died"}, r"no column 'died' \(columns: a, b, y\)"),
         ("a,b,y\n1,0,1\n0,1,0\n", {"label": "y", "drop": "zz"}, r"no column 'zz'"),

@@ -194,7 +194,7 @@ def test_subgroups_without_demographics_use_the_label_and_say_why() -> None:
     metric = SubgroupFidelity()
     out = metric.compute(train, test, _synthetic(RealCopyGenerator, train))
     assert "subgroup_label_mad" in out and "subgroup_sex_mad" not in out
-    assert "demographics=true" in metric.notes["subgroup_sex_mad"]
+    assert "demographics=true" in out.notes["subgroup_sex_mad"]
     unlabelled = EHRDataset(X=train.X, y=None, columns=train.columns)
     with pytest.raises(MetricNotApplicable, match="no subgroup"):
         metric.compute(unlabelled, test, SyntheticData(train.X, None))

@@ -10,7 +10,7 @@ from bench.core.errors import MetricNotApplicable
 from bench.datasets.toy import make_toy
 from generators.baselines import IndependentGenerator
 from metrics import registry
-from metrics.base import CATEGORIES, GOALS, SyntheticData
+from metrics.base import CATEGORIES, GOALS, SyntheticData, notes_of
 from metrics.speed import Speed
 
 OWN = [n for n in registry.BUILTIN if n != "label_fidelity"]  # label_fidelity is tested by its owner
@@ -66,7 +66,8 @@ def test_every_metric_runs_within_its_ranges(kind: str) -> None:
         out = metric.compute(train, test, syn)
         declared = {s.name: s for s in cls.scores}
         assert set(out) <= set(declared), name
-        missing = set(declared) - set(out) - set(metric.notes)
+        missing = set(declared) - set(out) - set(notes_of(out))  # the result says why
+        assert "notes" not in vars(metric), f"{name}: results leave compute through its return only"
         if name == "speed":
             missing -= {"gpu_peak_mem_mb", "nfe", "nfe_total"}  # not recorded by this job
         assert not missing, f"{name}: {missing} neither returned nor explained"

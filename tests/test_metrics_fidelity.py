@@ -145,7 +145,7 @@ def test_pair_fidelity_identical_counts_and_no_associated_pair(toy_split) -> Non
     flat = EHRDataset(X=(rng.random((400, 6)) < 0.3).astype(np.float32), y=None, columns=list("abcdef"))
     m2 = ColumnPairFidelity()
     out = m2.compute(flat, flat, SyntheticData(flat.X, None))
-    assert "pair_fidelity_assoc" not in out and "Cramer" in m2.notes["pair_fidelity_assoc"]
+    assert "pair_fidelity_assoc" not in out and "Cramer" in out.notes["pair_fidelity_assoc"]
 
 
 def test_pair_fidelity_matrix_against_direct_counts() -> None:

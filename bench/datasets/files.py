@@ -1,7 +1,10 @@
 """``file``: a records x codes matrix the user brings, as CSV, Parquet or sparse ``.npz``.
 
 One row per record, one column per code, an optional 0/1 label column named by ``label=``, and
-columns to ignore (ids, dates) named by ``drop=a+b``. Every check of ``EHRDataset`` runs, but
+columns to ignore (ids, dates) named by ``drop=a+b``. ``kind=binary`` (the default) reads 0/1 codes
+and a value other than 0 or 1 is an error naming its column and line; ``kind=count`` reads
+non-negative whole counts. The kind is never guessed from the values, so one stray count cannot
+switch a whole dataset to counts without a word. Every check of ``EHRDataset`` runs, but
 here first, column by column, so a message names the file, the column and the line (CSV) or row
 (Parquet) rather than a position in a matrix. Cell values are never echoed into messages.
 
@@ -28,6 +31,8 @@ from scipy import sparse
 from bench.core.data import EHRDataset
 from bench.core.errors import DatasetError
 
+KINDS = ("binary", "count")
+_NOT_BINARY = "not 0 or 1, and kind=binary (the default) reads 0/1 codes; kind=count reads counts"
 _CSV = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
 _PARQUET = (".parquet", ".pq")
 _NPZ = (".npz",)
@@ -45,6 +50,15 @@ def resolve_file(path: str | None, data_dir: str | None) -> Path:
     if not p.is_file():
         raise DatasetError(f"data file {p} does not exist")
     return p
+
+
+def file_cache_key(path: str | None, data_dir: str | None = None, **options: Any) -> str:
+    """What the cache keys a ``file`` dataset by: the file's identity and every other option."""
+    import json
+
+    from bench.datasets.spec import file_stamp
+
+    return "|".join([file_stamp(resolve_file(path, data_dir)), json.dumps(options, sort_keys=True)])
 
 
 def _format(p: Path) -> str:
@@ -157,7 +171,6 @@ def _table_dataset(
     if not features:
         raise DatasetError(f"data file {p}: no code columns left after the label and drop=")
     data_parts, row_parts, indptr = [], [], [0]
-    is_binary = True
     for c in features:
         v = _numeric(p, df, c, unit)
         if (v < 0).any():
@@ -171,8 +184,7 @@ def _table_dataset(
         nz = np.flatnonzero(v)
         if kind == "binary" and (v[nz] != 1).any():
             pos = int(nz[np.argmax(v[nz] != 1)])
-            raise DatasetError(f"{_where(p, c, unit, df.index, pos)}: not 0/1, and kind=binary was asked (kind=count?)")
-        is_binary &= bool((v[nz] == 1).all())
+            raise DatasetError(f"{_where(p, c, unit, df.index, pos)}: {_NOT_BINARY}")
         row_parts.append(nz.astype(np.int64))
         data_parts.append(v[nz].astype(np.float32))
         indptr.append(indptr[-1] + nz.size)
@@ -182,8 +194,7 @@ def _table_dataset(
         (np.concatenate(data_parts), np.concatenate(row_parts), np.asarray(indptr, dtype=np.int64)),
         shape=(n, len(features)),
     ).tocsr()
-    chosen = ("binary" if is_binary else "count") if kind == "auto" else kind
-    return EHRDataset(X=M, y=y, columns=features, kind=chosen, name=name, label_name=label or "label", source=str(p))
+    return EHRDataset(X=M, y=y, columns=features, kind=kind, name=name, label_name=label or "label", source=str(p))
 
 
 def _some(items: list[str], k: int = 8) -> str:
@@ -250,23 +261,25 @@ def _npz_dataset(p: Path, label: str | None, kind: str, drop: list[str], name: s
         columns = [columns[j] for j in keep]
     M = sparse.csr_array(M, dtype=np.float32)
     M.eliminate_zeros()
-    chosen = kind
-    if kind == "auto":
-        chosen = "binary" if bool((M.data == 1).all()) else "count"
-    return EHRDataset(X=M, y=y, columns=columns, kind=chosen, name=name, label_name=label or "label", source=str(p))
+    counts = np.isfinite(M.data) & (M.data > 1) & (M.data == np.round(M.data))  # others: EHRDataset's messages
+    if kind == "binary" and counts.any():
+        bad = int(np.argmax(counts))
+        row = int(np.searchsorted(M.indptr, bad, side="right")) - 1
+        raise DatasetError(f"data file {p}, column {columns[int(M.indices[bad])]!r}, record {row}: {_NOT_BINARY}")
+    return EHRDataset(X=M, y=y, columns=columns, kind=kind, name=name, label_name=label or "label", source=str(p))
 
 
 def load_file(
     path: str | None,
     data_dir: str | None = None,
     label: str | None = None,
-    kind: str = "auto",
+    kind: str = "binary",
     drop: str | list[str] | None = None,
     name: str | None = None,
 ) -> EHRDataset:
     """Read the user's matrix; see the module docstring for formats and checks."""
-    if kind not in ("auto", "binary", "count"):
-        raise DatasetError(f"file: kind must be auto, binary or count, got {kind!r}")
+    if kind not in KINDS:
+        raise DatasetError(f"dataset 'file': option kind={kind!r} is not one of {', '.join(KINDS)}")
     p = resolve_file(path, data_dir)
     drops = [d.strip() for d in (drop.split("+") if isinstance(drop, str) else (drop or [])) if d.strip()]
     if label is not None and label in drops:

@@ -1,8 +1,13 @@
 """The registry of datasets: each name, what it is, its options, and the adapter that loads it.
 
+Datasets are found by the one registry class of :mod:`bench.core.registry`, as generators and
+metrics are: the built-in entries below (``REGISTRY``), the ``ehrbench.datasets`` entry points of
+installed packages (each names a :class:`DatasetEntry`), and entries registered at run time.
+
 Adding a dataset: write its adapter module beside this one (it imports only ``bench.core``), then
-add an entry here whose ``load`` (and ``cache_key``, for data read from files) imports the
-adapter when the dataset is used, so listing stays fast.
+add an entry here whose ``load`` (and ``cache_key``, for data read from files) is the adapter's
+function as ``"module:function"`` text, imported when the dataset is used, so listing stays fast
+(the call convention is :class:`bench.datasets.spec.DatasetEntry`'s).
 """
 
 from __future__ import annotations
@@ -11,23 +16,11 @@ import json
 from typing import Any
 
 from bench.core.data import EHRDataset
-from bench.core.errors import OptionError
 from bench.core.options import DatasetSpec
+from bench.core.registry import Registry
 from bench.datasets.spec import DatasetEntry, Option, file_stamp
 
-# each loader module is imported only when its dataset is used
-
-
-def _toy(data_dir: str | None, **o: Any) -> EHRDataset:
-    from bench.datasets.toy import make_toy
-
-    return make_toy(**o)
-
-
-def _eunomia(data_dir: str | None, **o: Any) -> EHRDataset:
-    from bench.datasets.eunomia import load_eunomia
-
-    return load_eunomia(**o)
+ENTRY_POINT_GROUP = "ehrbench.datasets"
 
 
 def _eunomia_key(data_dir: str | None, **o: Any) -> str:
@@ -36,18 +29,6 @@ def _eunomia_key(data_dir: str | None, **o: Any) -> str:
     p = eunomia_path()
     st = p.stat()
     return f"eunomia-{st.st_size}-{int(st.st_mtime)}-{json.dumps(o, sort_keys=True)}"
-
-
-def _omop(data_dir: str | None, **o: Any) -> EHRDataset:
-    from bench.datasets.omop import load_omop_dataset
-
-    return load_omop_dataset(data_dir, **o)
-
-
-def _omop_key(data_dir: str | None, **o: Any) -> str:
-    from bench.datasets.omop import omop_cache_key
-
-    return omop_cache_key(data_dir, **o)
 
 
 def _mimic3(data_dir: str | None, **o: Any) -> EHRDataset:
@@ -78,25 +59,6 @@ def _survset(cohort: str):  # noqa: ANN202 - a loader per SurvSet cohort
     return load
 
 
-def _file(data_dir: str | None, **o: Any) -> EHRDataset:
-    from bench.datasets.files import load_file
-
-    return load_file(o.pop("path"), data_dir=data_dir, **o)
-
-
-def _file_key(data_dir: str | None, **o: Any) -> str:
-    from bench.datasets.files import resolve_file
-
-    path = resolve_file(o.pop("path"), data_dir)
-    return "|".join([file_stamp(path), json.dumps(o, sort_keys=True)])
-
-
-def _synthetic_mimic(data_dir: str | None, **o: Any) -> EHRDataset:
-    from bench.datasets.synthetic_mimic import make_synthetic_mimic
-
-    return make_synthetic_mimic(**o)
-
-
 _KIND = Option("binary", "binary presence or counts", ("binary", "count"))
 _OMOP_OPTIONS = {
     "outcome": Option(
@@ -121,7 +83,7 @@ REGISTRY: dict[str, DatasetEntry] = {
     "toy": DatasetEntry(
         "toy",
         "tiny simulated dataset (600 x 24, binary, three latent groups) for tests and smoke runs",
-        _toy,
+        "bench.datasets.toy:make_toy",
         options={
             "n_records": Option(600, "records"),
             "n_codes": Option(24, "codes"),
@@ -133,7 +95,7 @@ REGISTRY: dict[str, DatasetEntry] = {
         "eunomia",
         "OHDSI Eunomia (Synthea, simulated): 2,694 persons x 243 concepts, binary; "
         "label = gastrointestinal hemorrhage (a preset of omop)",
-        _eunomia,
+        "bench.datasets.eunomia:load_eunomia",
         _eunomia_key,
         options={
             "kind": _KIND,
@@ -146,8 +108,8 @@ REGISTRY: dict[str, DatasetEntry] = {
         "omop",
         "any OMOP CDM: a DuckDB file, a folder of CSV/Parquet tables, or (with DuckDB's "
         "extensions installed) SQLite/Postgres; persons x concepts, label = outcome=CONCEPT_ID",
-        _omop,
-        _omop_key,
+        "bench.datasets.omop:load_omop_dataset",
+        "bench.datasets.omop:omop_cache_key",
         options={
             "path": Option(None, "the CDM: DuckDB file, folder of tables, sqlite file or postgres:DSN",
                            type=str),
@@ -210,13 +172,13 @@ REGISTRY: dict[str, DatasetEntry] = {
         "file",
         "your own matrix: path=FILE (CSV, Parquet or sparse .npz), label=COLUMN; "
         "every column else is a code",
-        _file,
-        _file_key,
+        "bench.datasets.files:load_file",
+        "bench.datasets.files:file_cache_key",
         options={
             "path": Option(None, "the file (relative paths are taken from --data-dir)", type=str),
             "label": Option(None, "label column (0/1); none: unlabelled", type=str),
-            "kind": Option("auto", "binary, count, or auto (binary if every value is 0/1)",
-                           ("auto", "binary", "count")),
+            "kind": Option("binary", "binary: 0/1 codes (another value is an error naming its column); "
+                                     "count: non-negative whole counts", ("binary", "count")),
             "drop": Option(None, "columns to leave out (ids, dates), joined by '+'", type=str),
             "name": Option(None, "the dataset's name in results (default: the file's stem)", type=str),
         },
@@ -226,7 +188,7 @@ REGISTRY: dict[str, DatasetEntry] = {
         "synthetic-mimic",
         "SIMULATED data shaped like MIMIC-III (46,520 x 1,071 by default; n= and d= up to "
         "1,000,000 x 5,000), heavy-tailed prevalence, code clusters; for speed and scaling runs",
-        _synthetic_mimic,
+        "bench.datasets.synthetic_mimic:make_synthetic_mimic",
         options={
             "n": Option(46_520, "records"),
             "d": Option(1_071, "codes"),
@@ -241,13 +203,32 @@ REGISTRY: dict[str, DatasetEntry] = {
 }
 
 
+def _is_entry(obj: Any) -> str | None:
+    return None if isinstance(obj, DatasetEntry) else f"{obj!r} is not a bench.datasets.spec.DatasetEntry"
+
+
+DATASETS: Registry[DatasetEntry] = Registry("dataset", ENTRY_POINT_GROUP, REGISTRY, _is_entry)
+
+
+def register(found: DatasetEntry, name: str | None = None) -> DatasetEntry:
+    """Register a dataset entry at run time (a notebook, a test)."""
+    return DATASETS.register(found, name)
+
+
 def available() -> list[str]:
-    return sorted(REGISTRY)
+    return DATASETS.available()
 
 
 def describe_all() -> list[tuple[str, str]]:
-    """(name, one-line description) for ``python -m bench list``."""
-    return [(n, REGISTRY[n].description) for n in available()]
+    """(name, one-line description) for ``python -m bench list``; an entry that fails to load
+    says why instead."""
+    out = []
+    for n in available():
+        try:
+            out.append((n, entry(n).description))
+        except Exception as exc:  # a broken plugin must not hide the rest
+            out.append((n, f"(unavailable: {exc})"))
+    return out
 
 
 def describe_options(name: str) -> list[tuple[str, Any, str]]:
@@ -261,9 +242,7 @@ def describe_options(name: str) -> list[tuple[str, Any, str]]:
 
 def entry(name: str) -> DatasetEntry:
     """The registered dataset ``name``; an unknown name lists the valid ones."""
-    if name not in REGISTRY:
-        raise OptionError(f"unknown dataset {name!r}; valid datasets: {', '.join(available())}")
-    return REGISTRY[name]
+    return DATASETS.get(name)
 
 
 def resolve(spec: DatasetSpec) -> tuple[DatasetEntry, dict[str, Any]]:
