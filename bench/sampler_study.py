@@ -77,7 +77,7 @@ def run_sampler_study(
     ``params`` override MedDiff's hyperparameters (after the preset). ``model``: an already fitted
     MedDiff (trained on the same split) to study instead of training one.
     """
-    from generators.meddiff import MedDiff
+    from generators import registry
     from generators.meddiff.samplers import SAMPLERS
 
     unknown = [s for s in samplers if s not in SAMPLERS]
@@ -94,11 +94,8 @@ def run_sampler_study(
     if n <= 0:
         raise OptionError(f"sampler study: n_samples must be positive, got {n_samples}")
 
-    if model is None:
-        config: dict[str, Any] = dict(MedDiff.presets["quick"]) if quick else {}
-        config.update(params or {})
-        gen = MedDiff(**config, random_state=seed)
-        gen.validate_params()
+    if model is None:  # built the one way every generator is: defaults < preset < options, validated
+        gen = registry.make("meddiff", random_state=seed, preset="quick" if quick else None, **(params or {}))
     else:
         gen = model
     T = gen.timesteps
