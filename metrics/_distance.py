@@ -142,6 +142,46 @@ def cross_nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.sqrt(a_to_b), np.sqrt(b_to_a)
 
 
+
+def nearest_with_ties(query: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query row's squared distance to its nearest reference row, and how many reference rows
+    lie at exactly that distance (1 when the nearest is unique).
+
+    Binary records tie often (the squared distance is a Hamming distance): a statistic that asks
+    *which set* the nearest record belongs to must share a tie among every tied record.
+    """
+    if np.asarray(reference).shape[0] < 1:
+        raise ValueError("need at least 1 reference row, got 0")
+    device = torch_device()
+    if device is not None:
+        return _torch_nearest_with_ties(query, reference, device)
+    n_q = np.asarray(query).shape[0]
+    best = np.empty(n_q, dtype=np.float32)
+    count = np.empty(n_q, dtype=np.int64)
+    for s, d2 in squared_blocks(query, reference):
+        low = d2.min(axis=1)
+        best[s : s + d2.shape[0]] = low
+        count[s : s + d2.shape[0]] = (d2 == low[:, None]).sum(axis=1)
+    return best, count
+
+
+def log_kernel_sums(query: np.ndarray, reference: np.ndarray, betas: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+    """``log sum_r exp(-beta * |q - r|^2)`` for every query row (rows) and every ``beta`` (columns).
+
+    The sums of a kernel density estimate, computed stably (log-sum-exp from the nearest row) in
+    float64 from the float32 blocks of :func:`squared_blocks`; ``exclude_self`` leaves each row's
+    own term out (leave-one-out). CPU only: it serves sample sizes of a few thousand rows.
+    """
+    betas = np.atleast_1d(np.asarray(betas, dtype=np.float64))
+    out = np.empty((np.asarray(query).shape[0], betas.size), dtype=np.float64)
+    for s, d2 in squared_blocks(query, reference, exclude_self):
+        d2 = d2.astype(np.float64)
+        low = d2.min(axis=1, keepdims=True)
+        for j, beta in enumerate(betas):
+            out[s : s + d2.shape[0], j] = -beta * low[:, 0] + np.log(np.exp(-beta * (d2 - low)).sum(axis=1))
+    return out
+
+
 # ------------------------------------------------------------------------------ torch (GPU) path
 def _torch_blocks(query: np.ndarray, reference: np.ndarray, exclude_self: bool, device: object):
     """:func:`squared_blocks` in torch on ``device``: the same arithmetic, in float32."""
@@ -195,3 +235,14 @@ def _torch_cross_nearest(a: np.ndarray, b: np.ndarray, device: object) -> tuple[
         a_to_b[s : s + d2.shape[0]] = d2.min(dim=1).values.cpu().numpy()
         b_to_a = torch.minimum(b_to_a, d2.min(dim=0).values)
     return np.sqrt(a_to_b), np.sqrt(b_to_a.cpu().numpy())
+
+
+def _torch_nearest_with_ties(query: np.ndarray, reference: np.ndarray, device: object) -> tuple[np.ndarray, np.ndarray]:
+    n_q = np.asarray(query).shape[0]
+    best = np.empty(n_q, dtype=np.float32)
+    count = np.empty(n_q, dtype=np.int64)
+    for s, d2 in _torch_blocks(query, reference, False, device):
+        low = d2.min(dim=1).values
+        best[s : s + d2.shape[0]] = low.cpu().numpy()
+        count[s : s + d2.shape[0]] = (d2 == low[:, None]).sum(dim=1).cpu().numpy()
+    return best, count

@@ -37,6 +37,7 @@ BUILTIN: dict[str, str] = {
     "dcr": "metrics.privacy:DistanceToClosestRecord",
     "nnaa": "metrics.privacy:NearestNeighbourAdversarialAccuracy",
     "exact_copy": "metrics.privacy:ExactCopy",
+    "domias": "metrics.privacy_attacks:ReferenceMembershipInference",
     # speed
     "speed": "metrics.speed:Speed",
     # utility, listed after speed: the default suite's order is part of every job's key

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from bench.core.data import EHRDataset
 from bench.core.errors import MetricNotApplicable
@@ -22,6 +23,7 @@ from metrics.privacy import (
     adversarial_accuracy,
     row_ids,
 )
+from metrics.privacy_attacks import ReferenceMembershipInference, choose_beta
 
 N_CODES = 60  # wide enough that real records rarely coincide by chance
 
@@ -54,6 +56,25 @@ def _independent(train: EHRDataset) -> SyntheticData:
     return SyntheticData(X, y)
 
 
+def _noisy(records: np.ndarray, p: float, seed: int = 0) -> SyntheticData:
+    """Records with each code flipped with probability ``p``: a little noise (p = 0.05) is an
+    overfit generator; p = 0.4 is randomised response, a differentially private release."""
+    rng = np.random.default_rng(seed)
+    X = np.asarray(records, dtype=np.float32).copy()
+    flip = rng.random(X.shape) < p
+    X[flip] = 1 - X[flip]
+    return SyntheticData(X, None)
+
+
+def _typical(fresh: SyntheticData, share: float = 0.25) -> SyntheticData:
+    """The ``share`` of fresh records most likely under the codes' marginal rates: typical
+    patients, who sit where the data is dense, near training and held-out patients alike."""
+    X = fresh.X
+    p = X.mean(axis=0).clip(1e-3, 1 - 1e-3)
+    loglik = (X * np.log(p) + (1 - X) * np.log(1 - p)).sum(axis=1)
+    return SyntheticData(X[loglik >= np.quantile(loglik, 1 - share)], None)
+
+
 # ------------------------------------------------------------------------------ distance helpers
 def test_nearest_helpers_match_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_distance, "CHUNK_ELEMENTS", 50)  # many small blocks
@@ -71,6 +92,29 @@ def test_nearest_helpers_match_brute_force(monkeypatch: pytest.MonkeyPatch) -> N
     assert np.allclose(_distance.nearest_distances(A, A, 1, exclude_self=True)[:, 0] ** 2, DA.min(1))
     a_to_b, b_to_a = _distance.cross_nearest(A, B)
     assert np.allclose(a_to_b**2, D.min(1)) and np.allclose(b_to_a**2, D.min(0))
+    best, count = _distance.nearest_with_ties(A, B)
+    assert np.array_equal(best, D.min(1)) and np.array_equal(count, (D.min(1)[:, None] == D).sum(1))
+    betas = np.array([0.3, 2.0])
+    sums = _distance.log_kernel_sums(A, B, betas)
+    assert np.allclose(sums, np.log(np.exp(-betas[None, None, :] * D[:, :, None]).sum(1)))
+    loo = _distance.log_kernel_sums(A, A, betas, exclude_self=True)
+    assert np.allclose(loo, np.log(np.exp(-betas[None, None, :] * DA[:, :, None]).sum(1)))
+
+
+def test_kernel_bandwidth_maximises_the_leave_one_out_likelihood() -> None:
+    rng = np.random.default_rng(1)
+    centres = (rng.random((4, 30)) < 0.3).astype(np.float32)
+    R = centres[rng.integers(0, 4, 200)]
+    R = np.abs(R - (rng.random(R.shape) < 0.05)).astype(np.float32)  # 4 tight clusters
+    D = ((R[:, None] - R[None]) ** 2).sum(-1)
+    betas = np.array([0.1, 0.5, 1.0, 2.0, 4.0])
+    lam = 1 / (1 + np.exp(-betas))
+    # Aitchison-Aitken likelihood written out: lambda^(agreements) (1 - lambda)^(disagreements)
+    kernel = lam[None, None] ** (30 - D[..., None]) * (1 - lam[None, None]) ** D[..., None]
+    kernel[np.arange(200), np.arange(200)] = 0  # leave one out
+    loglik = np.log(kernel.sum(1) / 199).mean(0)
+    assert choose_beta(R, betas) == betas[np.argmax(loglik)]
+    assert choose_beta(R, betas) > choose_beta((rng.random((200, 30)) < 0.3).astype(np.float32), betas)
 
 
 def test_row_ids_identify_equal_rows() -> None:
@@ -119,10 +163,63 @@ def test_dcr_against_holdout(wide, fresh) -> None:
     m = DistanceToClosestRecord()
     copy = m.compute(train, test, _copy(train))
     assert copy["dcr_syn_mean"] == 0.0 and copy["dcr_ratio"] == 0.0
-    assert copy["dcr_closer_prob"] > 0.95
+    assert copy["dcr_closer_prob"] > 0.99  # every copy's nearest real record is its training twin
     out = m.compute(train, test, fresh)
     assert abs(out["dcr_closer_prob"] - 0.5) < 0.1
     assert 0.85 < out["dcr_ratio"] < 1.15
+    assert abs(m.compute(train, test, _independent(train))["dcr_closer_prob"] - 0.5) < 0.1
+    assert m.compute(train, test, _noisy(train.X, 0.4))["dcr_closer_prob"] < 0.5 + 0.05  # randomised response
+    assert m.compute(train, test, _noisy(train.X, 0.05))["dcr_closer_prob"] > 0.95  # overfit: noisy copies
+
+
+def test_dcr_share_does_not_mistake_typical_records_for_memorised_ones(wide, fresh) -> None:
+    """Typical fresh patients lie close to the training records because most real records are
+    training records, not because they were memorised. Comparing their DCR with held-out
+    records' DCR (the former dcr_closer_prob) called them a leak; the train/holdout share,
+    which pits the training records against the held-out ones, does not."""
+    train, test = wide
+    typical = _typical(fresh)
+    d_syn = _distance.nearest_distances(typical.X, train.X)[:, 0]
+    d_hold = _distance.nearest_distances(test.X, train.X)[:, 0]
+    former = roc_auc_score(np.r_[np.ones(d_syn.size), np.zeros(d_hold.size)], -np.r_[d_syn, d_hold])
+    assert former > 0.6
+    assert abs(DistanceToClosestRecord().compute(train, test, typical)["dcr_closer_prob"] - 0.5) < 0.1
+
+
+# ------------------------------------------------------------------- DOMIAS and GAN-leaks attacks
+def test_reference_attacks_detect_copies_and_overfitting(wide) -> None:
+    train, test = wide
+    m = ReferenceMembershipInference()
+    copy = m.compute(train, test, _copy(train))  # resampled: about 63% of members have a twin
+    assert min(copy["domias_auroc"], copy["ganleaks_auroc"], copy["ganleaks_cal_auroc"]) > 0.75
+    assert copy["mia_strongest"] > 0.25
+    overfit = m.compute(train, test, _noisy(train.X, 0.05))  # every member, a few codes flipped
+    assert overfit["domias_auroc"] > 0.85 and overfit["mia_strongest"] > 0.4
+    assert m.compute(train, test, _noisy(train.X, 0.1))["domias_auroc"] > 0.7
+    assert m.compute(train, test, _copy(train)) == copy  # the metric's seed fixes every draw
+
+
+def test_reference_attacks_give_other_patients_chance(wide, fresh) -> None:
+    """A "generator" that returns real patients who were never trained on, and one that keeps
+    only the marginal rates, leak nothing: every attack at chance, the strongest about 0."""
+    train, test = wide
+    m = ReferenceMembershipInference()
+    for syn in (fresh, _independent(train), _noisy(train.X, 0.4)):
+        out = m.compute(train, test, syn)
+        for attack in ("domias_auroc", "ganleaks_auroc", "ganleaks_cal_auroc"):
+            assert abs(out[attack] - 0.5) < 0.06, attack
+        assert out["mia_strongest"] < 0.06
+
+
+def test_reference_attacks_are_one_sided(wide) -> None:
+    """Copies of the held-out records put the synthetic data on top of the non-member candidates
+    and the reference alike: the calibrated attacks fall below chance (the held-out records
+    look more 'member' than the members), which earns a generator nothing: the strongest is 0."""
+    train, test = wide
+    out = ReferenceMembershipInference().compute(train, test, SyntheticData(test.X.copy(), None))
+    assert out["ganleaks_auroc"] < 0.2 and out["mia_strongest"] == 0.0
+    with pytest.raises(MetricNotApplicable, match="at least 4 held-out"):
+        ReferenceMembershipInference().compute(train, EHRDataset(X=test.X[:3], y=None, columns=test.columns), _copy(train))
 
 
 # ------------------------------------------------------------------------------------------ NNAA

@@ -136,7 +136,7 @@ REGISTRY: dict[str, DatasetEntry] = {
     ),
     "rhc": DatasetEntry(
         "rhc",
-        "Right Heart Catheterization (real ICU patients, SurvSet, GPL extra 'rhc'): 5,735 "
+        "Right Heart Catheterization (real ICU patients, SurvSet, GPL extra 'survset'): 5,735 "
         "patients; comorbidity flags, one-hot categoricals, binned numerics; label = death",
         _rhc,
         options={
