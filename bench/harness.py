@@ -11,7 +11,9 @@ importable from here as well as from their own modules.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.config import BASELINE, Job, Prepared, RunConfig, job_key, parse_generators, prepare
-from bench.core.errors import OptionError
+from bench.core.errors import OptionError, describe_error
 from bench.core.io import read_json, write_csv, write_json
 from bench.core.progress import describe_progress
 from bench.executors import SerialExecutor, accepts_progress, describe_executor
@@ -106,7 +108,6 @@ def run(
                            "departures": p.cls.departures}
             for p in prep.plans
         },
-        "seeds": prep.config.seeds,
         "executor": describe_executor(executor),
         "device": device_info(prep.config.device),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -135,6 +136,8 @@ def run(
         bar.set_postfix_str(" | ".join(f"{jid[:40]}: {text}" for jid, text in running.items()))
 
     extra = {"progress": job_progress} if progress and accepts_progress(executor) else {}
+    finished: set[str] = set()
+    restore_sigterm = _sigterm_as_interrupt()
     try:
         synthetic_dir = run_dir / "synthetic" if prep.config.save_synthetic else None
         for job, record in executor.run(run_job, prep, pending, synthetic_dir, **extra):
@@ -148,8 +151,15 @@ def run(
                 bar.write(f"job {job.id} failed: {record.error}", file=sys.stderr)
             bar.update(1)
             bar.set_postfix_str(job.id[:60])
+            finished.add(job.id)
             write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
+    except BaseException as exc:  # Ctrl-C, SIGTERM, an executor's crash: say so, name what is missing
+        missing = [j for j in pending if j.id not in finished]
+        _record_interruption(run_dir, prep, manifest, exc, missing,
+                             {"total": len(jobs), "run": done, "reused": skipped, "failed": failed}, log)
+        raise
     finally:
+        restore_sigterm()
         bar.close()
         executor.close()
     manifest["status"] = "complete"
@@ -159,6 +169,47 @@ def run(
     write_json(manifest_path, manifest)
     log(f"{len(jobs)} jobs: {done} run, {skipped} reused, {failed} failed -> {run_dir}")
     return run_dir
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGTERM (a scheduler's time limit, ``kill``) received during a run: handled as Ctrl-C is."""
+
+
+def _sigterm_as_interrupt():
+    """Turn SIGTERM into :class:`RunInterrupted` while the grid runs, so a killed run records
+    that it was interrupted; returns the function that restores the previous handler. Only the
+    main thread can set handlers: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def on_term(signum, frame):
+        raise RunInterrupted("SIGTERM")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except (ValueError, OSError):  # e.g. an embedded interpreter
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _record_interruption(run_dir: Path, prep: Prepared, manifest: dict, exc: BaseException, missing: list[Job],
+                         counts: dict, log) -> None:
+    """The manifest of a run that stopped before its last job: status ``interrupted``, why, and the
+    jobs that have no record; the tables are rebuilt so their caption names those jobs. Never
+    raises: the interruption itself is what the caller re-raises."""
+    reason = "interrupted (Ctrl-C)" if type(exc) is KeyboardInterrupt else describe_error(exc)
+    manifest["status"] = "interrupted"
+    manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    manifest["interrupted"] = reason
+    manifest["jobs"] = {**counts, "missing": len(missing)}
+    manifest["missing_jobs"] = [{"generator": j.spec.label, "dataset": j.dataset, "seed": j.seed} for j in missing]
+    try:
+        write_json(run_dir / "manifest.json", manifest)
+        write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
+    except Exception as err:  # the interruption is the news; a table that cannot be written is a note
+        log(f"note: the tables of the interrupted run could not be rebuilt: {describe_error(err)}")
+    log(f"run interrupted ({reason}): {len(missing)} of {counts['total']} jobs missing; "
+        f"manifest.json lists them; rerun the same command to resume -> {run_dir}")
 
 
 def _datasets_manifest(prep: Prepared) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.errors import BenchError
-from bench.core.io import read_json, write_csv, write_text
+from bench.core.io import read_json, write_csv, write_parquet, write_text
 from bench.headline import headline_markdown
 from bench.ranking import reference_generators
 from bench.records import JobRecord
@@ -79,9 +79,10 @@ def write_tables(run_dir: Path, datasets: list[str] | None = None, generators: l
     scores = long_scores(records)
     speed = scores["category"] == "speed"
     write_csv(run_dir / "scores.csv", scores[~speed])
+    write_parquet(run_dir / "scores.parquet", scores[~speed])  # the same rows, typed, for dataframe tools
     write_csv(run_dir / "timings.csv", scores[speed])
     jobs = jobs_table(records)
-    write_csv(run_dir / "jobs.csv", jobs)
+    write_csv(run_dir / "jobs.csv", with_missing_jobs(jobs, _manifest(run_dir)))
     references = run_references(scores, generators)
     summary = summarize(scores, generators, references)
     write_csv(run_dir / "summary.csv", summary)
@@ -133,11 +134,43 @@ def caption(run_dir: Path) -> str:
     prints = ", ".join(f"{n} {_data_fingerprint(d)}" for n, d in m.get("datasets", {}).items())
     preset = config.get("preset")
     return (
-        f"ehrbench {m.get('ehrbench_version')} (code {m.get('code_version')}); "
+        f"{_missing_text(m)}ehrbench {m.get('ehrbench_version')} (code {m.get('code_version')}); "
         f"preset {preset or 'none (published defaults)'}; seeds {seeds} ({_split_text(config)}); data {prints}. "
         "Cells: mean ± 95% t-interval half-width over seeds (each seed its own split unless --split-seed "
         f"pins one); {BOLD_RULE} (marked †).{_departures_text(m.get('generators', {}))}"
     )
+
+
+MISSING_NAMED = 10  # missing jobs a caption names; manifest.json lists every one
+
+
+def _missing_text(m: dict) -> str:
+    """'INCOMPLETE RUN ...' naming the jobs an interrupted run never finished ('' for a whole run)."""
+    missing = m.get("missing_jobs") or []
+    if m.get("status") != "interrupted" or not missing:
+        return ""
+    named = "; ".join(f"{j['generator']} on {j['dataset']}, seed {j['seed']}" for j in missing[:MISSING_NAMED])
+    more = f"; and {len(missing) - MISSING_NAMED} more (manifest.json lists every one)" if len(missing) > MISSING_NAMED else ""
+    total = (m.get("jobs") or {}).get("total", "?")
+    return (f"INCOMPLETE RUN ({m.get('interrupted', 'interrupted')}): {len(missing)} of {total} jobs missing, "
+            f"their scores absent from every mean: {named}{more}. ")
+
+
+def with_missing_jobs(jobs: pd.DataFrame, m: dict) -> pd.DataFrame:
+    """``jobs`` with a row of status ``missing`` for every job an interrupted run never finished."""
+    missing = m.get("missing_jobs") or []
+    if m.get("status") != "interrupted" or not missing:
+        return jobs
+    rows = pd.DataFrame([{**j, "status": "missing", "error": f"not run: the run was {m.get('interrupted', 'interrupted')}"}
+                         for j in missing])
+    return pd.concat([jobs, rows.reindex(columns=jobs.columns)], ignore_index=True)
+
+
+def _manifest(run_dir: Path) -> dict:
+    try:
+        return read_json(run_dir / "manifest.json")
+    except (OSError, ValueError):
+        return {}
 
 
 def _departures_text(generators: dict) -> str:

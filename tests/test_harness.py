@@ -112,7 +112,8 @@ def test_results_hold_aggregates_only(tmp_path, toy):
     for path in d.rglob("*"):
         if not path.is_file():
             continue
-        for line in path.read_text().splitlines():
+        text = pd.read_parquet(path).to_csv() if path.suffix == ".parquet" else path.read_text()
+        for line in text.splitlines():
             tokens = line.replace("[", ",").replace("]", ",").replace(" ", ",").split(",")
             cells = sum(t.strip() in {"0", "1", "0.0", "1.0"} for t in tokens)
             assert cells < toy.n_codes // 2, f"{path.name} looks like it holds a record"
@@ -242,3 +243,62 @@ def test_prepared_grid_orders_jobs_by_dataset_generator_seed():
     prep = harness.prepare(cfg)
     assert [j.id for j in prep.jobs] == [
         "independent__toy__s0", "independent__toy__s1", "real-copy__toy__s0", "real-copy__toy__s1"]
+
+
+class Interrupter(Generator):
+    """Fits like a coin, but its second fit is a Ctrl-C: a run stopped halfway."""
+
+    name = "interrupter"
+    fits = 0
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, data):
+        Interrupter.fits += 1
+        if Interrupter.fits == 2:
+            raise KeyboardInterrupt
+        self.n_codes_ = data.n_codes
+        return self
+
+    def sample(self, n, labels=None):
+        return (np.random.default_rng(self.random_state).random((n, self.n_codes_)) < 0.2).astype("float32"), None
+
+
+def test_an_interrupted_run_says_so_and_its_tables_name_the_missing_jobs(tmp_path, capsys):
+    registry.register(Interrupter)
+    Interrupter.fits = 0
+    try:
+        assert _run(tmp_path, "--no-baseline", gens="interrupter", seeds="0,1,2") == 130
+    finally:
+        registry._extra.pop("interrupter", None)
+    d = _only_run_dir(tmp_path)
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["status"] == "interrupted" and m["interrupted"] == "interrupted (Ctrl-C)"
+    assert m["jobs"] == {"total": 3, "run": 1, "reused": 0, "failed": 0, "missing": 2}
+    assert [j["seed"] for j in m["missing_jobs"]] == [1, 2]
+    for table in ("headline.md", "leaderboard.md", "leaderboard.tex", "tables/fidelity.md"):
+        text = (d / table).read_text()
+        assert "INCOMPLETE RUN (interrupted (Ctrl-C)): 2 of 3 jobs missing" in text, table
+        assert "interrupter on toy, seed 1; interrupter on toy, seed 2" in text, table
+    jobs = pd.read_csv(d / "jobs.csv")
+    assert jobs.set_index("seed")["status"].to_dict() == {0: "ok", 1: "missing", 2: "missing"}
+    assert "seeds" not in m and m["config"]["seeds"] == [0, 1, 2]  # seeds stored once
+
+
+def test_results_are_written_with_the_users_umask_and_scores_as_parquet(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        assert _run(tmp_path, seeds="0") == 0
+    finally:
+        os.umask(old)
+    d = _only_run_dir(tmp_path)
+    for path in [d / "manifest.json", d / "scores.csv", d / "headline.md", *(d / "jobs").iterdir()]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640, path.name  # 0o666 less the umask, not 0o600
+    csv = pd.read_csv(d / "scores.csv")
+    pq = pd.read_parquet(d / "scores.parquet")
+    assert list(pq.columns) == list(csv.columns) and len(pq) == len(csv)
+    assert np.allclose(pq["value"].astype(float), csv["value"].astype(float), equal_nan=True)

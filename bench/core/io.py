@@ -1,7 +1,9 @@
 """Atomic writes: a reader (or an interrupted run) sees the old file or the new one, never half.
 
 Every file the project writes for later reading (job records, tables, the manifest, the dataset
-cache, saved synthetic records) goes through :func:`atomic_file`.
+cache, saved synthetic records) goes through :func:`atomic_file`. Files get the mode any other
+program's new file would: ``0o666`` less the process's umask (the temporary file ``tempfile``
+makes is ``0o600`` whatever the umask, so the mode is set before it replaces the target).
 """
 
 from __future__ import annotations
@@ -10,11 +12,35 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux's
+    ``/proc/self/status``), else set and restored at once under a lock."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets under the current umask."""
+    return 0o666 & ~current_umask()
 
 
 @contextlib.contextmanager
@@ -29,6 +55,8 @@ def atomic_file(path: Path, mode: str = "wb", fsync: bool = True) -> Iterator[IO
         with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh
             fh.flush()
+            if hasattr(os, "fchmod"):  # POSIX; elsewhere the temporary file keeps its mode
+                os.fchmod(fh.fileno(), file_mode())
             if fsync:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -53,6 +81,26 @@ def write_json(path: Path, obj: Any) -> None:
 
 def write_csv(path: Path, df: pd.DataFrame) -> None:
     write_text(path, df.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
+
+
+def write_parquet(path: Path, df: pd.DataFrame) -> None:
+    """``df`` as Parquet (pyarrow). A column of mixed types (a score's ``ideal``: a number or the
+    name of a reference score) is written as text, None kept, since a Parquet column has one type."""
+    import numbers
+
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype != object:
+            continue
+        values = out[col].dropna()
+        if values.map(lambda v: isinstance(v, str)).all():
+            continue
+        if values.map(lambda v: isinstance(v, numbers.Real)).all():
+            out[col] = pd.to_numeric(out[col], errors="coerce")
+        else:
+            out[col] = out[col].map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v))
+    with atomic_file(path, "wb") as fh:
+        out.to_parquet(fh, index=False)
 
 
 def read_json(path: Path) -> Any:
