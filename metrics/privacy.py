@@ -204,12 +204,13 @@ class DistanceToClosestRecord(Metric):
         kind = real_train.kind
         train = features(real_train.X, kind)
         queries = _rows(synthetic, self.max_queries, rng, kind)
-        d_syn = nearest_distances(queries, train)[:, 0]
+        nearest_train = nearest_with_ties(queries, train)  # one search serves the DCR and the share
+        d_syn = np.sqrt(nearest_train[0])
         d_hold = nearest_distances(_rows(real_test, self.max_queries, rng, kind), train)[:, 0]
         out = {
             "dcr_syn_mean": float(d_syn.mean()),
             "dcr_holdout_mean": float(d_hold.mean()),
-            "dcr_closer_prob": train_share(queries, train, features(real_test.X, kind)),
+            "dcr_closer_prob": train_share(queries, train, features(real_test.X, kind), nearest_train),
         }
         if out["dcr_holdout_mean"] > 0:
             out["dcr_ratio"] = out["dcr_syn_mean"] / out["dcr_holdout_mean"]
@@ -218,11 +219,15 @@ class DistanceToClosestRecord(Metric):
         return Scores(out, notes)
 
 
-def train_share(queries: np.ndarray, train: np.ndarray, holdout: np.ndarray) -> float:
+def train_share(
+    queries: np.ndarray, train: np.ndarray, holdout: np.ndarray,
+    nearest_train: tuple[np.ndarray, np.ndarray] | None = None,
+) -> float:
     """The train/holdout DCR share of ``queries`` on the odds scale of equal-sized sets (see
     :class:`DistanceToClosestRecord`): 0.5 in expectation for queries that do not depend on which
-    records are training ones, 1 when every query's nearest record is a training record."""
-    d_tr, c_tr = nearest_with_ties(queries, train)
+    records are training ones, 1 when every query's nearest record is a training record.
+    ``nearest_train``: :func:`nearest_with_ties` of the queries in ``train``, when already known."""
+    d_tr, c_tr = nearest_train if nearest_train is not None else nearest_with_ties(queries, train)
     d_ho, c_ho = nearest_with_ties(queries, holdout)
     tied = c_tr / (c_tr + c_ho)
     s = float(np.where(d_tr < d_ho, 1.0, np.where(d_tr > d_ho, 0.0, tied)).mean())
