@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.core.departures import Departures
 from bench.core.errors import BenchError
 from bench.core.io import read_json, write_csv, write_parquet, write_text
 from bench.headline import headline_markdown
@@ -25,11 +26,13 @@ from bench.schedules import schedule_fractions
 from bench.tables import (
     BOLD_RULE,
     CATEGORY_ORDER,
+    CELL_RULE,
     leaderboard_csv,
     leaderboard_latex,
     leaderboard_markdown,
     summarize,
 )
+from bench.verdict import verdict_markdown, verdict_table
 
 SCORE_COLUMNS = ["generator", "dataset", "seed", "category", "metric", "score", "value", "goal",
                  "ideal", "reference", "note"]
@@ -71,24 +74,76 @@ def jobs_table(records: list[JobRecord]) -> pd.DataFrame:
     return df.sort_values(["dataset", "generator", "seed"], kind="stable")
 
 
+def has_records(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds job records (a run), rather than only the tables rendered from
+    them (the committed leaderboard folder, which keeps scores.csv, timings.csv, jobs.csv and the
+    manifest: aggregates, no record of a patient)."""
+    return any((run_dir / "jobs").glob("*.json"))
+
+
+def load_tables(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the long scores table with the speed rows, jobs table) of a run directory: from its job
+    records, or, where there are none, from the per-block tables a rendering left
+    (scores.csv + timings.csv, jobs.csv). A folder with neither is an error naming it."""
+    if has_records(run_dir):
+        records = load_records(run_dir)
+        return long_scores(records), jobs_table(records)
+    if not (run_dir / "scores.csv").is_file():
+        raise BenchError(f"{run_dir} holds neither job records (jobs/*.json) nor per-block scores (scores.csv)")
+    parts = [read_scores_csv(run_dir / name) for name in ("scores.csv", "timings.csv") if (run_dir / name).is_file()]
+    scores = pd.concat(parts, ignore_index=True)
+    jobs = pd.read_csv(run_dir / "jobs.csv") if (run_dir / "jobs.csv").is_file() else pd.DataFrame(columns=JOB_COLUMNS)
+    return scores, jobs
+
+
+def read_scores_csv(path: Path) -> pd.DataFrame:
+    """A scores.csv / timings.csv as written by :func:`write_tables`, with its types restored."""
+    try:
+        df = pd.read_csv(path, dtype={"ideal": object, "note": object})
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{path} is unreadable ({exc})") from None
+    missing = [c for c in SCORE_COLUMNS if c not in df.columns]
+    if missing:
+        raise BenchError(f"{path} lacks the column(s) {', '.join(missing)}")
+    df["reference"] = df["reference"].astype(str).str.lower().isin(["true", "1"])
+    df["note"] = df["note"].fillna("")
+    return df[SCORE_COLUMNS]
+
+
 def write_tables(run_dir: Path, datasets: list[str] | None = None, generators: list[str] | None = None) -> pd.DataFrame:
-    """Write scores.csv, timings.csv, jobs.csv, summary.csv, the headline and the leaderboards
-    (``leaderboard.md`` headed by the headline, ``.csv``, ``.tex``, ``tables/<category>.*``);
-    return the summary."""
-    records = load_records(run_dir)
-    scores = long_scores(records)
-    speed = scores["category"] == "speed"
-    write_csv(run_dir / "scores.csv", scores[~speed])
-    write_parquet(run_dir / "scores.parquet", scores[~speed])  # the same rows, typed, for dataframe tools
-    write_csv(run_dir / "timings.csv", scores[speed])
-    jobs = jobs_table(records)
-    write_csv(run_dir / "jobs.csv", with_missing_jobs(jobs, _manifest(run_dir)))
+    """Write scores.csv, timings.csv, jobs.csv (from the job records, when the folder has them),
+    summary.csv, the headline, the verdict and the leaderboards (``leaderboard.md`` headed by the
+    headline, ``.csv``, ``.tex``, ``tables/<category>.*``); return the summary."""
+    scores, jobs = load_tables(run_dir)
+    if has_records(run_dir):
+        speed = scores["category"] == "speed"
+        write_csv(run_dir / "scores.csv", scores[~speed])
+        write_parquet(run_dir / "scores.parquet", scores[~speed])  # the same rows, typed, for dataframe tools
+        write_csv(run_dir / "timings.csv", scores[speed])
+        write_csv(run_dir / "jobs.csv", with_missing_jobs(jobs, _manifest(run_dir)))
     references = run_references(scores, generators)
     summary = summarize(scores, generators, references)
     write_csv(run_dir / "summary.csv", summary)
     write_leaderboards(run_dir, scores, summary, jobs, caption(run_dir), generators, references,
-                       category_dir=run_dir / "tables")
+                       category_dir=run_dir / "tables", basis=schedule_bases(_manifest(run_dir)))
     return summary
+
+
+def _manifest(run_dir: Path) -> dict:
+    try:
+        return read_json(run_dir / "manifest.json")
+    except (OSError, ValueError):
+        return {}
+
+
+def write_verdict(out: Path, scores: pd.DataFrame, references: set[str], text: str = "",
+                  pairs: list[tuple[str, str]] | None = None) -> str:
+    """verdict.csv and verdict.md (bench.verdict) into ``out``; returns the Markdown."""
+    table = verdict_table(scores, pairs, references=references)
+    write_csv(out / "verdict.csv", table)
+    md = verdict_markdown(table, text)
+    write_text(out / "verdict.md", md)
+    return md
 
 
 def run_references(scores: pd.DataFrame, generators: list[str] | None = None) -> set[str]:
@@ -101,24 +156,29 @@ def run_references(scores: pd.DataFrame, generators: list[str] | None = None) ->
 def write_leaderboards(
     out: Path, scores: pd.DataFrame, summary: pd.DataFrame, jobs: pd.DataFrame, text: str,
     generators: list[str] | None, references: set[str], category_dir: Path | None = None,
+    basis: dict[str, str] | None = None, pairs: list[tuple[str, str]] | None = None,
 ) -> str:
-    """The tables a reader sees, into ``out``: ``headline.md``; ``leaderboard.md`` (the headline,
-    then every per-score table), ``leaderboard.csv``, ``leaderboard.tex``; and one Markdown and one
-    LaTeX file per category in ``category_dir`` (default ``out``). Returns the headline."""
+    """The tables a reader sees, into ``out``: ``headline.md``; ``verdict.md``/``.csv`` (the
+    paired comparisons, bench.verdict); ``leaderboard.md`` (the headline, then every per-score
+    table), ``leaderboard.csv``, ``leaderboard.tex``; and one Markdown and one LaTeX file per
+    category in ``category_dir`` (default ``out``). ``basis``: generator name -> schedule basis
+    (published / own default) for the ‡ footnotes. Returns the headline."""
     schedules = schedule_fractions(jobs)
-    headline = headline_markdown(scores, generators, references, schedules=schedules, caption=text)
+    headline = headline_markdown(scores, generators, references, schedules=schedules, caption=text,
+                                 schedule_basis=basis)
     category_dir = category_dir or out
     write_text(out / "headline.md", headline)
-    full = leaderboard_markdown(summary, jobs, text, schedules)
+    write_verdict(out, scores, references, text, pairs)
+    full = leaderboard_markdown(summary, jobs, text, schedules, basis)
     write_text(out / "leaderboard.md", "# Leaderboard\n\n" + headline + "\n# Every score\n\n" + full)
     write_csv(out / "leaderboard.csv", leaderboard_csv(summary, schedules))
-    write_text(out / "leaderboard.tex", leaderboard_latex(summary, text, schedules))
+    write_text(out / "leaderboard.tex", leaderboard_latex(summary, text, schedules, basis))
     for cat in CATEGORY_ORDER:
         part = summary[summary["category"] == cat]
         if part.empty:
             continue
-        write_text(category_dir / f"{cat}.md", leaderboard_markdown(part, None, text, schedules))
-        write_text(category_dir / f"{cat}.tex", leaderboard_latex(part, text, schedules))
+        write_text(category_dir / f"{cat}.md", leaderboard_markdown(part, None, text, schedules, basis))
+        write_text(category_dir / f"{cat}.tex", leaderboard_latex(part, text, schedules, basis))
     return headline
 
 
@@ -136,8 +196,8 @@ def caption(run_dir: Path) -> str:
     return (
         f"{_missing_text(m)}ehrbench {m.get('ehrbench_version')} (code {m.get('code_version')}); "
         f"preset {preset or 'none (published defaults)'}; seeds {seeds} ({_split_text(config)}); data {prints}. "
-        "Cells: mean ± 95% t-interval half-width over seeds (each seed its own split unless --split-seed "
-        f"pins one); {BOLD_RULE} (marked †).{_departures_text(m.get('generators', {}))}"
+        f"{CELL_RULE} (each seed its own split unless --split-seed "
+        f"pins one); {BOLD_RULE} (marked †).{_departures_text(m.get('generators', {}), preset)}"
     )
 
 
@@ -166,22 +226,31 @@ def with_missing_jobs(jobs: pd.DataFrame, m: dict) -> pd.DataFrame:
     return pd.concat([jobs, rows.reindex(columns=jobs.columns)], ignore_index=True)
 
 
-def _manifest(run_dir: Path) -> dict:
-    try:
-        return read_json(run_dir / "manifest.json")
-    except (OSError, ValueError):
-        return {}
+def declared_departures(manifest: dict) -> dict[str, Departures]:
+    """Generator name -> its declared :class:`Departures`, from a run's manifest (MedDiff's rows
+    are one class: one entry)."""
+    out: dict[str, Departures] = {}
+    for g in manifest.get("generators", {}).values():
+        if g.get("name") and g["name"] not in out:
+            out[g["name"]] = Departures.from_json(g.get("departures"))
+    return out
 
 
-def _departures_text(generators: dict) -> str:
+def schedule_bases(manifest: dict) -> dict[str, str]:
+    """Generator name -> the basis its schedule fraction is measured against (published / own
+    default), for the ‡ footnotes."""
+    return {name: d.schedule for name, d in declared_departures(manifest).items()}
+
+
+def _departures_text(generators: dict, preset: str | None = None) -> str:
     """' Departures from the published code — name: ... — name: ...' for the run's generators that
-    declare any (each generator's ``departures``, recorded in the manifest), once per generator
-    name (MedDiff's three rows are one class)."""
+    declare any (each generator's ``departures``, recorded in the manifest, with the run's
+    preset's own changes), once per generator name (MedDiff's three rows are one class)."""
     seen: dict[str, str] = {}
-    for g in generators.values():
-        text = g.get("departures") or ""
-        if text and g.get("name") not in seen:
-            seen[g["name"]] = text
+    for name, dep in declared_departures({"generators": generators}).items():
+        text = dep.text(preset)
+        if text:
+            seen[name] = text
     if not seen:
         return ""
     return " Departures from the published code — " + " — ".join(f"{n}: {t}" for n, t in sorted(seen.items())) + "."

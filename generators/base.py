@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from bench.core.data import EHRDataset
+from bench.core.departures import Departures
 from bench.core.errors import GeneratorError, OptionError
 from bench.core.progress import ProgressCallback
 from generators.inputs import InputForm, as_dataset, as_input_form, split_label_column
@@ -119,10 +120,12 @@ class Generator(BaseEstimator, ABC):
     #: rows that show what each contribution of the method does (row label -> generator spec), expanded by
     #: ``-g all`` and the leaderboard: e.g. MedDiff's plain, guided and accelerated configurations
     variants: ClassVar[dict[str, str]] = {}
-    #: what this implementation still does differently from the published code at its defaults,
-    #: in one line ("" when nothing is known): the run's manifest and every table's caption repeat
-    #: it, so a table never passes a departure off as the published method
-    departures: ClassVar[str] = ""
+    #: the basis of its schedule (published / ehrbench's own default) and what this implementation
+    #: still does differently from the published code at its defaults and per preset
+    #: (bench.core.departures): the run's manifest, every caption, the ‡ footnotes and the
+    #: report's departures table are generated from it, so a table never passes a departure off as
+    #: the published method
+    departures: ClassVar[Departures] = Departures()
 
     random_state: int | None
 

@@ -10,6 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from bench.core.data import EHRDataset
+from bench.core.departures import OWN_DEFAULT, Departures
 from bench.core.errors import OptionError
 from generators._torch import check_finite, minibatches, resolve_device, torch_generator, warmup_cosine
 from generators.base import Generator, check_positive
@@ -77,6 +78,11 @@ class EHRGPT(Generator):
     supports_conditioning = True
     supported_kinds: ClassVar[tuple[str, ...]] = ("binary",)
     reference = "GPT-2 (Radford et al. 2019) over code sequences, as in recent EHR benchmarks"
+    departures = Departures(
+        OWN_DEFAULT, changes=("no published configuration: size and recipe are ehrbench's choice (GPT-2 at small "
+                              "size)",),
+        presets={"cpu": "2 layers, d_model 128, learning rate 1e-3 (default: 4 layers, d_model 256, 5e-4)",
+                 "quick": "2 layers, d_model 64, batch 32, learning rate 3e-3"})
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {"n_layers": 2, "d_model": 128, "n_heads": 4, "epochs": 25, "lr": 1e-3},
         "quick": {"n_layers": 2, "d_model": 64, "n_heads": 4, "epochs": 8, "batch_size": 32, "lr": 3e-3},

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from bench.core.departures import Departures
 from bench.core.errors import OptionError
 from generators.gans._loop import AdversarialGenerator, Phase, pretrain_autoencoder, random_batch
 from generators.gans._networks import MLPCritic, ShortcutGenerator
@@ -130,9 +131,10 @@ class CorGAN(AdversarialGenerator):
     supported_kinds: ClassVar[tuple[str, ...]] = ("binary",)
     presets: ClassVar[dict[str, dict[str, Any]]] = _PRESETS
     reference = "Torfi & Fox, FLAIRS 2020 (arXiv:2001.09346)"
-    departures = ("convolution stack sized for any column count (public: sized for MIMIC-III's 1,071); "
-                  "batches without replacement; autoencoder batch 100 (public: 512); schedule 100 + 1000 "
-                  "epochs from the paper (script defaults: 1 + 100)")
+    departures = Departures(changes=(
+        "convolution stack sized for any column count (public: sized for MIMIC-III's 1,071)",
+        "batches without replacement", "autoencoder batch 100 (public: 512)",
+        "schedule 100 + 1000 epochs from the paper (script defaults: 1 + 100)"))
     bn_burn_in: ClassVar[int] = 0
 
     def __init__(

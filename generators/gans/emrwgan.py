@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from bench.core.departures import Departures
+
 from generators.gans._loop import AdversarialGenerator
 from generators.gans._networks import ResidualLNBlock
 from generators.gans._validate import check_non_negative, validate_common
@@ -82,7 +84,8 @@ class EMRWGAN(AdversarialGenerator):
     supported_kinds: ClassVar[tuple[str, ...]] = ("binary",)
     presets: ClassVar[dict[str, dict[str, Any]]] = _PRESETS
     reference = "Zhang et al., JAMIA 2020"
-    departures = "epochs 1000, 5 critic updates per generator update, ReLU / LeakyReLU(0.2) chosen here (not in the published material)"
+    departures = Departures(changes=("epochs 1000, 5 critic updates per generator update, ReLU / LeakyReLU(0.2) "
+                                     "chosen here (not in the published material)",))
 
     def __init__(
         self,

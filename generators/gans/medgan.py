@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from bench.core.departures import Departures
 from bench.core.errors import OptionError
 from generators.base import check_choice
 from generators.gans._loop import AdversarialGenerator, Phase, pretrain_autoencoder
@@ -106,10 +107,10 @@ class MedGAN(AdversarialGenerator):
 
     name = "medgan"
     loss: ClassVar[str] = "gan"
-    departures: ClassVar[str] = ("all training records pre-train the autoencoder (public: 10% held out to "
-                                 "monitor it); the last partial pre-training batch is used (public: dropped); "
-                                 "PyTorch's default initialisation and batch-norm epsilon 1e-5 (public: "
-                                 "TensorFlow's glorot-uniform and 1e-3)")
+    departures: ClassVar[Departures] = Departures(changes=(
+        "all training records pre-train the autoencoder (public: 10% held out to monitor it)",
+        "the last partial pre-training batch is used (public: dropped)",
+        "PyTorch's default initialisation and batch-norm epsilon 1e-5 (public: TensorFlow's glorot-uniform and 1e-3)"))
     presets: ClassVar[dict[str, dict[str, Any]]] = _PRESETS
     reference = "Choi et al., MLHC 2017 (arXiv:1703.06490)"
     critic_sees_eval_bn: ClassVar[bool] = True
