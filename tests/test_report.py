@@ -223,3 +223,33 @@ def test_declared_departures_reach_the_manifest_and_every_caption(tmp_path):
     assert f"Departures from the published code — departing: {text}." in (run / "leaderboard.md").read_text()
     for name in ("headline.md", "leaderboard.tex"):
         assert text in (run / name).read_text(), name
+
+
+def test_run_prints_the_verdict_last_and_pairs_are_checked_before_work(tmp_path, capsys):
+    root = tmp_path / "r"
+    assert main(["run", "-g", "leaky,naive", *GRID, "--results-dir", str(root), "--pair", "naive", "leaky"]) == 0
+    printed = capsys.readouterr().out.rstrip()
+    last = printed[printed.rindex("# Verdict"):]
+    assert "| naive vs leaky |" in last and "detectable at 80% power" in last
+    run = sorted((root / "runs").iterdir())[-1]
+    assert (run / "verdict.csv").is_file()
+    # a pair naming a generator the run does not have: exit 2, named, before any job runs
+    bad = tmp_path / "bad"
+    assert main(["run", "-g", "naive", *GRID, "--results-dir", str(bad), "--pair", "naive", "nosuch"]) == 2
+    assert "'nosuch' is not a generator of this run" in capsys.readouterr().err
+    assert not (bad / "runs").exists()
+
+
+def test_the_committed_leaderboard_folder_re_renders_and_compares(run_dir, tmp_path, capsys):
+    """A folder holding only the manifest and per-block tables (what results/leaderboard keeps) is
+    a report and compare input, without the job records."""
+    import shutil
+
+    folder = tmp_path / "lb"
+    folder.mkdir()
+    for name in ("manifest.json", "scores.csv", "timings.csv", "jobs.csv"):
+        shutil.copyfile(run_dir / name, folder / name)
+    assert main(["report", str(folder)]) == 0
+    assert (folder / "headline.md").is_file() and (folder / "verdict.md").is_file()
+    assert main(["compare", str(folder), str(run_dir)]) == 0
+    assert "0 of" in capsys.readouterr().out  # the same numbers: nothing moved
