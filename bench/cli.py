@@ -10,7 +10,11 @@ from pathlib import Path
 from bench.core.errors import BenchError, OptionError
 from bench.core.options import DatasetSpec
 
-DEFAULT_GENERATORS = "independent,real-copy"
+# The first run (no -g): the two contestants beside the references (independent is always added),
+# at FIRST_RUN_PRESET unless a preset is named: 3 seeds on eunomia in under 3 minutes on 2 cores,
+# each contestant learning (dim-wise prediction AUROC well above independent's)
+DEFAULT_GENERATORS = "meddiff,medgan,real-copy"
+FIRST_RUN_PRESET = "quick"
 DEFAULT_RESULTS = Path("results")
 
 
@@ -45,13 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train, sample and score generators x datasets x seeds")
     r.add_argument("--generators", "-g", default=None,
                    help="comma-separated generator specs, options as name:key=value,key=value "
-                        f"(default: {DEFAULT_GENERATORS}; 'all': every built-in generator); "
+                        f"(default: {DEFAULT_GENERATORS} at the '{FIRST_RUN_PRESET}' preset unless --preset "
+                        "names another; 'all': every built-in generator); "
                         "'independent' is always added as the baseline")
     r.add_argument("--datasets", "-d", default="eunomia", help="comma-separated dataset names (default: eunomia)")
     r.add_argument("--data-dir", default=None, help="directory holding a user-supplied dataset's files")
     r.add_argument("--seeds", "-s", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
     r.add_argument("--metrics", "-m", default=None, help="comma-separated metrics (default: the default suite)")
-    r.add_argument("--quick", action="store_true", help="the 'quick' preset of every generator: small, for smoke runs and CI")
+    r.add_argument("--quick", action="store_true",
+                   help="the 'quick' preset of every generator: short schedules that still learn, for the first run "
+                        "and smoke runs (tables mark them; not for results to cite)")
     r.add_argument("--preset", default=None, help="a named preset of every generator (e.g. cpu); --quick is --preset quick")
     r.add_argument("--n-synthetic", type=int, default=None, help="synthetic records per job (default: as many as training records)")
     _add_split_arguments(r)
@@ -77,18 +84,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--save-synthetic", action="store_true", help="also save each job's synthetic records (.npz)")
     r.add_argument("--no-baseline", action="store_true", help="do not add the 'independent' baseline")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--pair", nargs=2, action="append", metavar=("A", "B"),
+                   help="compare generator A with B in the verdict printed last (repeatable; labels as in the "
+                        "tables, e.g. --pair meddiff medgan; default: meddiff against each peer)")
     r.add_argument("--executor", default="local",
                    help="where jobs run: local (one after another in this process; the default), process "
                         "(a child process per job, --jobs at once), ray (Ray tasks on --ray-address, else on "
                         "a local instance; pip install 'ehrbench[ray]')")
     r.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
     r.add_argument("--jobs", "-j", type=int, default=1, help="jobs run at once (process and ray executors)")
+    r.add_argument("--threads", type=int, default=None,
+                   help="threads each job computes with (torch, OpenMP, BLAS; recorded per job, since float "
+                        "results depend on it; default: every core for one job at a time, floor(cores / jobs) "
+                        "each with --jobs)")
     r.add_argument("--timeout", type=float, default=None,
                    help="per-job wall-clock limit in seconds (process and ray executors)")
     r.add_argument("--memory-mb", type=float, default=None,
                    help="per-job resident memory cap in MB, the job's processes together (process and ray executors)")
 
-    sub.add_parser("list", help="list generators, datasets and metrics")
+    ls = sub.add_parser("list", help="generators (options, defaults, presets, paper), datasets (options) and metrics "
+                                     "(scores, goal, ideal)")
+    ls.add_argument("kind", nargs="?", default=None, help="generators, datasets or metrics (default: all three)")
+    ls.add_argument("name", nargs="?", default=None, help="one of them, e.g. bench list generators medgan")
 
     study = sub.add_parser("sampler-study", help="MedDiff's samplers x step budgets: NFE, time, fidelity",
                            description="Train MedDiff once, measure every sampler at several step budgets.")
@@ -104,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     _add_split_arguments(lb)
     lb.add_argument("--out", default="results", help="where leaderboard.md/.tex go (default: results)")
+    lb.add_argument("--jobs", "-j", type=int, default=1,
+                    help="jobs at once, each in its own process with its share of the cores (default: 1, in-process)")
+    lb.add_argument("--threads", type=int, default=None,
+                    help="threads per job (default: the cores divided among --jobs)")
     lb.add_argument("--no-progress", action="store_true")
 
     rep = sub.add_parser("report", help="tables (Markdown, CSV, LaTeX), figures and use-case ranking of a run")
@@ -146,56 +167,77 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from bench import harness
+    """A thin layer over the Python API (bench.api): the options become a RunConfig and a
+    Benchmark, which checks everything before any data is loaded; then the grid runs."""
+    from bench import api
 
     preset = "quick" if args.quick else args.preset
     if args.quick and args.preset and args.preset != "quick":
         raise OptionError(f"--quick and --preset {args.preset} contradict each other")
-    config = harness.RunConfig(
-        generators=harness.parse_generators(args.generators or DEFAULT_GENERATORS, add_baseline=not args.no_baseline),
-        datasets=DatasetSpec.parse_list(args.datasets),
-        seeds=_int_list("--seeds", args.seeds),
-        metrics=_name_list(args.metrics),
-        preset=preset,
-        n_synthetic=args.n_synthetic,
-        split_seed=args.split_seed,
-        val_size=args.val_size,
-        test_size=args.test_size,
-        score_on=args.score_on,
-        eval_datasets=DatasetSpec.parse_list(args.eval_dataset) if args.eval_dataset else [],
-        eval_fill_missing=args.eval_fill_missing,
-        budget=args.budget,
-        device=args.device,
-        save_synthetic=args.save_synthetic,
+    if args.generators is None and preset is None:
+        preset = FIRST_RUN_PRESET
+        print(f"first run: {DEFAULT_GENERATORS.replace(',', ', ')} at the '{FIRST_RUN_PRESET}' preset (short "
+              "schedules, marked in the tables), beside the independent baseline; -g NAMES picks generators, "
+              "--preset cpu runs the leaderboard's schedules", file=sys.stderr)
+    config = api.configure(
+        args.generators or DEFAULT_GENERATORS, args.datasets, seeds=_int_list("--seeds", args.seeds),
+        metrics=args.metrics, preset=preset, baseline=not args.no_baseline, n_synthetic=args.n_synthetic,
+        split_seed=args.split_seed, val_size=args.val_size, test_size=args.test_size, score_on=args.score_on,
+        eval_datasets=args.eval_dataset, eval_fill_missing=args.eval_fill_missing, budget=args.budget,
+        device=args.device, save_synthetic=args.save_synthetic,
     )
-    if args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
-        raise OptionError(f"--device must be auto, cpu or cuda, got {args.device!r}")
-    from bench.executors import Limits, make_executor
-
-    executor = make_executor(args.executor, jobs=args.jobs, limits=Limits(args.timeout, args.memory_mb),
-                             ray_address=args.ray_address)
-    prep = harness.prepare(config, data_dir=args.data_dir)  # every check before any file is written
-    if args.executor == "process" and args.jobs > 1:
-        _warn_oversubscription(args.jobs)
-    root = Path(args.results_dir) / "runs"
-    if args.out:
-        run_dir = Path(args.out)
-    elif not args.force and (found := harness.find_resumable(root, config)):
-        run_dir = found
+    # every check before any data is loaded: names, options, presets, executor, output folders
+    bench = api.Benchmark(config, out=args.out, results_dir=args.results_dir, force=args.force,
+                          data_dir=args.data_dir, executor=args.executor, jobs=args.jobs, threads=args.threads,
+                          timeout=args.timeout, memory_mb=args.memory_mb, ray_address=args.ray_address)
+    _check_pairs(_pairs(args.pair), config.generator_labels)
+    if args.executor != "local" and args.threads:
+        _warn_oversubscription(args.jobs, args.threads)
+    run_dir = bench.run_dir
+    if bench.resumed:
         print(f"resuming {run_dir} (same configuration; --force starts afresh)", file=sys.stderr)
-    else:
-        run_dir = harness.new_run_dir(root, config)
     progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
     try:
-        harness.run(prep, run_dir, command=["python", "-m", "bench", *argv], force=args.force, progress=progress,
-                    executor=executor)
+        bench.run(progress=progress, command=["python", "-m", "bench", *argv])
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished jobs are kept in {run_dir}; rerun the same command to resume",
               file=sys.stderr)
         return 130
     print((run_dir / "headline.md").read_text(encoding="utf-8"))
     print(_where_the_tables_are(run_dir))
+    print(_verdict_text(run_dir, _pairs(args.pair)))
     return 0
+
+
+def _pairs(raw: list[list[str]] | None) -> list[tuple[str, str]] | None:
+    """``--pair A B`` (repeatable) as (A, B) tuples; None: the default pairs (bench.verdict)."""
+    if not raw:
+        return None
+    pairs = []
+    for a, b in raw:
+        if a == b:
+            raise OptionError(f"--pair {a} {b}: a generator cannot be compared with itself")
+        pairs.append((a, b))
+    return pairs
+
+
+def _check_pairs(pairs: list[tuple[str, str]] | None, labels: list[str]) -> None:
+    """Before any work: every generator a --pair names is one of the run's (by its table label)."""
+    for a, b in pairs or []:
+        for g in (a, b):
+            if g not in labels:
+                raise OptionError(f"--pair: {g!r} is not a generator of this run (the run has: {', '.join(labels)})")
+
+
+def _verdict_text(run_dir: Path, pairs: list[tuple[str, str]] | None) -> str:
+    """The verdict table of a finished run, printed last (bench.verdict): the named pairs, else
+    MedDiff against each peer."""
+    from bench.core.io import read_json
+    from bench.results import caption, load_tables, run_references, write_verdict
+
+    scores, _ = load_tables(run_dir)
+    gens = list(read_json(run_dir / "manifest.json").get("generators", {}))
+    return write_verdict(run_dir, scores, run_references(scores, gens), caption(run_dir), pairs)
 
 
 def _where_the_tables_are(run_dir: Path) -> str:
@@ -224,46 +266,23 @@ def _where_the_tables_are(run_dir: Path) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench import datasets
-    from generators import registry as gens
-    from metrics import registry as mets
+    from bench.listing import listing
 
-    print("generators:")
-    for name in gens.available():
-        try:
-            cls = gens.get_class(name)
-            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            cond = "conditional" if cls.supports_conditioning is True else "label as column"
-            print(f"  {name:<14} {doc} [{cond}]")
-        except BenchError as exc:
-            print(f"  {name:<14} ({exc})")
-    print("datasets:")
-    for name, desc in datasets.describe_all():
-        print(f"  {name:<16} {desc}")
-    print("metrics:")
-    for name in mets.available():
-        try:
-            cls = mets.get_class(name)
-            default = "" if cls.default else " (not in the default suite)"
-            print(f"  {name:<22} [{cls.category}] {cls.description}{default}")
-            for s in cls.scores:
-                print(f"      {s.name:<26} {s.goal}")
-        except (BenchError, ImportError) as exc:
-            print(f"  {name:<22} (unavailable: {exc})")
+    print(listing(args.kind, args.name), end="")
     return 0
 
 
-def _warn_oversubscription(jobs: int) -> None:
-    """Parallel jobs that each use every core fight over them (measured: 2 jobs of 2 threads on 2
-    cores ran the quick grid slower than 1 job). Threads are not changed behind the user's back,
-    because a job's numbers may depend on its thread count."""
-    import torch
+def _warn_oversubscription(jobs: int, threads: int) -> None:
+    """Parallel jobs that together ask for more threads than there are cores fight over them
+    (measured: two quick medGAN fits side by side at two threads each took 3x their time alone).
+    The default budget never does; an explicit --threads is kept, since a job's numbers may
+    depend on its thread count, with a note."""
+    from bench.core.threads import usable_cores
 
-    cores = os.cpu_count() or 1
-    threads = torch.get_num_threads()
+    cores = usable_cores()
     if jobs * threads > cores:
         print(f"note: {jobs} jobs x {threads} threads each on {cores} CPUs oversubscribe the cores; "
-              f"OMP_NUM_THREADS={max(1, cores // jobs)} gives each job its share (compare scores only "
+              f"--threads {max(1, cores // jobs)} gives each job its share (compare scores only "
               "between runs with the same thread count)", file=sys.stderr)
 
 
@@ -284,9 +303,19 @@ def cmd_leaderboard(args: argparse.Namespace, argv: list[str]) -> int:
     root = out / "runs"
     run_dir = harness.find_resumable(root, config) or harness.new_run_dir(root, config)
     progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
-    harness.run(prep, run_dir, command=["python", "-m", "bench", *argv], progress=progress)
-    report = build_report(run_dir, out / "leaderboard")
-    for name in ("headline.md", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "ranking.md"):
+    from bench.executors import Limits, make_executor
+
+    executor = make_executor("process" if args.jobs > 1 else "local", jobs=args.jobs, limits=Limits(None, None),
+                             threads=args.threads)
+    harness.run(prep, run_dir, command=["python", "-m", "bench", *argv], progress=progress, executor=executor)
+    report = out / "leaderboard"
+    report.mkdir(parents=True, exist_ok=True)
+    # the per-block tables and the manifest travel with the committed folder, so that
+    # `bench report` and `bench compare` can re-render and compare it without the job records
+    for name in ("manifest.json", "scores.csv", "timings.csv", "jobs.csv"):
+        shutil.copyfile(run_dir / name, report / name)
+    build_report(report)
+    for name in ("headline.md", "verdict.md", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "ranking.md"):
         shutil.copyfile(report / name, out / name)
     print((out / "headline.md").read_text(encoding="utf-8"))
     print(f"leaderboard: {out / 'leaderboard.md'} (headline, then every score; per category in {report}; "
@@ -324,6 +353,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.core.threads import passive_waiting
+
+    passive_waiting()  # before torch or numpy load OpenMP: idle workers sleep, not spin (bench.core.threads)
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
