@@ -232,7 +232,9 @@ def plan_generator(spec: GeneratorSpec, preset: str | None, budget: int | None =
     hyperparameter equal to its default is not added, so the job keys of a CPU run stay those of
     the runs before ``device`` was passed this way."""
     cls = generator_registry.get_class(spec.name)
-    params = generator_registry.resolve_params(spec, preset)
+    # a generator with no preset at all (a baseline: nothing to scale) runs its defaults under any
+    # preset the run names; every other generator must know the preset (generators.registry.check_preset)
+    params = generator_registry.resolve_params(spec, preset if cls.presets else None)
     names = cls.param_defaults()
     if budget is not None and "max_updates" in names and "max_updates" not in spec.options:
         params = {**params, "max_updates": int(budget)}

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import bench
+from bench.core.version import __version__
 
 PACKAGES = (
     "ehrbench", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "torch", "duckdb",
@@ -27,7 +27,7 @@ def code_version() -> str:
     A finished job is reused only while this is unchanged, so a code change (committed or not)
     never passes off old numbers as new.
     """
-    h = hashlib.sha256(bench.__version__.encode())
+    h = hashlib.sha256(__version__.encode())
     for pkg in ("bench", "generators", "metrics"):
         for path in sorted((ROOT / pkg).rglob("*.py")):
             h.update(str(path.relative_to(ROOT)).encode())

@@ -65,6 +65,32 @@ def atomic_file(path: Path, mode: str = "wb", fsync: bool = True) -> Iterator[IO
         raise
 
 
+def check_writable(path: Path, what: str) -> None:
+    """Raise :class:`OptionError` naming ``what`` (the option that gave ``path``) unless a folder
+    can be made or written at ``path``: tried, not guessed from permission bits (root passes
+    those, and ``/proc`` refuses whoever asks), and nothing is left behind."""
+    from bench.core.errors import OptionError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"{what} {path}: exists and is not a folder")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OptionError(f"{what} {path}: {probe} is a file, not a folder")
+    try:
+        if probe == path:  # the folder is there: a file must be creatable in it
+            fd, tmp = tempfile.mkstemp(dir=path, prefix=".ehrbench-write-test-")
+            os.close(fd)
+            os.unlink(tmp)
+        else:  # the folder would be made inside ``probe``
+            os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".ehrbench-write-test-"))
+    except OSError as exc:
+        where = "" if probe == path else f" (cannot create folders in {probe})"
+        raise OptionError(f"{what} {path}: not writable{where}: {exc.strerror or exc}") from None
+
+
 def write_text(path: Path, text: str) -> None:
     with atomic_file(path, "w") as fh:
         fh.write(text)

@@ -39,7 +39,7 @@ class Spec:
         """Canonical text of the spec: its name in every table, and text that parses back to it."""
         if not self.options:
             return self.name
-        return self.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return self.name + ":" + ",".join(f"{k}={_as_text(v)}" for k, v in sorted(self.options.items()))
 
     @classmethod
     def parse(cls: type[S], text: str) -> S:
@@ -171,6 +171,14 @@ def coerce_all(spec: Spec, declared: Mapping[str, Any], given: Mapping[str, Any]
     given = spec.options if given is None else given
     check_known(spec.kind, spec.name, given, declared)
     return {k: coerce(spec.kind, spec.name, k, v, declared[k]) for k, v in given.items()}
+
+
+def _as_text(value: Any) -> Any:
+    """An option value as the grammar writes it: a tuple of integers joined by ``-`` (what
+    :func:`coerce` reads back), anything else as it is (text stays text)."""
+    if isinstance(value, (tuple, list)):
+        return "-".join(str(v) for v in value)
+    return value
 
 
 def _is_integer(value: Any) -> bool:

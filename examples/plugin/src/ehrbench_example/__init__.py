@@ -1,0 +1,1 @@
+"""An example ehrbench plugin: a generator, a metric and a dataset, declared as entry points."""
