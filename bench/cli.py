@@ -16,6 +16,9 @@ from bench.core.options import DatasetSpec
 DEFAULT_GENERATORS = "meddiff,medgan,real-copy"
 FIRST_RUN_PRESET = "quick"
 DEFAULT_RESULTS = Path("results")
+# --seeds means one thing in every subcommand: the seeds of the jobs to run, comma-separated; a
+# job's seed seeds its model and draws its split (unless --split-seed pins one)
+SEEDS_HELP = "seeds of the jobs to run, comma-separated (a job's seed seeds its model and its split, unless a split seed is pinned)"
 
 
 def _int_list(option: str, text: str) -> list[int]:
@@ -54,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "'independent' is always added as the baseline")
     r.add_argument("--datasets", "-d", default="eunomia", help="comma-separated dataset names (default: eunomia)")
     r.add_argument("--data-dir", default=None, help="directory holding a user-supplied dataset's files")
-    r.add_argument("--seeds", "-s", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
+    r.add_argument("--seeds", "-s", default="0,1,2", help=f"{SEEDS_HELP} (default: 0,1,2)")
     r.add_argument("--metrics", "-m", default=None, help="comma-separated metrics (default: the default suite)")
     r.add_argument("--quick", action="store_true",
                    help="the 'quick' preset of every generator: short schedules that still learn, for the first run "
@@ -115,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser("leaderboard", help="rebuild the committed leaderboard: every generator on eunomia")
     lb.add_argument("--preset", default=None, help="generator preset (default: the published defaults)")
-    lb.add_argument("--seeds", "-s", default="0,1,2")
+    lb.add_argument("--seeds", "-s", default="0,1,2", help=f"{SEEDS_HELP} (default: 0,1,2)")
     lb.add_argument("--generators", "-g", default="all")
     lb.add_argument("--datasets", "-d", default="eunomia")
     lb.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
@@ -150,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--generators", "-g", default=None,
                      help="check: only these of the grid (name or full spec); --update: the grid's generators")
     chk.add_argument("--seeds", "-s", default=None,
-                     help="check: only these seeds (each generator at those of them it has); --update: every "
-                          "generator's seeds")
+                     help=f"{SEEDS_HELP} (default: the baseline's; a check reruns each generator at those of "
+                          "them the baseline holds; --update stores them as every generator's)")
     chk.add_argument("--more-seeds", action="append", default=None, metavar="GEN@SEEDS",
                      help="with --update: seeds a generator (name or full spec) runs beyond --seeds, e.g. "
                           "'medgan@8,9,10,11,12,13,14,15' for one whose scores spread widely; repeatable")

@@ -211,7 +211,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budgets", type=_ints, default=None,
                    help=f"comma-separated step budgets (default {DEFAULT_BUDGETS}; quick {QUICK_BUDGETS})")
     p.add_argument("--n-samples", type=int, default=None, help="records per sampler (default: training size)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="the seed of the one model trained and of its split (one job; bench run's --seeds runs several)")
     p.add_argument("--quick", action="store_true", help="tiny model and budgets, for smoke runs")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-reference", action="store_true", help="skip the T-step ancestral reference")

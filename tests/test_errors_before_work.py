@@ -108,3 +108,14 @@ def test_a_non_binary_file_names_the_column_and_exits_2(tmp_path, capsys):
     data.write_text("a,b,y\n" + "1,0,1\n0,2,0\n1,1,0\n0,0,1\n" * 20)
     _fails([*BASE, "-d", f"file:path={data},label=y", "--results-dir", str(tmp_path / "r")], capsys,
            "column 'b', line 3: not 0 or 1", "kind=count reads counts")
+
+
+@pytest.mark.parametrize("command", [["run", "-g", "real-copy", "-d", "toy"], ["leaderboard"], ["check"]])
+def test_seeds_mean_one_thing_in_every_subcommand(command, capsys, no_data):
+    """--seeds: the seeds of the jobs to run, comma-separated, read and refused alike everywhere."""
+    from bench.cli import SEEDS_HELP, build_parser
+
+    _fails([*command, "-s", "a,b"], capsys, "--seeds: expected comma-separated integers, got 'a,b'")
+    sub = build_parser()._subparsers._group_actions[0].choices[command[0]]
+    action = next(a for a in sub._actions if "--seeds" in a.option_strings)
+    assert action.help.startswith(SEEDS_HELP)

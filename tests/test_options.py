@@ -77,3 +77,16 @@ def test_unknown_options_list_the_valid_ones():
     with pytest.raises(OptionError, match="generator 'g': unknown option 'x'; valid options: a, b"):
         check_known("generator", "g", ["a", "x"], ["b", "a"])
     check_known("generator", "g", ["a"], ["a", "b"])
+
+
+def test_a_spec_of_python_values_has_a_label_that_parses_back():
+    """Specs built from objects (the Python API) carry Python values; their label is the grammar's
+    text, so the manifest's configuration reruns the same generator."""
+    from bench.core.options import GeneratorSpec
+    from generators import registry
+
+    spec = GeneratorSpec("medgan", {"gen_dims": (128, 64), "epochs": 3, "mode": "binary"})
+    assert spec.label == "medgan:epochs=3,gen_dims=128-64,mode=binary"
+    again = GeneratorSpec.parse(spec.label)
+    assert registry.resolve_params(again) == registry.resolve_params(spec) == {
+        "gen_dims": (128, 64), "epochs": 3, "mode": "binary"}
