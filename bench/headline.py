@@ -149,12 +149,13 @@ def headline_table(
 def headline_markdown(
     scores: pd.DataFrame, generators: list[str] | None = None, references: Iterable[str] | None = None,
     facets: tuple[Facet, ...] = FACETS, schedules: dict | None = None, caption: str = "",
-    schedule_basis: dict[str, str] | None = None,
+    schedule_basis: dict[str, str] | None = None, jobs: pd.DataFrame | None = None,
 ) -> str:
     """The headline table in Markdown, one block per dataset (and one for all datasets pooled),
     every contestant in order of merit. ``schedules``: the run's (dataset, generator) -> schedule
     fractions (bench.schedules.schedule_fractions), for the ‡ marks; ``caption``: the run's
-    caption (preset, seeds, data), after the legend."""
+    caption (preset, seeds, data), after the legend; ``jobs`` (jobs.csv): a contestant whose every
+    job on a dataset failed has no score to show, and gets its row of ``n/a`` from here."""
     schedules = schedules or {}
     facets, fallback = run_facets(scores, facets)
     table = headline_table(scores, generators, references, facets)
@@ -181,6 +182,8 @@ def headline_markdown(
         for g in contest:
             r = overall.get(g, np.nan)
             out.append(_line(cells, shown, g, mark(g), "incomplete" if pd.isna(r) else f"{r:.2f}"))
+        for g, n in _all_failed(jobs, dataset, set(names)).items():
+            out.append(f"| {g} | incomplete | " + " | ".join(f"n/a ({n} of {n} failed)" for _ in shown) + " |")
         if refs or real:
             out.append(f"| *references {REF_MARK} (not ranked)* | |" + " |" * len(shown))
         out += [_line(cells, shown, g, f"{mark(g)} {REF_MARK}", "") for g in refs]
@@ -200,6 +203,20 @@ def headline_markdown(
     if caption:
         out += ["", caption]
     return "\n".join(out).strip() + "\n"
+
+
+def _all_failed(jobs: pd.DataFrame | None, dataset: str, shown: set[str]) -> dict[str, int]:
+    """Contestants with jobs on ``dataset`` (every dataset for the pooled block) but no score row
+    at all: every one of their jobs failed. name -> number of failed jobs."""
+    if jobs is None or jobs.empty or "status" not in jobs.columns:
+        return {}
+    part = jobs if dataset == POOLED else jobs[jobs["dataset"] == dataset]
+    refs = reference_generators(part["generator"].astype(str).unique())
+    out = {}
+    for g, rows in part.groupby("generator", sort=True):
+        if g not in shown and g not in refs and (rows["status"] != "ok").all():
+            out[str(g)] = int(len(rows))
+    return out
 
 
 def _line(cells: dict, shown: list[Facet], g: str, label: str, rank: str) -> str:

@@ -165,7 +165,7 @@ def write_leaderboards(
     (published / own default) for the ‡ footnotes. Returns the headline."""
     schedules = schedule_fractions(jobs)
     headline = headline_markdown(scores, generators, references, schedules=schedules, caption=text,
-                                 schedule_basis=basis)
+                                 schedule_basis=basis, jobs=jobs)
     category_dir = category_dir or out
     write_text(out / "headline.md", headline)
     write_verdict(out, scores, references, text, pairs)

@@ -103,3 +103,13 @@ def test_a_run_without_headline_scores_shows_its_own_scores_per_generator():
     text = headline_markdown(pd.DataFrame(rows))
     assert "| generator | mean rank | dwp_apd ↓ |" in text
     assert "| coin |" in text and "| independent † |" in text
+
+
+def test_a_contestant_whose_every_job_failed_still_has_its_row() -> None:
+    gens = {"good": {"dwpred_auroc_syn": [0.85, 0.86], "dwpred_auroc_real": [0.9] * 2},
+            "bad": {"dwpred_auroc_syn": [0.6, 0.61], "dwpred_auroc_real": [0.9] * 2}}
+    jobs = pd.DataFrame({"generator": ["good", "good", "bad", "bad", "broken", "broken"], "dataset": ["toy"] * 6,
+                         "seed": [0, 1] * 3, "status": ["ok"] * 4 + ["error"] * 2})
+    md = headline_markdown(_scores(gens), jobs=jobs)
+    row = next(line for line in md.splitlines() if line.startswith("| broken"))
+    assert "incomplete" in row and "n/a (2 of 2 failed)" in row and "**" not in row
