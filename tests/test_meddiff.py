@@ -134,9 +134,11 @@ def test_guidance_none_returns_no_labels(toy_data: tuple[EHRDataset, EHRDataset]
 
 # ---------------------------------------------------------------------------------- samplers
 def _trained_eps(fitted: MedDiff, n: int = 64, seed: int = 3):
+    """The solver tests compare trajectories to 1e-4: float32 (in bfloat16 a batched call of many
+    timesteps and a call of one round differently, at bfloat16's resolution)."""
     labels = torch.as_tensor(np.arange(n) % 2)
     x_T = torch.randn((n, fitted.n_codes_), generator=torch.Generator().manual_seed(seed))
-    return fitted.eps_fn(labels), x_T
+    return fitted.eps_fn(labels, precision="float32"), x_T
 
 
 @pytest.mark.parametrize("eta", [0.0, 0.6])
@@ -193,6 +195,39 @@ def test_sampler_nfe_and_agreement(fitted: MedDiff) -> None:
     assert torch.isfinite(x_anc).all()
     # the 10-step ODE solver lands near the 100-step deterministic trajectory's end
     assert float(((x_dpm > 0) != (fine > 0)).float().mean()) < 0.1
+
+
+def test_sampling_precision(fitted: MedDiff) -> None:
+    """bfloat16 products while sampling change a handful of entries, never the distribution; the
+    diagnostics say which precision ran; a bad value is refused by name."""
+    from generators._torch import inference_dtype
+
+    before = fitted.precision
+    try:
+        out = {}
+        for precision in ("float32", "bfloat16"):
+            fitted.precision = precision
+            fitted.reseed(11)
+            out[precision] = fitted.sample(400)
+            assert fitted.diagnostics()["sample_bf16"] == float(precision == "bfloat16")
+    finally:
+        fitted.precision = before
+    (a, ya), (b, yb) = out["float32"], out["bfloat16"]
+    np.testing.assert_array_equal(ya, yb)  # the same labels: the same random stream
+    assert (a != b).mean() < 0.005
+    np.testing.assert_allclose(a.mean(axis=0), b.mean(axis=0), atol=0.02)
+    labels = torch.as_tensor(np.arange(64) % 2)
+    x = torch.randn((1, 64, fitted.n_codes_), generator=torch.Generator().manual_seed(2))
+    t = torch.tensor([fitted.timesteps // 2])
+    e32, e16 = (fitted.eps_fn(labels, precision=p)(x, t) for p in ("float32", "bfloat16"))
+    assert e16.dtype == torch.float32  # the sampler's state stays float32
+    gap = float((e16 - e32).abs().max() / e32.abs().max())
+    assert 0 < gap < 0.02  # the products did run in bfloat16, at its resolution
+    assert inference_dtype("auto", torch.device("cuda")) == torch.float32
+    assert inference_dtype("float32", torch.device("cpu")) == torch.float32
+    assert inference_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(OptionError, match="precision"):
+        registry.make("meddiff:precision=half")
 
 
 def test_schedules() -> None:

@@ -101,8 +101,8 @@ class Denoiser(nn.Module):
         c = self.time(uniq // (self.n_classes + 1) if self.label is not None else uniq)
         if self.label is not None:
             c = c + self.label(uniq % (self.n_classes + 1))
-        c = nn.functional.silu(c)
-        h = self.inp(x)
+        c = nn.functional.silu(c).float()
+        h = self.inp(x).float()  # the residual stream stays float32 under a bfloat16 autocast
         for block in self.blocks:
             h = block(h, c, index)
         return self.out(nn.functional.silu(self.out_norm(h)))

@@ -19,10 +19,19 @@ from torch import nn
 from bench.core.data import EHRDataset
 from bench.core.departures import OWN_DEFAULT, Departures
 from bench.core.errors import GeneratorError, OptionError
-from generators._torch import check_finite, minibatches, resolve_device, to_tensor, torch_generator
+from generators._torch import (
+    PRECISIONS,
+    check_finite,
+    inference_dtype,
+    minibatches,
+    resolve_device,
+    to_tensor,
+    torch_generator,
+)
 from generators.base import Generator, budget_diagnostics, check_choice, check_positive, record_budget
 from generators.meddiff.classifier import NoisyClassifier
 from generators.meddiff.denoiser import Denoiser, EpsilonModel
+from generators.meddiff.guidance import guided_eps
 from generators.meddiff.samplers import SAMPLERS, EpsFn, Sampler, make_sampler
 from generators.meddiff.schedule import SCHEDULES, make_schedule
 from generators.meddiff.transform import decode, encode
@@ -68,6 +77,11 @@ class MedDiff(Generator):
     sequential calls, not the total: it pays off where one call evaluates many timesteps in
     parallel (a GPU), which is why the CPU default is sequential DDIM with 20 steps (it matches
     1000-step ancestral sampling on eunomia).
+
+    Precision while sampling (``precision``; training is always float32): ``auto`` multiplies in
+    bfloat16 (float32 accumulation; residual stream and sampler state float32) where the CPU
+    does so in hardware (AVX512-BF16, AMX), float32 elsewhere; ``diagnostics()["sample_bf16"]``
+    says which ran. Measured on eunomia (docs/generators.md): 2.9x faster, 0.014 % of entries differ.
 
     Scaling from the published defaults (TabDDPM: MLPs of width 256-1024, lr ~2e-3, batch
     1024-4096, T = 1000, cosine schedule; EHRDiff: width 1024+): width 256, 3 blocks, batch 256
@@ -140,6 +154,7 @@ class MedDiff(Generator):
         threshold: float = 0.5,
         count_scale: float = 0.0,
         sample_batch: int = 2048,
+        precision: str = "auto",
         max_updates: int = 0,
         device: str = "cpu",
         random_state: int | None = None,
@@ -168,6 +183,7 @@ class MedDiff(Generator):
         self.threshold = threshold
         self.count_scale = count_scale
         self.sample_batch = sample_batch
+        self.precision = precision
         self.max_updates = max_updates
         self.device = device
         self.random_state = random_state
@@ -189,6 +205,7 @@ class MedDiff(Generator):
         check_choice(self, "schedule", SCHEDULES)
         check_choice(self, "guidance", GUIDANCE)
         check_choice(self, "sampler", SAMPLERS)
+        check_choice(self, "precision", PRECISIONS)
         if self.steps > self.timesteps:
             raise self._bad("steps", f"exceeds the number of diffusion steps timesteps={self.timesteps}")
         for opt, lo, hi in (
@@ -354,37 +371,13 @@ class MedDiff(Generator):
             x0_guess=torch.as_tensor(self.mean_),
         )
 
-    def eps_fn(self, labels: torch.Tensor | None) -> EpsFn:
+    def eps_fn(self, labels: torch.Tensor | None, precision: str | None = None) -> EpsFn:
         """The guided noise predictor for records with ``labels`` (``(n,)``), in the samplers'
-        calling convention ``eps_fn(x: (k, n, d), t: (k,)) -> (k, n, d)``."""
-        net, clf, w = self.model_, self.classifier_, float(self.guidance_scale)
-        abar = self.schedule_.alpha_bar.to(dtype=torch.float32, device=self.device_)
-        mode = self.mode_
-
-        def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            k, n, d = x.shape
-            flat = x.reshape(k * n, d)
-            tt = t.to(self.device_).repeat_interleave(n)
-            yy = None if labels is None else labels.repeat(k)
-            with torch.no_grad():
-                if mode == "classifier-free" and yy is not None:
-                    if w == 1:  # the conditional model itself: one pass
-                        eps = net(flat, tt, yy)
-                    elif w == 0:
-                        eps = net(flat, tt)
-                    else:
-                        null = torch.full_like(yy, net.null_label)
-                        both = net(torch.cat([flat, flat]), torch.cat([tt, tt]), torch.cat([yy, null]))
-                        cond, uncond = both.chunk(2)
-                        eps = uncond + w * (cond - uncond)
-                else:
-                    eps = net(flat, tt)
-            if mode == "classifier" and clf is not None and yy is not None and w > 0:
-                grad = clf.grad_log_prob(flat, tt, yy)
-                eps = eps - w * (1 - abar[tt]).sqrt().unsqueeze(1) * grad
-            return eps.reshape(k, n, d)
-
-        return fn
+        calling convention ``eps_fn(x: (k, n, d), t: (k,)) -> (k, n, d)``, at ``precision``
+        (default: the option's; :mod:`generators.meddiff.guidance`)."""
+        dtype = inference_dtype(precision or self.precision, self.device_)
+        return guided_eps(self.model_, self.classifier_, self.mode_, self.guidance_scale, self.schedule_.alpha_bar,
+                          labels, self.device_, dtype)
 
     def sample(
         self, n: int, labels: np.ndarray | None = None, sampler: Sampler | None = None
@@ -432,7 +425,9 @@ class MedDiff(Generator):
         Z = np.concatenate(out, axis=0)
         if not np.isfinite(Z).all():
             raise GeneratorError(f"generator {self.name!r}: sampler {smp.name!r} produced non-finite values")
-        self.diagnostics_ = {"nfe": nfe, "nfe_total": nfe_total, "steps": float(smp.steps), **extra}
+        bf16 = float(inference_dtype(self.precision, dev) == torch.bfloat16)
+        self.diagnostics_ = {"nfe": nfe, "nfe_total": nfe_total, "steps": float(smp.steps), "sample_bf16": bf16,
+                             **extra}
         if "converged" in extra and extra["converged"] < 1:
             warnings.warn(
                 f"generator {self.name!r}: sampler {smp.name!r} did not converge on every batch; "
