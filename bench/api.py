@@ -37,7 +37,7 @@ from bench import harness
 from bench.config import Checked, RunConfig, check, parse_generators
 from bench.core.errors import OptionError
 from bench.core.io import check_writable, read_json
-from bench.core.options import DatasetSpec, GeneratorSpec
+from bench.core.options import DatasetSpec, GeneratorSpec, parse_ints
 from generators import registry as generator_registry
 from generators.base import Generator
 
@@ -52,11 +52,8 @@ def _seeds(seeds: int | str | Iterable[int]) -> list[int]:
         raise OptionError(f"seeds: expected integers, got {seeds!r}")
     if isinstance(seeds, int):
         return [seeds]
-    if isinstance(seeds, str):
-        try:
-            return [int(x) for x in seeds.split(",") if x.strip()]
-        except ValueError:
-            raise OptionError(f"--seeds: expected comma-separated integers, got {seeds!r}") from None
+    if isinstance(seeds, str):  # the command line's grammar: "0,1,2", "0-9" (bench.core.options.parse_ints)
+        return parse_ints(seeds, "--seeds")
     out = list(seeds)
     if not all(isinstance(s, int) and not isinstance(s, bool) for s in out):
         raise OptionError(f"--seeds: expected integers, got {out!r}")

@@ -18,14 +18,15 @@ FIRST_RUN_PRESET = "quick"
 DEFAULT_RESULTS = Path("results")
 # --seeds means one thing in every subcommand: the seeds of the jobs to run, comma-separated; a
 # job's seed seeds its model and draws its split (unless --split-seed pins one)
-SEEDS_HELP = "seeds of the jobs to run, comma-separated (a job's seed seeds its model and its split, unless a split seed is pinned)"
+SEEDS_HELP = ("seeds of the jobs to run, comma-separated, ranges as 0-9 (a job's seed seeds its model and its split, "
+              "unless a split seed is pinned)")
 
 
 def _int_list(option: str, text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise OptionError(f"{option}: expected comma-separated integers, got {text!r}") from None
+    """Comma-separated integers and ranges (``0-9``): the one grammar (bench.core.options.parse_ints)."""
+    from bench.core.options import parse_ints
+
+    return parse_ints(text, option)
 
 
 def _name_list(text: str | None) -> list[str]:

@@ -13,14 +13,12 @@ from bench.check.grid import MIN_DWP_LEAD, ci_config, ci_more_seeds
 from bench.check.regress import check, format_moved, select_generators
 from bench.check.rule import ANCHORS
 from bench.core.errors import OptionError
-from bench.core.options import DatasetSpec, GeneratorSpec
+from bench.core.options import DatasetSpec, GeneratorSpec, parse_ints
 
 
 def _ints(option: str, text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise OptionError(f"{option}: expected comma-separated integers, got {text!r}") from None
+    """Comma-separated integers and ranges (``0-9``): the one grammar (bench.core.options.parse_ints)."""
+    return parse_ints(text, option)
 
 
 def _more_seeds(item: str, labels: list[str]) -> dict[str, list[int]]:

@@ -194,3 +194,23 @@ def _guess(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def parse_ints(text: str, option: str = "--seeds") -> list[int]:
+    """Integers as every subcommand reads them (``--seeds`` above all): comma-separated, each item
+    an integer or an inclusive range ``a-b`` (``0-9`` is ten seeds; ``0-2,5`` is 0, 1, 2, 5), in
+    the order written. A bad item is an error naming ``option`` and the text."""
+    out: list[int] = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        lo, sep, hi = item.partition("-")
+        try:
+            a, b = (int(lo), int(hi)) if sep and lo.strip() else (int(item), int(item))
+        except ValueError:
+            raise OptionError(f"{option}: expected comma-separated integers, got {text!r} "
+                              "(a range of integers is written 0-9)") from None
+        if b < a:
+            raise OptionError(f"{option}: the range {item!r} runs backwards (write {b}-{a})")
+        out += range(a, b + 1)
+    return out
