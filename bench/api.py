@@ -189,12 +189,6 @@ class Benchmark:
 
     def __post_init__(self) -> None:
         self.checked = check(self.config)
-        if isinstance(self.executor, str):
-            from bench.executors import Limits, make_executor
-
-            extra = {"threads": self.threads} if self.threads is not None else {}
-            self.executor = make_executor(self.executor, jobs=self.jobs, limits=Limits(self.timeout, self.memory_mb),
-                                          ray_address=self.ray_address, **extra)
         if self.out is not None:
             self.run_dir = Path(self.out)
             check_writable(self.run_dir, "--out")
@@ -213,6 +207,12 @@ class Benchmark:
             if old != self.config.hash:
                 raise OptionError(f"{self.run_dir} holds a run of another configuration ({old}); "
                                   "name another --out directory")
+        if isinstance(self.executor, str):  # last: a process pool or a Ray connection only once all else holds
+            from bench.executors import Limits, make_executor
+
+            extra = {"threads": self.threads} if self.threads is not None else {}
+            self.executor = make_executor(self.executor, jobs=self.jobs, limits=Limits(self.timeout, self.memory_mb),
+                                          ray_address=self.ray_address, **extra)
 
     def run(self, progress: bool = False, command: list[str] | None = None,
             log: Callable[[str], None] | None = None) -> BenchmarkResult:
