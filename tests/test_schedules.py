@@ -80,7 +80,7 @@ def test_captions_say_the_preset_the_interval_and_the_bolding_rule(fake_run):
         text = (fake_run / path).read_text()
         assert "preset cpu" in text, path
         assert "95% t-interval half-width over seeds" in text.replace(r"\%", "%"), path
-        assert "paired t-test over seeds (alpha 0.05)" in text, path
+        assert "paired t-test over blocks, Holm-corrected" in text, path
         assert "Mean ± std" not in text, path
 
 
@@ -90,6 +90,9 @@ def test_failed_jobs_do_not_count_and_a_full_schedule_is_not_truncated():
     assert schedule_fractions(jobs) == {("d", "g"): (1.0, 1.0)}
     assert schedule_fractions(jobs.drop(columns="diag_schedule_fraction")) == {}
     assert footnote("g", (0.13, 0.13)) == "‡ g: trained on 13% of the published schedule (epochs run / published)"
+    # a generator with no published configuration is measured against ehrbench's own default, and says so
+    own = footnote("g", (0.25, 0.25), basis="own default")
+    assert "25% of ehrbench's own default schedule" in own and "published schedule" not in own
 
 
 def test_a_real_run_of_a_truncated_generator_is_marked(tmp_path, capsys):
