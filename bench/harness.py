@@ -23,7 +23,7 @@ import pandas as pd
 from bench.config import BASELINE, Job, Prepared, RunConfig, job_key, parse_generators, prepare
 from bench.core.errors import OptionError, describe_error
 from bench.core.io import read_json, write_csv, write_json
-from bench.core.progress import describe_progress
+from bench.core.progress import ProgressBoard, finished_line
 from bench.executors import SerialExecutor, accepts_progress, describe_executor
 from bench.jobs import run_job
 from bench.provenance import code_version, device_info, git_commit, machine, package_versions
@@ -125,15 +125,17 @@ def run(
     if skipped:
         log(f"{skipped} of {len(jobs)} jobs already finished in {run_dir}: reused")
     done = failed = 0
+    # no overall time left: averaged over jobs of very different lengths it misleads; each running
+    # job's own estimate is in the postfix instead
     bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
-    # the running jobs' own progress (epochs, updates, stage) in the bar's postfix, where the
-    # executor can pass it on (local and process; not Ray)
-    running: dict[str, str] = {}
+               dynamic_ncols=True, bar_format="{desc}: {n_fmt}/{total_fmt} [{elapsed}]{postfix}")
+    # the running jobs' own progress (epochs, updates, stage) and estimates in the bar's postfix,
+    # where the executor can pass it on (local and process; not Ray)
+    running = ProgressBoard()
 
     def job_progress(job: Job, done_: int, total: int, unit: str) -> None:
-        running[job.id] = describe_progress(done_, total, unit)
-        bar.set_postfix_str(" | ".join(f"{jid[:40]}: {text}" for jid, text in running.items()))
+        running.report(job.id, done_, total, unit)
+        bar.set_postfix_str(running.line())
 
     extra = {"progress": job_progress} if progress and accepts_progress(executor) else {}
     finished: set[str] = set()
@@ -141,16 +143,19 @@ def run(
     try:
         synthetic_dir = run_dir / "synthetic" if prep.config.save_synthetic else None
         for job, record in executor.run(run_job, prep, pending, synthetic_dir, **extra):
-            running.pop(job.id, None)
+            running.finish(job.id)
             record.key = job_key(prep, job)
             _write_side_files(run_dir, prep, job, record)
             write_json(jobs_dir / f"{job.id}.json", record.to_json())
             done += 1
             if not record.ok:
                 failed += 1
-                bar.write(f"job {job.id} failed: {record.error}", file=sys.stderr)
+                if progress:
+                    bar.write(f"job {job.id} failed: {record.error}", file=sys.stderr)
+            if not progress:  # no bar: a line per finished job (its error included)
+                log(finished_line(record, done, len(pending)))
             bar.update(1)
-            bar.set_postfix_str(job.id[:60])
+            bar.set_postfix_str(running.line() or job.id[:60])
             finished.add(job.id)
             write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
     except BaseException as exc:  # Ctrl-C, SIGTERM, an executor's crash: say so, name what is missing

@@ -28,6 +28,7 @@ from bench.core.data import EHRDataset
 from bench.core.errors import BenchError, MetricNotApplicable, describe_error
 from bench.core.io import atomic_file
 from bench.core.progress import Progress, ProgressCallback
+from bench.core.threads import current_threads
 from bench.memory import PeakMemory
 from bench.records import JobRecord, plain
 from bench.seeding import seed_everything
@@ -51,6 +52,7 @@ def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None, report: Progr
     train = data.train
     n = prep.n_synthetic(job)
     record = JobRecord(job.spec.label, job.dataset, job.seed, n)
+    record.threads = current_threads()  # the executor's budget for the job: a number's thread count
     seed_everything(job.seed)
     try:
         gen = prep.plan(job).build(job.seed)  # the run's --device is among its params

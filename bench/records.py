@@ -31,6 +31,7 @@ class JobRecord:
     scores: list[dict[str, Any]] = field(default_factory=list)  # rows of scores.csv / timings.csv
     key: str | None = None  # hash of everything that decides the job's numbers (resume)
     ray_node: str | None = None  # the Ray node that ran it, when the ray executor did
+    threads: int | None = None  # torch's intra-op threads the job computed with (float paths depend on it)
     # carried from the job to the run directory's own files, not into jobs/<id>.json:
     history: list[dict[str, Any]] = field(default_factory=list)  # -> curves/<id>.csv
     profile: list[float] | None = None  # per-code prevalence of the synthetic records -> profiles/<id>.csv

@@ -16,6 +16,7 @@ from mutants import check_part, moved_scores, mutant_baseline, shuffle_within_la
 
 from bench.check import format_moved
 
+pytestmark = pytest.mark.tier2  # minutes of CI-grid fits: the second tier (docs/ci.md), after the fast one
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -17,6 +17,7 @@ from mutants import check_part, generator_moves, mutant_baseline
 
 from bench.check import format_moved
 
+pytestmark = pytest.mark.tier2  # minutes of CI-grid fits: the second tier (docs/ci.md), after the fast one
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -226,9 +226,10 @@ def test_a_killed_job_gets_the_record_of_a_failed_one():
 
 # ---------------------------------------------------------------------------- the process executor
 def test_process_executor_gives_the_serial_scores(tmp_path):
-    assert _run(tmp_path / "serial") == 0
+    # at the same thread count (float results may depend on it: each job records its own)
+    assert _run(tmp_path / "serial", "--threads", "1") == 0
     assert _run(tmp_path / "process", "--executor", "process", "-j", "2", "--timeout", "120",
-                "--memory-mb", "4000") == 0
+                "--memory-mb", "4000", "--threads", "1") == 0
     a, b = _only_run_dir(tmp_path / "serial"), _only_run_dir(tmp_path / "process")
     assert (a / "scores.csv").read_bytes() == (b / "scores.csv").read_bytes()
     jobs = pd.read_csv(b / "jobs.csv")
@@ -237,7 +238,9 @@ def test_process_executor_gives_the_serial_scores(tmp_path):
     assert m["executor"]["name"] == "process" and m["executor"]["jobs"] == 2
     assert m["executor"]["timeout_s"] == 120 and m["executor"]["memory_mb"] == 4000
     assert m["device"]["requested"] == "cpu" and m["device"]["resolved"] == "cpu"
+    assert m["executor"]["threads_per_job"] == 1
     assert json.loads((a / "manifest.json").read_text())["executor"]["name"] == "local"
+    assert all(json.loads(p.read_text())["threads"] == 1 for p in (b / "jobs").glob("*.json"))
 
 
 def test_a_job_past_its_timeout_is_killed_with_what_it_started(tmp_path):
@@ -297,34 +300,39 @@ def test_ctrl_c_leaves_no_job_running(tmp_path, capsys):
 
 
 # -------------------------------------------------------------------------------- the ray executor
+# Ray's start-up costs about 10-20 s a test: the second tier (docs/ci.md)
+@pytest.mark.tier2
 def test_ray_executor_on_a_local_instance_gives_the_serial_scores(tmp_path):
     pytest.importorskip("ray")
-    assert _run(tmp_path / "serial") == 0
-    assert _run(tmp_path / "ray", "--executor", "ray", "-j", "2") == 0
+    assert _run(tmp_path / "serial", "--threads", "1") == 0
+    assert _run(tmp_path / "ray", "--executor", "ray", "-j", "2", "--threads", "1") == 0
     a, b = _only_run_dir(tmp_path / "serial"), _only_run_dir(tmp_path / "ray")
     assert (a / "scores.csv").read_bytes() == (b / "scores.csv").read_bytes()
     assert (pd.read_csv(b / "jobs.csv")["status"] == "ok").all()
     m = json.loads((b / "manifest.json").read_text())
     assert m["executor"] == {"name": "ray", "jobs": 2, "timeout_s": None, "memory_mb": None,
-                             "ray_address": "local"}
+                             "ray_address": "local", "threads_per_job": 1}
+    assert all(json.loads(p.read_text())["threads"] == 1 for p in (b / "jobs").glob("*.json"))
     import ray
 
     assert not ray.is_initialized()  # the local instance was shut down
 
 
+@pytest.mark.tier2
 def test_ray_executor_spreads_jobs_over_the_nodes_of_a_cluster(tmp_path):
     """Two Ray nodes on this machine (Ray's own test cluster) stand in for two machines: the
     driver connects by address, jobs run on both nodes, and the scores are the serial run's."""
     pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    assert _run(tmp_path / "serial", seeds="0,1,2") == 0
+    assert _run(tmp_path / "serial", "--threads", "1", seeds="0,1,2") == 0
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         address = cluster.address
-        code = _run(tmp_path / "ray", "--executor", "ray", "-j", "2", "--ray-address", address, seeds="0,1,2")
+        code = _run(tmp_path / "ray", "--executor", "ray", "-j", "2", "--ray-address", address, "--threads", "1",
+                    seeds="0,1,2")
     finally:
         import ray
 

@@ -8,8 +8,16 @@ import pytest
 
 from bench import harness
 from bench.cli import main
-from bench.core.progress import Progress, describe_progress
+from bench.core.progress import (
+    JobEstimate,
+    Progress,
+    ProgressBoard,
+    describe_progress,
+    finished_line,
+    format_seconds,
+)
 from bench.executors import ProcessExecutor, RayExecutor, SerialExecutor, accepts_progress
+from bench.records import JobRecord
 from generators import registry
 from generators.base import Generator
 
@@ -170,12 +178,81 @@ def _quiet(err: str) -> bool:
     return f"step {STEPS}/{STEPS}" not in err and "\r" not in err and "job/s" not in err
 
 
-def test_no_progress_prints_no_bar(tmp_path, capsys, monkeypatch):
+def test_no_progress_prints_no_bar_but_a_line_per_finished_job(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("EHRBENCH_PROGRESS", "1")
-    assert _cli(tmp_path / "flag", "--no-progress") == 0
+    assert _cli(tmp_path / "flag", "--no-progress", "-s", "0,1", "--no-baseline") == 0
     err = capsys.readouterr().err
     assert _quiet(err), err
+    lines = [ln for ln in err.splitlines() if ln.startswith("[")]
+    assert [ln.split(":")[0] for ln in lines] == ["[1/2] stepper on toy, seed 0", "[2/2] stepper on toy, seed 1"]
+    assert all(ln.endswith(", ok") and ": fit " in ln and ", sample " in ln for ln in lines), lines
     monkeypatch.setenv("EHRBENCH_PROGRESS", "0")
     assert _cli(tmp_path / "env") == 0
     err = capsys.readouterr().err
     assert _quiet(err), err
+    assert "[2/2] stepper on toy, seed 0: fit " in err  # after the independent baseline
+
+
+def test_the_bar_shows_no_time_left_averaged_over_jobs(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EHRBENCH_PROGRESS", "1")
+    assert _cli(tmp_path, "-s", "0,1") == 0
+    bar = [seg for seg in capsys.readouterr().err.split("\r") if seg.startswith("jobs:")]
+    assert bar and all("<" not in seg and "job/s" not in seg and "s/job" not in seg for seg in bar), bar
+    assert "jobs: 4/4 [" in bar[-1]  # stepper and the independent baseline, two seeds each
+
+
+# ------------------------------------------------------------------------ each job's own estimate
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_each_jobs_estimate_comes_from_its_own_counter():
+    clock = Clock()
+    board = ProgressBoard(clock)
+    board.report("medgan__s0", 0, 1000, "gan iteration")
+    board.report("independent__s0", 0, 0, "fit")
+    clock.now += 10.0
+    board.report("medgan__s0", 100, 1000, "gan iteration")  # 10 updates a second: 90 s left
+    board.report("independent__s0", 0, 0, "sample")  # a stage without a count: no estimate
+    assert board.jobs["medgan__s0"].seconds_left() == pytest.approx(90.0)
+    assert board.line() == "medgan__s0: gan iteration 100/1000 ~1 min 30 s left | independent__s0: sample"
+    board.report("ehrdiff__s0", 0, 50, "update")
+    clock.now += 5.0
+    board.report("ehrdiff__s0", 25, 50, "update")  # 5 updates a second, whatever medGAN does
+    assert board.jobs["ehrdiff__s0"].seconds_left() == pytest.approx(5.0)
+    assert board.jobs["medgan__s0"].seconds_left() == pytest.approx(900 * 15 / 100)
+    board.finish("medgan__s0")
+    assert "medgan" not in board.line()
+
+
+def test_a_new_phase_starts_its_own_clock_and_young_phases_guess_nothing():
+    clock = Clock()
+    est = JobEstimate(clock)
+    est.update(0, 100, "pretrain update")
+    clock.now += 50.0
+    est.update(100, 100, "pretrain update")
+    assert est.seconds_left() is None  # a finished phase
+    est.update(1, 10, "gan iteration")
+    clock.now += 0.5
+    est.update(2, 10, "gan iteration")
+    assert est.seconds_left() is None  # half a second says too little
+    clock.now += 1.5
+    est.update(5, 10, "gan iteration")  # 4 iterations in 2 s, not the pre-training's rate
+    assert est.seconds_left() == pytest.approx(2.5)
+    assert est.describe() == "gan iteration 5/10 ~2 s left"
+
+
+def test_durations_read_as_a_person_writes_them():
+    assert [format_seconds(s) for s in (0.4, 45, 200, 3725, -3)] == ["0 s", "45 s", "3 min 20 s", "1 h 02 min",
+                                                                     "0 s"]
+
+
+def test_a_finished_line_names_the_job_its_times_and_status():
+    ok = JobRecord("medgan", "eunomia", 2, 100, fit_s=7.234, sample_s=0.05)
+    assert finished_line(ok, 3, 9) == "[3/9] medgan on eunomia, seed 2: fit 7.2 s, sample 0.1 s, ok"
+    bad = JobRecord.failed("hang", "toy", 0, 10, "timeout: job exceeded 4 s", wall_s=4.0)
+    assert finished_line(bad, 1, 1) == "[1/1] hang on toy, seed 0: fit -, sample -, error: timeout: job exceeded 4 s"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,10 +24,9 @@ from bench import harness
 from bench.check.rule import Entry, Rule, derive
 from bench.core.errors import OptionError
 from bench.core.io import read_json, write_json
+from bench.core.threads import thread_budget
 from bench.provenance import code_version, git_commit, package_versions
 from metrics import registry as metric_registry
-
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 FORMAT = 2
 DEFAULT_BASELINE = Path("results/baseline/quick.json")
@@ -40,26 +38,10 @@ class StaleBaseline(OptionError):
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """This process and the workers it starts at one thread each, then everything as it was: the
-    process executor's children copy this process's torch and BLAS/OpenMP thread counts, and a
-    worker process started meanwhile reads the environment."""
-    import threadpoolctl
-    import torch
-
-    saved = {var: os.environ.get(var) for var in THREAD_VARS}
-    before = torch.get_num_threads()
-    os.environ.update(dict.fromkeys(THREAD_VARS, "1"))
-    torch.set_num_threads(1)
-    try:
-        with threadpoolctl.threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(before)
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
+    """This process and the workers it starts at one thread each, then everything as it was
+    (:func:`bench.core.threads.thread_budget`; the workers also get a budget of one)."""
+    with thread_budget(1):
+        yield
 
 
 def seeds_of(cfg: harness.RunConfig, more: dict[str, list[int]] | None = None) -> dict[str, list[int]]:
@@ -96,7 +78,7 @@ def run_grid(cfg: harness.RunConfig, work: Path, progress: bool, jobs: int = 1,
     score_tables, job_tables, run_dirs = [], [], []
     for prep in prepared:
         run_dir = harness.new_run_dir(work, prep.config)
-        executor = make_executor("process", jobs=jobs, limits=Limits(None, None)) if jobs > 1 else None
+        executor = make_executor("process", jobs=jobs, limits=Limits(None, None), threads=1) if jobs > 1 else None
         with one_thread() if jobs > 1 else contextlib.nullcontext():
             harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True, progress=progress,
                         executor=executor)

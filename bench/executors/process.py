@@ -3,6 +3,12 @@ can stop a job that runs past its time or memory limit and record why, while the
 on. It runs the same job function, with the same seeds and thread counts, as a serial run, so its
 scores are identical; only the timings measure where the job ran.
 
+Threads: with ``threads`` every child computes in exactly that many (torch, OpenMP and BLAS
+pools: :func:`bench.core.threads.pin_process_threads`; the command line gives each of ``-j N``
+jobs ``floor(cores / N)``); without, in the parent's counts. The fork server starts with
+``OMP_WAIT_POLICY=PASSIVE`` (unless set otherwise), so a job's idle OpenMP workers sleep instead
+of spinning on a core its neighbour needs.
+
 Progress: with a ``progress`` callback, the child sends ``("progress", done, total, unit)``
 tuples over the same pipe that carries its record (throttled at the source to a few a second,
 see :meth:`generators.base.Generator._report_progress`); the parent passes each one on, with its
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.errors import describe_error
+from bench.core.threads import passive_waiting, pin_process_threads
 from bench.executors.base import JobFunction, JobProgress, Limits
 from bench.executors.supervision import (
     die_with_parent,
@@ -66,7 +73,10 @@ def _process_job_main(job_fn: JobFunction, prep_path: str, job: Any, synthetic_d
         conn.send(f"could not load the job: {describe_error(exc)}")
         return
     try:
-        match_threads(threads)
+        if threads.get("budget"):
+            pin_process_threads(threads["budget"])
+        else:
+            match_threads(threads)
         if report:
             record = job_fn(prep, job, synthetic_dir, progress=_PipeProgress(conn))
         else:
@@ -183,15 +193,17 @@ class ProcessExecutor:
 
     name = "process"
 
-    def __init__(self, jobs: int = 1, limits: Limits | None = None) -> None:
+    def __init__(self, jobs: int = 1, limits: Limits | None = None, threads: int | None = None) -> None:
         self.jobs = jobs
         self.limits = limits or Limits()
+        self.threads = threads  # each job's thread budget; None: the parent's counts
         self._running: list[_Running] = []
         self._tmp: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "jobs": self.jobs, "timeout_s": self.limits.timeout_s,
-                "memory_mb": self.limits.memory_mb, "start_method": "forkserver"}
+                "memory_mb": self.limits.memory_mb, "start_method": "forkserver",
+                "threads_per_job": self.threads or thread_counts()["torch"]}
 
     def _context(self, job_fn: JobFunction, prep: Any) -> Any:
         import multiprocessing
@@ -204,6 +216,7 @@ class ProcessExecutor:
         preload = [job_fn.__module__, *_PRELOAD, *sorted({m.__module__ for m in prep.metric_classes})]
         preload += [p.cls.__module__ for p in prep.plans if p.cls.__module__.startswith(_PACKAGES)]
         ctx.set_forkserver_preload(list(dict.fromkeys(preload)))  # only read when the server starts
+        passive_waiting()  # the server copies this environment when it starts; its children inherit it
         return ctx
 
     def run(self, job_fn: JobFunction, prep: Any, jobs: list[Any], synthetic_dir: Path | None,
@@ -215,7 +228,7 @@ class ProcessExecutor:
         prep_path = os.path.join(self._tmp, "prepared.pkl")
         with open(prep_path, "wb") as fh:
             pickle.dump(prep, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        threads = thread_counts()
+        threads = {"budget": self.threads} if self.threads else thread_counts()
         queue = deque(jobs)
         try:
             while queue or self._running:

@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.core.errors import OptionError
 from bench.core.io import write_bytes
+from bench.core.threads import pin_process_threads
 from bench.executors.base import JobFunction, JobProgress, Limits
 from bench.executors.process import ProcessExecutor
 from bench.executors.supervision import match_threads, thread_counts
@@ -36,11 +37,14 @@ def _ray_job(job_fn: JobFunction, prep: Any, job: Any, want_synthetic: bool, lim
     executor does, whatever the cluster. Synthetic records come back as bytes, since the driver's
     directory need not exist on the worker's node.
     """
-    match_threads(threads)
+    if threads.get("budget"):
+        pin_process_threads(threads["budget"])  # a worker runs one kind of job: kept for its life
+    else:
+        match_threads(threads)
     with tempfile.TemporaryDirectory(prefix="ehrbench-ray-") as tmp:
         synthetic_dir = Path(tmp) if want_synthetic else None
         if limits.any:
-            supervisor = ProcessExecutor(1, limits)
+            supervisor = ProcessExecutor(1, limits, threads=threads.get("budget"))
             try:
                 [(_, record)] = list(supervisor.run(job_fn, prep, [job], synthetic_dir))
             finally:
@@ -65,7 +69,8 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, jobs: int = 1, limits: Limits | None = None, address: str | None = None) -> None:
+    def __init__(self, jobs: int = 1, limits: Limits | None = None, address: str | None = None,
+                 threads: int | None = None) -> None:
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -73,12 +78,14 @@ class RayExecutor:
         self.jobs = jobs
         self.limits = limits or Limits()
         self.address = address
+        self.threads = threads  # each job's thread budget; None: the driver's counts
         self._started = False
         self._inflight: dict[Any, tuple[Any, float]] = {}
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "jobs": self.jobs, "timeout_s": self.limits.timeout_s,
-                "memory_mb": self.limits.memory_mb, "ray_address": self.address or "local"}
+                "memory_mb": self.limits.memory_mb, "ray_address": self.address or "local",
+                "threads_per_job": self.threads or thread_counts()["torch"]}
 
     def _init(self) -> Any:
         import logging
@@ -88,8 +95,11 @@ class RayExecutor:
         if ray.is_initialized():  # the caller's own session (a notebook): use it, leave it running
             return ray
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        # the workers get the driver's thread count (Ray would give them one thread each)
-        env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(thread_counts()["torch"])}
+        # the workers get the job's thread budget, else the driver's thread count (Ray would give
+        # them one thread each), and idle OpenMP workers that sleep rather than spin
+        env = {"OMP_NUM_THREADS": str(self.threads) if self.threads else
+               os.environ.get("OMP_NUM_THREADS") or str(thread_counts()["torch"]),
+               "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         common = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
                   "runtime_env": {"env_vars": env}}
         if self.address:
@@ -122,7 +132,7 @@ class RayExecutor:
         ray = self._init()
         task = ray.remote(_ray_job).options(**self._task_options(ray, prep))
         prep_ref = ray.put(prep)
-        threads = thread_counts()
+        threads = {"budget": self.threads} if self.threads else thread_counts()
         # the driver's own deadline is a backstop; the worker's supervisor normally answers first
         backstop = self.limits.timeout_s + max(60.0, self.limits.timeout_s) if self.limits.timeout_s else None
         queue = deque(jobs)
