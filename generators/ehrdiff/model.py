@@ -75,7 +75,7 @@ class EHRDiff(Generator):
     schedule is 15,000 updates, shorter than its own 20,000-step warm-up.
 
     Binary data only (the published model; the rounding decodes presence). The CUDA path
-    (``device='cuda'``) is written but untested here.
+    (``device='cuda'``) ran once on an H200 (fit and sample; docs/generators.md).
     """
 
     name = "ehrdiff"
