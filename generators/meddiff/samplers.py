@@ -253,13 +253,16 @@ class ParaTAA(DDIM):
         W = self.W.to(dtype=x0.dtype, device=x0.device)
         return self._col(self.C, x0) * x_T.unsqueeze(0) + torch.einsum("kj,jnd->knd", W, U)
 
-    def _anderson(self, Ys: list[torch.Tensor], Gs: list[torch.Tensor]) -> torch.Tensor:
+    def _anderson(self, Ys: list[torch.Tensor], Gs: list[torch.Tensor], Fs: list[torch.Tensor] | None = None
+                  ) -> torch.Tensor:
         """The Anderson iterate ``G_k - dG gamma`` with ``gamma = argmin ||F_k - dF gamma||^2 +
         reg ||gamma||^2`` over the differences of the last residuals ``F_i = G_i - Y_i`` (the
         unconstrained form of ``sum_i beta_i G_i`` with ``sum beta = 1``). Solved per record and,
         when triangular, per state from the residuals of that state and the states before it. The
-        ridge ``reg`` (relative to the residual scale) pulls towards the plain Picard step."""
-        F = [g - y for g, y in zip(Gs, Ys, strict=True)]
+        ridge ``reg`` (relative to the residual scale) pulls towards the plain Picard step.
+        ``Fs``: the residuals when the caller kept them (each is a state-sized tensor: recomputing
+        the window's every iteration allocated and faulted in tens of megabytes)."""
+        F = Fs if Fs is not None else [g - y for g, y in zip(Gs, Ys, strict=True)]
         dF = torch.stack([b - a for a, b in zip(F[:-1], F[1:], strict=True)])  # (m-1, S, n, d)
         dG = torch.stack([b - a for a, b in zip(Gs[:-1], Gs[1:], strict=True)])
         Fk = F[-1]
@@ -297,6 +300,7 @@ class ParaTAA(DDIM):
         x0 = torch.empty_like(Y)
         Ys: list[torch.Tensor] = []
         Gs: list[torch.Tensor] = []
+        Fs: list[torch.Tensor] = []
         lo = 0  # steps 0..lo-1 produce converged states from converged inputs: their x0 is reused
         self.converged = False
         for it in range(1, self.max_iter + 1):
@@ -306,7 +310,8 @@ class ParaTAA(DDIM):
             self.nfe += 1
             self.nfe_total += S - lo
             G = self._g(x_T, x0, noise)
-            res = (G - Y).pow(2).mean(dim=-1).sqrt().amax(dim=-1)  # (S,): worst record per state
+            F = G - Y
+            res = F.pow(2).mean(dim=-1).sqrt().amax(dim=-1)  # (S,): worst record per state
             self.residual = float(res.max())
             ok = (res <= self.tol).to(torch.int64)
             lead = int(torch.cumprod(ok, 0).sum())
@@ -321,8 +326,9 @@ class ParaTAA(DDIM):
             if self.window > 0:
                 Ys.append(Y)
                 Gs.append(G)
-                Ys, Gs = Ys[-self.window :], Gs[-self.window :]
-                Y_new = self._anderson(Ys, Gs) if len(Gs) > 1 else G
+                Fs.append(F)
+                Ys, Gs, Fs = Ys[-self.window :], Gs[-self.window :], Fs[-self.window :]
+                Y_new = self._anderson(Ys, Gs, Fs) if len(Gs) > 1 else G
             else:
                 Y_new = G
             Y_new[:exact] = G[:exact]
