@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from bench.core.errors import BenchError, OptionError
-from bench.core.options import DatasetSpec
 
 # The first run (no -g): the two contestants beside the references (independent is always added),
 # at FIRST_RUN_PRESET unless a preset is named: 3 seeds on eunomia in under 3 minutes on 2 cores,
@@ -117,14 +116,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sampler_study_arguments(study)
 
-    lb = sub.add_parser("leaderboard", help="rebuild the committed leaderboard: every generator on eunomia")
-    lb.add_argument("--preset", default=None, help="generator preset (default: the published defaults)")
-    lb.add_argument("--seeds", "-s", default="0,1,2", help=f"{SEEDS_HELP} (default: 0,1,2)")
-    lb.add_argument("--generators", "-g", default="all")
-    lb.add_argument("--datasets", "-d", default="eunomia")
+    # the defaults are bench.leaderboard's GRID_* (not imported here: it loads the harness)
+    lb = sub.add_parser("leaderboard", help="build the committed leaderboard: every contestant on eunomia and five "
+                        "cohorts of real patients, ten seeds, equal budgets, in parts that merge (results/README.md)",
+                        description="Build the leaderboard grid into --out/runs (one resumable run folder) and "
+                        "render it into --out/leaderboard; --part DATASET builds one dataset's jobs of the same grid.")
+    lb.add_argument("--preset", default=None,
+                    help="generator preset (default: cpu; 'none': the published defaults)")
+    lb.add_argument("--seeds", "-s", default=None, help=f"{SEEDS_HELP} (default: 0-9)")
+    lb.add_argument("--generators", "-g", default="all", help="generator specs (default: all, every registered one)")
+    lb.add_argument("--datasets", "-d", default=None,
+                    help="the grid's datasets (default: eunomia,flchain,dialysis,smarto,framingham,rhc)")
+    lb.add_argument("--part", action="append", default=None, metavar="DATASET",
+                    help="build only these datasets' jobs of the grid, in its run folder (repeatable or a comma "
+                         "list; default: every dataset, one part after another); parts merge into one leaderboard")
+    lb.add_argument("--budget", default=None,
+                    help="equal budget: optimiser updates per neural contestant on every dataset (default: 350, "
+                         "chosen so a part fits 45 minutes on 2 cores; 'none': each generator's own schedule)")
+    lb.add_argument("--published-schedules", default=None, metavar="GENERATORS",
+                    help="also build these generators at their published schedules (no preset, no budget) as a "
+                         "second grid, rendered into --out/leaderboard-published")
+    lb.add_argument("--metrics", "-m", default=None, help="comma-separated metrics (default: the default suite)")
     lb.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     _add_split_arguments(lb)
-    lb.add_argument("--out", default="results", help="where leaderboard.md/.tex go (default: results)")
+    lb.add_argument("--out", default="results",
+                    help="where the leaderboard goes: OUT/leaderboard/, OUT/headline.md, ... (default: results)")
     lb.add_argument("--jobs", "-j", type=int, default=1,
                     help="jobs at once, each in its own process with its share of the cores (default: 1, in-process)")
     lb.add_argument("--threads", type=int, default=None,
@@ -291,40 +307,49 @@ def _warn_oversubscription(jobs: int, threads: int) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace, argv: list[str]) -> int:
-    """The committed leaderboard: a resumable run of the grid, then its report copied to --out."""
-    import shutil
-
-    from bench import harness
-    from bench.report import build_report
-
-    config = harness.RunConfig(generators=harness.parse_generators(args.generators),
-                               datasets=DatasetSpec.parse_list(args.datasets),
-                               seeds=_int_list("--seeds", args.seeds), preset=args.preset,
-                               device=args.device, split_seed=args.split_seed, val_size=args.val_size,
-                               test_size=args.test_size)
-    prep = harness.prepare(config)
-    out = Path(args.out)
-    root = out / "runs"
-    run_dir = harness.find_resumable(root, config) or harness.new_run_dir(root, config)
-    progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
+    """The committed leaderboard: the grid (bench.leaderboard), built part by part into one
+    resumable run folder and rendered into --out after each part."""
+    from bench import leaderboard
     from bench.executors import Limits, make_executor
 
-    executor = make_executor("process" if args.jobs > 1 else "local", jobs=args.jobs, limits=Limits(None, None),
-                             threads=args.threads)
-    harness.run(prep, run_dir, command=["python", "-m", "bench", *argv], progress=progress, executor=executor)
-    report = out / "leaderboard"
-    report.mkdir(parents=True, exist_ok=True)
-    # the per-block tables and the manifest travel with the committed folder, so that
-    # `bench report` and `bench compare` can re-render and compare it without the job records
-    for name in ("manifest.json", "scores.csv", "timings.csv", "jobs.csv"):
-        shutil.copyfile(run_dir / name, report / name)
-    build_report(report)
-    for name in ("headline.md", "verdict.md", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "ranking.md"):
-        shutil.copyfile(report / name, out / name)
+    preset = leaderboard.GRID_PRESET if args.preset is None else None if args.preset == "none" else args.preset
+    build = leaderboard.plan(
+        args.generators, args.datasets or leaderboard.GRID_DATASETS,
+        seeds=_int_list("--seeds", args.seeds or leaderboard.GRID_SEEDS), preset=preset,
+        budget=_budget(args.budget, leaderboard.GRID_BUDGET), parts=args.part, published=args.published_schedules,
+        out=args.out, metrics=_name_list(args.metrics), device=args.device, split_seed=args.split_seed,
+        val_size=args.val_size, test_size=args.test_size)
+    kind = "process" if args.jobs > 1 else "local"
+    make_executor(kind, jobs=args.jobs, threads=args.threads)  # a bad --jobs / --threads: refused before any work
+    progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
+    try:
+        dirs = leaderboard.build(build, lambda: make_executor(kind, jobs=args.jobs, limits=Limits(None, None),
+                                                              threads=args.threads),
+                                 command=["python", "-m", "bench", *argv], progress=progress)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished jobs are kept; the manifest and tables name the missing ones; rerun the "
+              "same command to resume", file=sys.stderr)
+        return 130
+    out = Path(args.out)
     print((out / "headline.md").read_text(encoding="utf-8"))
-    print(f"leaderboard: {out / 'leaderboard.md'} (headline, then every score; per category in {report}; "
-          f"run {run_dir})")
+    for s in build.sessions:
+        print(f"part {s['dataset']} ({s['grid']}): {s['wall_s']:.0f} s, {s['jobs_run']} jobs run, "
+              f"{s['jobs_reused']} reused, {s['jobs_failed']} failed (load {s['load_start']} -> {s['load_end']})")
+    print(f"leaderboard: {out / 'leaderboard.md'} (headline, then every score; per category in "
+          f"{out / 'leaderboard'}; run {dirs['equal-budget']})")
     return 0
+
+
+def _budget(text: str | None, default: int) -> int | None:
+    """``--budget``: a positive number of optimiser updates, or 'none' (each generator's schedule)."""
+    if text is None:
+        return default
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise OptionError(f"--budget: expected a number of optimiser updates or 'none', got {text!r}") from None
 
 
 def cmd_report(args: argparse.Namespace) -> int:

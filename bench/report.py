@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.budgets import budget_of
 from bench.core.errors import OptionError
 from bench.core.io import read_json, write_csv, write_text
 from bench.headline import FACETS
@@ -342,7 +343,7 @@ def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | No
     out.mkdir(parents=True, exist_ok=True)
     caption = run_caption(run_dir) + " Cite: ehrbench (CITATION.cff) and the papers of each generator and metric."
     headline = write_leaderboards(out, scores, summary, jobs, caption, generators, references,
-                                  basis=schedule_bases(manifest))
+                                  basis=schedule_bases(manifest), budget=budget_of(manifest))
     ranking = use_case_ranking(summary, weights, references)
     ranking.attrs["scores"] = sorted(set(summary["score"]))
     write_csv(out / "ranking.csv", ranking)

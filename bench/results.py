@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.budgets import budget_of, fraction_table, policy_text
 from bench.core.departures import Departures
 from bench.core.errors import BenchError
 from bench.core.io import read_json, write_csv, write_parquet, write_text
@@ -124,8 +125,9 @@ def write_tables(run_dir: Path, datasets: list[str] | None = None, generators: l
     references = run_references(scores, generators)
     summary = summarize(scores, generators, references)
     write_csv(run_dir / "summary.csv", summary)
+    manifest = _manifest(run_dir)
     write_leaderboards(run_dir, scores, summary, jobs, caption(run_dir), generators, references,
-                       category_dir=run_dir / "tables", basis=schedule_bases(_manifest(run_dir)))
+                       category_dir=run_dir / "tables", basis=schedule_bases(manifest), budget=budget_of(manifest))
     return summary
 
 
@@ -156,16 +158,19 @@ def run_references(scores: pd.DataFrame, generators: list[str] | None = None) ->
 def write_leaderboards(
     out: Path, scores: pd.DataFrame, summary: pd.DataFrame, jobs: pd.DataFrame, text: str,
     generators: list[str] | None, references: set[str], category_dir: Path | None = None,
-    basis: dict[str, str] | None = None, pairs: list[tuple[str, str]] | None = None,
+    basis: dict[str, str] | None = None, pairs: list[tuple[str, str]] | None = None, budget: int | None = None,
 ) -> str:
     """The tables a reader sees, into ``out``: ``headline.md``; ``verdict.md``/``.csv`` (the
     paired comparisons, bench.verdict); ``leaderboard.md`` (the headline, then every per-score
     table), ``leaderboard.csv``, ``leaderboard.tex``; and one Markdown and one LaTeX file per
     category in ``category_dir`` (default ``out``). ``basis``: generator name -> schedule basis
-    (published / own default) for the ‡ footnotes. Returns the headline."""
+    (published / own default) for the ‡ footnotes. ``budget``: an equal-budget run's updates, whose
+    headline has no ‡ and a table of the updates run instead (bench.budgets). Returns the headline."""
     schedules = schedule_fractions(jobs)
-    headline = headline_markdown(scores, generators, references, schedules=schedules, caption=text,
-                                 schedule_basis=basis, jobs=jobs)
+    headline = headline_markdown(scores, generators, references, schedules={} if budget else schedules,
+                                 caption=text, schedule_basis=basis, jobs=jobs)
+    if budget and (table := fraction_table(jobs, budget, generators, basis)):
+        headline += "\n" + table
     category_dir = category_dir or out
     write_text(out / "headline.md", headline)
     write_verdict(out, scores, references, text, pairs)
@@ -198,6 +203,7 @@ def caption(run_dir: Path) -> str:
         f"preset {preset or 'none (published defaults)'}; seeds {seeds} ({_split_text(config)}); data {prints}. "
         f"{CELL_RULE} (each seed its own split unless --split-seed "
         f"pins one); {BOLD_RULE} (marked †).{_departures_text(m.get('generators', {}), preset)}"
+        + (f" {policy}" if (policy := policy_text(m)) else "")
     )
 
 

@@ -3,10 +3,21 @@ policy in the caption, and a bad ``--part`` refused before any work."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
+import pandas as pd
 import pytest
 
+from bench import datasets
+from bench import leaderboard as lb
+from bench.budgets import fraction_table
+from bench.cli import main
+from bench.config import RunConfig
 from bench.core.errors import OptionError
 from bench.core.options import parse_ints
+from generators import registry
+from generators.baselines import IndependentGenerator
 
 
 def test_seeds_read_ranges_in_every_subcommand():
@@ -22,3 +33,185 @@ def test_seeds_read_ranges_in_every_subcommand():
         parse_ints("5-2")
     with pytest.raises(OptionError, match="--seeds: expected comma-separated integers, got '1-x'"):
         parse_ints("1-x")
+
+
+# two small datasets, two seeds, one neural contestant at a budget: 12 jobs of cheap metrics
+GRID = ["leaderboard", "-g", "real-copy,medgan", "-d", "toy,toy:seed=1", "-s", "0-1", "--preset", "quick",
+        "--budget", "30", "-m", "dimwise_probability,exact_copy,speed", "--no-progress"]
+
+
+def _jobs(out):
+    return pd.read_csv(out / "leaderboard" / "jobs.csv")
+
+
+def _manifest(out):
+    return json.loads((out / "leaderboard" / "manifest.json").read_text())
+
+
+def _records(out):
+    (run,) = (out / "runs").iterdir()
+    return run, {p.name: p.read_bytes() for p in (run / "jobs").glob("*.json")}
+
+
+def test_two_parts_build_separately_and_merge(tmp_path):
+    """Part 1 renders a leaderboard that names every job of part 2 as missing; part 2, built by a
+    second command into the same run folder, leaves part 1's records as they were, and the
+    merged leaderboard names no missing job and pools both datasets."""
+    out = tmp_path / "res"
+    assert main([*GRID, "--part", "toy", "--out", str(out)]) == 0
+    m = _manifest(out)
+    assert m["status"] == "interrupted" and m["grid"]["not_built"] == ["toy:seed=1"]
+    assert m["jobs"] == {"total": 12, "finished": 6, "failed": 0, "missing": 6}
+    assert {(j["dataset"], j["seed"]) for j in m["missing_jobs"]} == {("toy:seed=1", 0), ("toy:seed=1", 1)}
+    for table in (out / "headline.md", out / "leaderboard" / "leaderboard.md", out / "leaderboard" / "fidelity.md"):
+        text = table.read_text()
+        assert "INCOMPLETE RUN (built in parts; not yet built: toy:seed=1" in text, table
+        assert "6 of 12 jobs missing" in text and "medgan on toy:seed=1, seed 1" in text, table
+    assert _jobs(out).groupby("dataset")["status"].agg(set).to_dict() == {"toy": {"ok"}, "toy:seed=1": {"missing"}}
+    run, first = _records(out)
+    assert len(first) == 6
+
+    assert main([*GRID, "--part", "toy:seed=1", "--out", str(out)]) == 0
+    again, records = _records(out)
+    assert again == run and len(records) == 12  # one run folder: the parts merged
+    assert {k: records[k] for k in first} == first  # part 1's records untouched
+    m = _manifest(out)
+    assert m["status"] == "complete" and "missing_jobs" not in m and m["grid"]["not_built"] == []
+    assert m["jobs"] == {"total": 12, "finished": 12, "failed": 0, "missing": 0}
+    assert list(m["datasets"]) == ["toy", "toy:seed=1"]  # both parts' split fingerprints kept
+    headline = (out / "headline.md").read_text()
+    assert "INCOMPLETE" not in headline and "jobs missing" not in headline
+    assert "## toy: headline" in headline and "## toy:seed=1: headline" in headline
+    assert "## all datasets: headline" in headline
+    assert set(_jobs(out)["status"]) == {"ok"}
+    times = pd.read_csv(out / "leaderboard" / "build_times.csv")
+    assert times["dataset"].tolist() == ["toy", "toy:seed=1"] and (times["wall_s"] > 0).all()
+    assert times["status"].tolist() == ["complete", "complete"] and times["jobs_run"].tolist() == [6, 6]
+    assert set(m["grid"]["build_times"]) == {"toy", "toy:seed=1", "all"}
+
+
+def test_equal_budget_is_in_the_manifest_and_caption_and_no_schedule_mark_in_the_headline(tmp_path):
+    out = tmp_path / "res"
+    assert main([*GRID, "-d", "toy", "--out", str(out)]) == 0
+    m = _manifest(out)
+    assert m["config"]["budget"] == 30 and m["grid"]["budget"] == 30
+    assert all(g["params"].get("max_updates") == 30 for k, g in m["generators"].items() if k == "medgan")
+    headline = (out / "headline.md").read_text()
+    assert "every neural contestant stopped after 30 optimiser updates" in headline
+    assert "medgan ‡" not in headline and "‡ medgan" not in headline  # medgan ran far below its published schedule: no mark, a table instead
+    assert "Updates run at the equal budget of 30" in headline
+    jobs = _jobs(out)
+    ran = jobs.loc[jobs["generator"] == "medgan", "diag_updates"]
+    assert ran.nunique() == 1 and 0 < ran.iloc[0] <= 30  # equal across seeds, within the budget
+    assert f"| medgan | {int(ran.iloc[0])} (" in headline
+    assert "‡ medgan" in (out / "leaderboard" / "fidelity.md").read_text()  # per-score tables keep the mark
+    assert "Tuning: nothing is tuned. Every contestant runs its declared defaults at the 'quick' preset" in headline
+
+
+@pytest.mark.parametrize("bad, needles", [
+    (["--part", "nope"], ["--part: 'nope' is not a dataset of the grid", "toy, toy:seed=1"]),
+    (["--part", "toy,flchain"], ["--part: 'flchain' is not a dataset of the grid"]),
+    (["--budget", "many"], ["--budget: expected a number of optimiser updates or 'none', got 'many'"]),
+    (["--budget", "0"], ["--budget must be a positive number"]),
+    (["--published-schedules", "nosuch"], ["nosuch"]),
+])
+def test_bad_options_exit_2_naming_the_option_before_any_work(bad, needles, tmp_path, capsys, monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("a dataset was loaded before the error")
+
+    monkeypatch.setattr(datasets, "build", boom)
+    out = tmp_path / "res"
+    assert main([*GRID, *bad, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and all(n in err for n in needles), err
+    assert not out.exists()
+
+
+def test_the_published_schedules_are_a_second_marked_grid(tmp_path):
+    out = tmp_path / "res"
+    assert main([*GRID, "-d", "toy", "-s", "0", "--published-schedules", "real-copy", "--out", str(out)]) == 0
+    assert len(list((out / "runs").iterdir())) == 2  # two configurations, two run folders
+    published = (out / "leaderboard-published" / "headline.md").read_text()
+    assert "PUBLISHED SCHEDULES" in published and "Equal budgets" not in published
+    pm = json.loads((out / "leaderboard-published" / "manifest.json").read_text())
+    assert pm["config"]["budget"] is None and pm["config"]["preset"] is None and pm["grid"]["kind"] == "published"
+    assert "Equal budgets" in (out / "headline.md").read_text()  # the headline stays the equal-budget grid's
+
+
+class Interrupter(IndependentGenerator):
+    """Ctrl-C during its second fit."""
+
+    name = "interrupter"
+    fits = 0
+
+    def fit(self, data):
+        Interrupter.fits += 1
+        if Interrupter.fits == 2:
+            raise KeyboardInterrupt
+        return super().fit(data)
+
+
+def test_an_interrupted_part_says_so_and_resumes(tmp_path):
+    registry.register(Interrupter)
+    Interrupter.fits = 0
+    out = tmp_path / "res"
+    argv = [*GRID, "-g", "interrupter", "--out", str(out)]
+    try:
+        assert main([*argv, "--part", "toy"]) == 130
+        m = _manifest(out)
+        assert m["status"] == "interrupted"
+        assert m["interrupted"].startswith("interrupted (Ctrl-C); built in parts; not yet built: toy, toy:seed=1")
+        # independent (the baseline) on both seeds, interrupter on seed 0; 5 of 8 jobs missing
+        assert m["jobs"]["finished"] == 3 and m["jobs"]["missing"] == 5
+        times = pd.read_csv(out / "leaderboard" / "build_times.csv")
+        assert times["status"].tolist() == ["interrupted"]
+        assert main([*argv, "--part", "toy"]) == 0  # resumes: the finished job is reused
+        times = pd.read_csv(out / "leaderboard" / "build_times.csv")
+        assert times["status"].tolist() == ["interrupted", "complete"] and times["jobs_reused"].iloc[-1] == 3
+    finally:
+        registry._extra.pop("interrupter", None)
+
+
+def test_the_default_grid_is_the_issue_s():
+    """Six datasets, ten seeds, every registered contestant with MedDiff's ablation rows, the cpu
+    preset and the equal budget; the tuning sentence names the ablations as such."""
+    b = lb.plan(parts=["rhc"])
+    (g,) = b.grids
+    assert g.labels == ["eunomia", "flchain", "dialysis", "smarto", "framingham", "rhc"] and b.parts == ["rhc"]
+    assert g.config.seeds == list(range(10)) and g.config.preset == "cpu" and g.config.budget == lb.GRID_BUDGET
+    names = {s.name for s in g.config.generators}
+    assert names == set(registry.BUILTIN)
+    assert len(g.config.generators) == 15  # 13 contestants (MedDiff's three rows) and the two references
+    assert "meddiff:guidance_scale=2.0, meddiff:sampler=parataa: ablation rows" in g.tuning
+    assert "set by hand" not in g.tuning
+    helps = {a.dest: a.help for a in _leaderboard_parser()._actions}
+    assert lb.GRID_DATASETS in helps["datasets"] and lb.GRID_SEEDS in helps["seeds"]
+    assert str(lb.GRID_BUDGET) in helps["budget"] and lb.GRID_PRESET in helps["preset"]
+
+
+def _leaderboard_parser():
+    from bench.cli import build_parser
+
+    return build_parser()._subparsers._group_actions[0].choices["leaderboard"]
+
+
+def test_options_given_by_hand_are_named_in_the_tuning_sentence():
+    config = RunConfig(generators=["meddiff", "meddiff:guidance_scale=2.0", "medgan:epochs=3"])
+    text = lb.tuning_policy(config)
+    assert "meddiff:guidance_scale=2.0: ablation rows" in text
+    assert "set by hand on the command line, not tuned by ehrbench: medgan:epochs=3" in text
+
+
+def test_the_updates_table_gives_each_generator_s_updates_and_share():
+    jobs = pd.DataFrame({
+        "generator": ["a", "a", "b", "b", "c"], "dataset": ["d1", "d1", "d1", "d2", "d1"],
+        "status": ["ok", "ok", "ok", "ok", "ok"],
+        "diag_updates": [400, 400, 396, 402, np.nan], "diag_schedule_fraction": [0.1, 0.1, 0.05, 0.0508, np.nan],
+    })
+    text = fraction_table(jobs, 400, ["b", "a"], {"a": "own default"})
+    lines = text.splitlines()
+    assert lines[2] == "| generator | d1 | d2 |"
+    assert lines[4] == "| b | 396 (5.0%) | 402 (5.1%) |"
+    assert lines[5] == "| a * | 400 (10%) |  |"
+    assert "c" not in {ln.split("|")[1].strip() for ln in lines if ln.startswith("| ")}  # reports no schedule
+    assert lines[-1].startswith("* no published schedule")

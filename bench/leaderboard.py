@@ -1,0 +1,332 @@
+"""The committed leaderboard's grid, built in parts that merge (issue 25).
+
+The grid: eunomia and five SurvSet cohorts of real patients, ten seeds each (each seed its own
+split), every registered contestant (``-g all``: MedDiff's three rows included), at the ``cpu``
+preset and one equal budget of optimiser updates. Whole, it is hours of CPU; so each dataset is a
+*part*: ``--part flchain`` runs only that dataset's jobs, in the same run folder as every other
+part (one configuration, so one folder: ``<out>/runs/<time>-<config hash>``), skipping every job
+whose record is there with the same key. Parts can be built on different days, in any order, and
+a part stopped midway resumes like any run. After each part the leaderboard is rendered from
+every finished job; while jobs are missing, the manifest says ``interrupted`` and why, lists
+every missing job, and every table's caption names them (bench.results' missing-job reporting).
+
+Each part's wall time (data loading, jobs and rendering) is measured and kept per session in
+``build_times.csv`` beside the manifest (and in the manifest's ``grid`` entry), with the load
+average at its start and end, since other work on the machine moves it.
+
+Only the part's dataset is loaded, so a part needs only its own data; the manifest's per-dataset
+entries (fingerprints of every split) are kept across parts in ``grid.json`` in the run folder.
+A record of a dataset not loaded counts as finished when it exists and is ok; its key is checked
+when its own part runs again.
+
+The default budget, ``GRID_BUDGET`` updates, was chosen so that a part fits 45 minutes on 2 cores
+with ``-j 2``: from measured per-update times of every contestant at the ``cpu`` preset on
+eunomia (the widest dataset, 243 columns) at one thread, results/README.md gives the arithmetic.
+
+A second, optional grid (``--published-schedules GEN,...``) runs the named generators at their
+published defaults (no preset, no budget) in a second run folder, rendered into
+``<out>/leaderboard-published/`` and marked as such in every caption.
+
+Tuning policy: nothing is tuned on the leaderboard. Every contestant runs its declared defaults
+(at the preset); rows a class declares in ``Generator.variants`` (MedDiff: guided, ParaTAA) are
+ablations of its contributions, fixed before any run; anything else given on the command line is
+named in the caption as set by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench import harness
+from bench.config import Checked, Prepared, RunConfig, check, job_id, parse_generators, prepare
+from bench.core.errors import OptionError
+from bench.core.io import read_json, write_csv, write_json
+from bench.core.options import DatasetSpec, GeneratorSpec
+from bench.executors import describe_executor
+from bench.results import write_tables
+from generators import registry as generator_registry
+
+GRID_DATASETS = "eunomia,flchain,dialysis,smarto,framingham,rhc"
+GRID_SEEDS = "0-9"
+GRID_PRESET = "cpu"
+GRID_BUDGET = 350  # optimiser updates per neural contestant: results/README.md says how it was chosen
+EQUAL, PUBLISHED = "equal-budget", "published"
+FOLDERS = {EQUAL: "leaderboard", PUBLISHED: "leaderboard-published"}
+BUILD_TIMES = "build_times.csv"
+GRID_STATE = "grid.json"
+# what the committed folder keeps (aggregates only): `bench report` and `bench compare` re-render
+# and compare it from these, without the job records
+KEPT = ("manifest.json", "scores.csv", "timings.csv", "jobs.csv", BUILD_TIMES)
+TOP = ("headline.md", "verdict.md", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "ranking.md")
+TIME_COLUMNS = ["dataset", "status", "wall_s", "jobs_run", "jobs_reused", "jobs_failed", "parallel_jobs", "threads",
+                "cores", "load_start", "load_end", "started", "finished", "code", "command"]
+
+
+@dataclass
+class Grid:
+    """One configuration of the leaderboard (the equal-budget grid, or the published-schedule
+    one), checked; ``folder``: where under ``--out`` its tables are rendered."""
+
+    kind: str
+    config: RunConfig
+    checked: Checked
+    tuning: str
+
+    @property
+    def folder(self) -> str:
+        return FOLDERS[self.kind]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.config.table_labels
+
+    def job_ids(self, datasets: list[str] | None = None) -> list[tuple[str, str, int, str]]:
+        """(generator, dataset, seed, job id) of every job of the grid (of ``datasets`` only)."""
+        return [(p.spec.label, d, s, job_id(p.spec.label, d, s)) for d in (datasets or self.labels)
+                for p in self.checked.plans for s in self.config.seeds]
+
+
+@dataclass
+class Build:
+    """What one ``bench leaderboard`` command builds: its grids, the parts (dataset labels, in
+    grid order) and where the tables go."""
+
+    grids: list[Grid]
+    parts: list[str]
+    out: Path
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def parse_parts(items: list[str] | None, labels: list[str]) -> list[str]:
+    """``--part`` (repeatable, each a comma list in the dataset grammar) as grid labels, in grid
+    order; none: every dataset. An unknown name is an error naming the option and the grid."""
+    if not items:
+        return list(labels)
+    wanted = {s.label for item in items for s in DatasetSpec.parse_list(item)}
+    unknown = sorted(wanted - set(labels))
+    if unknown:
+        raise OptionError(f"--part: {', '.join(repr(u) for u in unknown)} is not a dataset of the grid "
+                          f"(its datasets: {', '.join(labels)}; --datasets sets them)")
+    return [d for d in labels if d in wanted]
+
+
+def tuning_policy(config: RunConfig) -> str:
+    """The caption's tuning sentence: nothing tuned; each row at its declared defaults, a class's
+    declared variants named as ablations, anything else set on the command line named too."""
+    ablations, by_hand = [], []
+    for spec in config.generators:
+        if not spec.options:
+            continue
+        cls = generator_registry.get_class(spec.name)
+        declared = {GeneratorSpec.parse(v).label for v in (cls.variants or {}).values()}
+        (ablations if spec.label in declared else by_hand).append(spec.label)
+    preset = f" at the '{config.preset}' preset" if config.preset else " (published defaults)"
+    text = (f"nothing is tuned. Every contestant runs its declared defaults{preset}; no setting was chosen on "
+            "these test records (validation-only re-checks kept every default: docs/generators.md)")
+    if ablations:
+        text += (f"; {', '.join(ablations)}: ablation rows of their class's contributions (Generator.variants), "
+                 "fixed before any run, not tuned")
+    if by_hand:
+        text += f"; set by hand on the command line, not tuned by ehrbench: {', '.join(by_hand)}"
+    return text + "."
+
+
+def plan(generators: str = "all", datasets: str = GRID_DATASETS, seeds: list[int] | None = None,
+         preset: str | None = GRID_PRESET, budget: int | None = GRID_BUDGET, parts: list[str] | None = None,
+         published: str | None = None, out: str | Path = "results", metrics: list[str] | None = None,
+         **split: Any) -> Build:
+    """Every check of a leaderboard build before any work: generators, datasets, seeds, preset,
+    budget, ``--part`` names and the published-schedule generators. ``split``: device, split_seed,
+    val_size, test_size (RunConfig fields)."""
+    base = dict(datasets=DatasetSpec.parse_list(datasets), seeds=list(range(10)) if seeds is None else seeds,
+                metrics=list(metrics or []), **split)
+    config = RunConfig(generators=parse_generators(generators), preset=preset, budget=budget, **base)
+    grids = [Grid(EQUAL, config, check(config), tuning_policy(config))]
+    chosen = parse_parts(parts, config.table_labels)  # after check: the labels are the canonical ones
+    if published:
+        pub = RunConfig(generators=parse_generators(published), preset=None, budget=None, **base)
+        grids.append(Grid(PUBLISHED, pub, check(pub), tuning_policy(pub)))
+    return Build(grids, chosen, Path(out))
+
+
+def build(b: Build, executor: Callable[[], Any], command: list[str] | None = None, progress: bool = True,
+          log: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """Build ``b``'s parts, each grid in its run folder under ``<out>/runs``, rendering after each
+    part; return each grid's kind -> run folder. ``executor``: makes a fresh executor per part.
+    An interruption (Ctrl-C, SIGTERM) leaves the manifest and tables naming what is missing and
+    propagates."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    root = b.out / "runs"
+    dirs = {g.kind: harness.find_resumable(root, g.config) or harness.new_run_dir(root, g.config) for g in b.grids}
+    for part in b.parts:
+        for g in b.grids:
+            run_dir = dirs[g.kind]
+            log(f"{g.kind} grid, part {part}: {len(g.job_ids([part]))} jobs -> {run_dir}")
+            session = _run_part(g, run_dir, b.out, part, executor, command, progress, log)
+            b.sessions.append({"grid": g.kind, **session})
+    return dirs
+
+
+def _run_part(g: Grid, run_dir: Path, out: Path, part: str, executor: Callable[[], Any],
+              command: list[str] | None, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """One dataset's jobs of one grid into its run folder, then the merged manifest and tables
+    and the rendered folder; the session's times are appended to build_times.csv."""
+    started, load0, t0 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), os.getloadavg()[0], time.perf_counter()
+    ex = executor()
+    where = describe_executor(ex)
+    session = {"dataset": part, "parallel_jobs": where.get("jobs", 1), "threads": where.get("threads_per_job"),
+               "cores": _cores(), "load_start": round(load0, 2), "started": started,
+               "command": " ".join(command or [])}
+    try:
+        harness.run(_part_prep(g, part), run_dir, command=command, progress=progress, executor=ex, log=log)
+    except BaseException as exc:
+        session["status"] = "interrupted"
+        _close(g, run_dir, out, session, t0, log, reason=exc)
+        raise
+    session["status"] = "complete"
+    return _close(g, run_dir, out, session, t0, log)
+
+
+def _cores() -> int:
+    """The CPUs this process may run on (its affinity, which a container or taskset narrows)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _part_prep(g: Grid, part: str) -> Prepared:
+    """The grid's configuration with only ``part``'s data loaded: its jobs are the part's, its
+    job keys and hash those of the whole grid."""
+    sub = replace(g.config, datasets=[d for d in g.config.datasets if d.label == part])
+    loaded = prepare(sub, checked=g.checked)
+    return Prepared(g.config, loaded.plans, loaded.metric_classes, loaded.data, loaded.sources)
+
+
+def _close(g: Grid, run_dir: Path, out: Path, session: dict[str, Any], t0: float, log: Callable[[str], None],
+           reason: BaseException | None = None) -> dict[str, Any]:
+    """After a part (finished or stopped): the counts of its session, the merged manifest, the
+    tables, the rendered folder, and the session's row in build_times.csv. Never masks ``reason``."""
+    try:
+        m = read_json(run_dir / "manifest.json")
+        counts = m.get("jobs") or {}
+        session.update(jobs_run=counts.get("run"), jobs_reused=counts.get("reused"), jobs_failed=counts.get("failed"),
+                       code=m.get("code_version"))
+        _merge_manifest(g, run_dir, m, session["dataset"], reason)
+        render(run_dir, g, out)
+    except Exception as err:
+        if reason is None:
+            raise
+        log(f"note: the tables after the interrupted part could not be rebuilt: {err}")
+    finally:
+        session.update(wall_s=round(time.perf_counter() - t0, 1), load_end=round(os.getloadavg()[0], 2),
+                       finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        _append_time(g, run_dir, out, session)
+    return session
+
+
+def _append_time(g: Grid, run_dir: Path, out: Path, session: dict[str, Any]) -> None:
+    """build_times.csv (one row per part session) and the manifest's grid entry, then the copy in
+    the rendered folder."""
+    path = run_dir / BUILD_TIMES
+    row = pd.DataFrame([session]).reindex(columns=TIME_COLUMNS)
+    rows = pd.concat([pd.read_csv(path), row], ignore_index=True) if path.is_file() else row
+    write_csv(path, rows)
+    m = read_json(run_dir / "manifest.json")
+    m.setdefault("grid", {})["build_times"] = _time_summary(rows)
+    write_json(run_dir / "manifest.json", m)
+    folder = out / g.folder
+    if folder.is_dir():
+        for name in ("manifest.json", BUILD_TIMES):
+            shutil.copyfile(run_dir / name, folder / name)
+
+
+def _time_summary(rows: pd.DataFrame) -> dict[str, Any]:
+    """Per dataset: seconds over its sessions, the sessions, and whether its last one finished."""
+    out: dict[str, Any] = {}
+    for d, g in rows.groupby("dataset", sort=False):
+        out[str(d)] = {"wall_s": round(float(pd.to_numeric(g["wall_s"], errors="coerce").sum()), 1),
+                       "sessions": len(g), "last_status": str(g["status"].iloc[-1])}
+    out["all"] = {"wall_s": round(sum(v["wall_s"] for v in out.values()), 1)}
+    return out
+
+
+def _merge_manifest(g: Grid, run_dir: Path, m: dict, part: str, reason: BaseException | None) -> None:
+    """The manifest of the whole grid after a part: every built dataset's entry and the code that
+    built it, the grid's jobs (missing ones listed: status ``interrupted`` until none is missing),
+    budget and tuning."""
+    state_path = run_dir / GRID_STATE
+    state = read_json(state_path) if state_path.is_file() else {}
+    state.setdefault("datasets", {}).update(m.get("datasets") or {})
+    state.setdefault("code", {})[part] = m.get("code_version")
+    write_json(state_path, state)
+    m["datasets"] = {d: state["datasets"][d] for d in g.labels if d in state["datasets"]}
+    done, failed, missing = _job_states(g, run_dir)
+    not_built = [d for d in g.labels if any(j["dataset"] == d for j in missing)]
+    m["jobs"] = {"total": len(g.job_ids()), "finished": done, "failed": failed, "missing": len(missing)}
+    m["grid"] = {**(m.get("grid") or {}), "kind": g.kind, "datasets": g.labels, "seeds": g.config.seeds,
+                 "budget": g.config.budget, "preset": g.config.preset, "tuning": g.tuning,
+                 "code_by_dataset": {d: state["code"][d] for d in g.labels if d in state["code"]},
+                 "built": [d for d in g.labels if d not in not_built], "not_built": not_built}
+    if missing:
+        why = [] if reason is None else [_describe(reason)]
+        why.append(f"built in parts; not yet built: {', '.join(not_built)} (the same bench leaderboard command "
+                   f"with --part {not_built[0]} builds {'it' if len(not_built) == 1 else 'the first'})")
+        m.update(status="interrupted", interrupted="; ".join(why),
+                 missing_jobs=[{"generator": j["generator"], "dataset": j["dataset"], "seed": j["seed"]}
+                               for j in missing])
+    else:
+        m["status"] = "complete"
+        m.pop("interrupted", None)
+        m.pop("missing_jobs", None)
+    write_json(run_dir / "manifest.json", m)
+    write_tables(run_dir, g.labels, g.config.generator_labels)
+
+
+def _describe(exc: BaseException) -> str:
+    if type(exc) is KeyboardInterrupt:
+        return "interrupted (Ctrl-C)"
+    return f"interrupted ({type(exc).__name__}: {exc})" if str(exc) else f"interrupted ({type(exc).__name__})"
+
+
+def _job_states(g: Grid, run_dir: Path) -> tuple[int, int, list[dict[str, Any]]]:
+    """(jobs finished ok, jobs failed, jobs with no readable record) over the whole grid."""
+    done = failed = 0
+    missing = []
+    for gen, d, s, jid in g.job_ids():
+        path = run_dir / "jobs" / f"{jid}.json"
+        try:
+            status = read_json(path).get("status") if path.is_file() else None
+        except (OSError, ValueError):
+            status = None
+        if status == "ok":
+            done += 1
+        elif status is not None:
+            failed += 1
+        else:
+            missing.append({"generator": gen, "dataset": d, "seed": s})
+    return done, failed, missing
+
+
+def render(run_dir: Path, g: Grid, out: Path) -> Path:
+    """The grid's committed folder ``<out>/<folder>``: the per-block tables, the manifest and the
+    build times copied from the run folder (aggregates: no record of a patient), the report
+    rendered there; the equal-budget grid's headline files also at ``<out>``."""
+    from bench.report import build_report
+
+    folder = out / g.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in KEPT:
+        if (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, folder / name)
+    build_report(folder)
+    if g.kind == EQUAL:
+        for name in TOP:
+            shutil.copyfile(folder / name, out / name)
+    return folder
