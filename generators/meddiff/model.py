@@ -82,7 +82,7 @@ class MedDiff(Generator):
     Precision while sampling (``precision``; training is always float32): ``auto`` multiplies in
     bfloat16 (float32 accumulation; residual stream and sampler state float32) where the CPU
     does so in hardware (AVX512-BF16, AMX), float32 elsewhere; ``diagnostics()["sample_bf16"]``
-    says which ran. Measured on eunomia (docs/generators.md): 2.9x faster, 0.014 % of entries differ.
+    says which ran. Measured on eunomia (docs/generators.md): 2.8-3x faster, ~0.02 % of entries differ.
 
     Scaling from the published defaults (TabDDPM: MLPs of width 256-1024, lr ~2e-3, batch
     1024-4096, T = 1000, cosine schedule; EHRDiff: width 1024+): width 256, 3 blocks, batch 256
