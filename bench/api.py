@@ -38,6 +38,7 @@ from bench.config import Checked, RunConfig, check, parse_generators
 from bench.core.errors import OptionError
 from bench.core.io import check_writable, read_json
 from bench.core.options import DatasetSpec, GeneratorSpec, parse_ints
+from bench.run_status import check_not_held, read_manifest
 from generators import registry as generator_registry
 from generators.base import Generator
 
@@ -201,12 +202,14 @@ class Benchmark:
         manifest = self.run_dir / "manifest.json"
         if manifest.is_file():
             try:
-                old = read_json(manifest).get("config_hash")
+                found = read_json(manifest)
+                old = found.get("config_hash")
             except (OSError, ValueError, AttributeError):
-                old = None
+                found, old = {}, None
             if old != self.config.hash:
                 raise OptionError(f"{self.run_dir} holds a run of another configuration ({old}); "
                                   "name another --out directory")
+            check_not_held(self.run_dir, found)  # another process on this host runs it now
         if isinstance(self.executor, str):  # last: a process pool or a Ray connection only once all else holds
             from bench.executors import Limits, make_executor
 
@@ -283,7 +286,10 @@ class BenchmarkResult:
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
-        return read_json(self.run_dir / "manifest.json")
+        """``manifest.json`` as a reader takes it: a run that says ``running`` but whose process is
+        gone on this host (killed with SIGKILL, out of memory) reads ``interrupted``, with its
+        missing jobs (bench.run_status)."""
+        return read_manifest(self.run_dir)
 
     @property
     def config(self) -> RunConfig:
@@ -291,8 +297,14 @@ class BenchmarkResult:
 
     @property
     def status(self) -> str:
-        """``complete``, ``interrupted`` or ``running`` (a run killed without a word)."""
+        """``complete``, ``interrupted`` (Ctrl-C, SIGTERM, a crash, or its process gone without a
+        word) or ``running`` (still going, or on another host, where it cannot be told)."""
         return str(self.manifest.get("status"))
+
+    @property
+    def interrupted(self) -> str | None:
+        """Why an interrupted run stopped (e.g. ``interrupted (Ctrl-C)``, ``interrupted (process gone: ...)``)."""
+        return self.manifest.get("interrupted") if self.status == "interrupted" else None
 
     @property
     def missing_jobs(self) -> list[dict[str, Any]]:

@@ -3,7 +3,10 @@
 Each finished job is written atomically to ``jobs/<id>.json`` before the next starts, so an
 interrupted run loses nothing that had finished and a rerun of the same command resumes where it
 stopped. The jobs themselves run in an executor (:mod:`bench.executors`), which receives the job
-function (:func:`bench.jobs.run_job`); the tables are rebuilt from the records after each job.
+function (:func:`bench.jobs.run_job`); the tables are rebuilt from the records after each job
+(``tables="each"``; a caller that reads the records itself asks for them once, at the end, or
+never). While it runs the manifest says ``running`` and names the process writing it and every
+job planned, so a run killed without a word (SIGKILL) reads as interrupted (bench.run_status).
 
 This module is the harness's public face: ``RunConfig``, ``prepare`` and ``run_job`` are
 importable from here as well as from their own modules.
@@ -29,18 +32,27 @@ from bench.jobs import run_job
 from bench.provenance import code_version, device_info, git_commit, machine, package_versions
 from bench.records import JobRecord, plain
 from bench.results import write_tables
+from bench.run_status import GONE, check_not_held, held_elsewhere, process_state, resolve, running_manifest
 
 __all__ = ["BASELINE", "Job", "Prepared", "RunConfig", "find_resumable", "new_run_dir", "parse_generators",
-           "prepare", "run", "run_job"]
+           "prepare", "run", "run_job", "run_new"]
+
+TABLES = ("each", "end", "none")
 
 
 def find_resumable(root: Path, config: RunConfig) -> Path | None:
-    """The newest run directory made by the same configuration, if any."""
+    """The newest run directory made by the same configuration, if any, that no other live
+    process on this host is running now."""
     if not root.is_dir():
         return None
     for d in sorted(root.glob(f"*-{config.hash}"), reverse=True):
         if (d / "manifest.json").is_file():
-            return d
+            try:
+                held = held_elsewhere(read_json(d / "manifest.json"))
+            except (OSError, ValueError, AttributeError):
+                held = False  # unreadable: chosen as before, and refused with the reason where it is read
+            if not held:
+                return d
     return None
 
 
@@ -77,10 +89,17 @@ def run(
     progress: bool = True,
     log=None,
     executor=None,
+    tables: str = "each",
 ) -> Path:
-    """Run the grid into ``run_dir``, skipping jobs already finished there with the same key."""
+    """Run the grid into ``run_dir``, skipping jobs already finished there with the same key.
+
+    ``tables``: ``each`` rebuilds the tables after every job (a reader of the folder sees every
+    finished job), ``end`` once when the run ends or is interrupted, ``none`` never (a caller that
+    reads the records itself: bench.results.load_tables)."""
     from tqdm import tqdm
 
+    if tables not in TABLES:
+        raise ValueError(f"tables must be one of {TABLES}, got {tables!r}")
     log = log or (lambda msg: print(msg, file=sys.stderr))
     manifest_path = run_dir / "manifest.json"
     if manifest_path.exists():
@@ -90,6 +109,8 @@ def run(
                 f"{run_dir} holds a run of another configuration ({old.get('config_hash')}); "
                 "name another --out directory"
             )
+        check_not_held(run_dir, old)
+        _note_gone(run_dir, old, log)
     run_dir.mkdir(parents=True, exist_ok=True)
     executor = executor or SerialExecutor()
     manifest = {
@@ -111,7 +132,7 @@ def run(
         "executor": describe_executor(executor),
         "device": device_info(prep.config.device),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "status": "running",
+        **running_manifest(prep.jobs),  # status, process and jobs planned: a run killed without a word reads interrupted
     }
     write_json(manifest_path, manifest)
     jobs_dir = run_dir / "jobs"
@@ -157,11 +178,13 @@ def run(
             bar.update(1)
             bar.set_postfix_str(running.line() or job.id[:60])
             finished.add(job.id)
-            write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
+            if tables == "each":
+                write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
     except BaseException as exc:  # Ctrl-C, SIGTERM, an executor's crash: say so, name what is missing
         missing = [j for j in pending if j.id not in finished]
         _record_interruption(run_dir, prep, manifest, exc, missing,
-                             {"total": len(jobs), "run": done, "reused": skipped, "failed": failed}, log)
+                             {"total": len(jobs), "run": done, "reused": skipped, "failed": failed}, log,
+                             tables != "none")
         raise
     finally:
         restore_sigterm()
@@ -170,10 +193,28 @@ def run(
     manifest["status"] = "complete"
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     manifest["jobs"] = {"total": len(jobs), "run": done, "reused": skipped, "failed": failed}
-    write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
+    if tables != "none":
+        write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
     write_json(manifest_path, manifest)
     log(f"{len(jobs)} jobs: {done} run, {skipped} reused, {failed} failed -> {run_dir}")
     return run_dir
+
+
+def run_new(prep: Prepared, root: Path, **kwargs) -> Path:
+    """Run the grid into a new run directory under ``root`` (:func:`new_run_dir`); :func:`run`'s
+    keywords. Returns the directory."""
+    return run(prep, new_run_dir(root, prep.config), **kwargs)
+
+
+def _note_gone(run_dir: Path, old: dict, log) -> None:
+    """Say so when the run being resumed was killed without a word (its process gone)."""
+    if old.get("status") != "running" or process_state(old.get("process")) != GONE:
+        return
+    seen = resolve(old, run_dir)
+    named = ", ".join(f"{j['generator']} on {j['dataset']} seed {j['seed']}" for j in seen["missing_jobs"][:5])
+    more = f" and {len(seen['missing_jobs']) - 5} more" if len(seen["missing_jobs"]) > 5 else ""
+    log(f"note: the run in {run_dir} was {seen['interrupted']}; {len(seen['missing_jobs'])} of "
+        f"{seen['jobs']['total']} jobs missing ({named}{more}); resuming")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -198,10 +239,10 @@ def _sigterm_as_interrupt():
 
 
 def _record_interruption(run_dir: Path, prep: Prepared, manifest: dict, exc: BaseException, missing: list[Job],
-                         counts: dict, log) -> None:
+                         counts: dict, log, tables: bool = True) -> None:
     """The manifest of a run that stopped before its last job: status ``interrupted``, why, and the
-    jobs that have no record; the tables are rebuilt so their caption names those jobs. Never
-    raises: the interruption itself is what the caller re-raises."""
+    jobs that have no record; the tables (``tables``) are rebuilt so their caption names those
+    jobs. Never raises: the interruption itself is what the caller re-raises."""
     reason = "interrupted (Ctrl-C)" if type(exc) is KeyboardInterrupt else describe_error(exc)
     manifest["status"] = "interrupted"
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -210,7 +251,8 @@ def _record_interruption(run_dir: Path, prep: Prepared, manifest: dict, exc: Bas
     manifest["missing_jobs"] = [{"generator": j.spec.label, "dataset": j.dataset, "seed": j.seed} for j in missing]
     try:
         write_json(run_dir / "manifest.json", manifest)
-        write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
+        if tables:
+            write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
     except Exception as err:  # the interruption is the news; a table that cannot be written is a note
         log(f"note: the tables of the interrupted run could not be rebuilt: {describe_error(err)}")
     log(f"run interrupted ({reason}): {len(missing)} of {counts['total']} jobs missing; "

@@ -23,6 +23,7 @@ from bench.core.io import read_json, write_csv, write_parquet, write_text
 from bench.headline import headline_markdown
 from bench.ranking import reference_generators
 from bench.records import JobRecord
+from bench.run_status import read_manifest
 from bench.schedules import schedule_fractions
 from bench.tables import (
     BOLD_RULE,
@@ -132,8 +133,9 @@ def write_tables(run_dir: Path, datasets: list[str] | None = None, generators: l
 
 
 def _manifest(run_dir: Path) -> dict:
+    """The run's manifest as a reader takes it: a run whose process is gone is interrupted (bench.run_status)."""
     try:
-        return read_json(run_dir / "manifest.json")
+        return read_manifest(run_dir)
     except (OSError, ValueError):
         return {}
 
@@ -190,9 +192,8 @@ def write_leaderboards(
 def caption(run_dir: Path) -> str:
     """What every table of the run says about itself: code, preset, seeds, splits, data, what a
     cell holds and what bold means."""
-    try:
-        m = read_json(run_dir / "manifest.json")
-    except (OSError, ValueError):
+    m = _manifest(run_dir)
+    if not m:
         return ""
     config = m.get("config", {})
     seeds = config.get("seeds", [])

@@ -182,6 +182,31 @@ def test_unchanged_code_passes_and_a_leaky_metric_fails_with_a_table(toy_baselin
     assert "fit_s" not in out  # speed measures the machine and is never checked
 
 
+def test_check_walks_down_its_modules_once(toy_baseline, capsys):
+    """``bench check`` is one walk down the modules (tests/module_walk.py): the check's modules
+    each entered once, in order; the rerun's scores read once from its job records; no table
+    rendered, since nothing reads the rerun's tables."""
+    from module_walk import harness_layers, walk
+
+    rc, w = walk(lambda: main(["check", "--baseline", str(toy_baseline), "--no-progress"]), harness_layers)
+    assert rc == 0 and capsys.readouterr().out.startswith("check passed:")
+    modules = w.modules()
+    assert [m for m in modules if m.startswith("bench.check.")] == [
+        "bench.check.command", "bench.check.baseline", "bench.check.rule", "bench.check.grid", "bench.check.regress"]
+    assert modules.count("bench.harness") == modules.count("bench.results") == 1, w.text()
+    assert not {"bench.tables", "bench.headline", "bench.verdict", "bench.ranking", "bench.schedules"} & set(modules)
+    assert not [m for m in w.returns if m.startswith("bench.check.") or m in ("bench.harness", "bench.results")]
+
+
+def test_a_kept_rerun_has_its_tables_rendered_once(toy_baseline, tmp_path, capsys):
+    assert main(["check", "--baseline", str(toy_baseline), "-g", "real-copy", "-m", "trtr_lr_auroc",
+                 "--keep", str(tmp_path), "--no-progress"]) == 0
+    capsys.readouterr()
+    (run_dir,) = [d for d in tmp_path.iterdir() if (d / "manifest.json").is_file()]
+    assert (run_dir / "headline.md").is_file() and (run_dir / "scores.csv").is_file()
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
+
+
 def test_check_runs_part_of_the_grid(toy_baseline, capsys):
     assert main(["check", "--baseline", str(toy_baseline), "-g", "real-copy", "-s", "0,1", "-m", "trtr_lr_auroc",
                  "--no-progress"]) == 0
@@ -271,7 +296,7 @@ def test_committed_baseline_meets_the_rule():
     """The committed CI baseline: every contestant learned structure, every tolerance obeys the cap."""
     from pathlib import Path
 
-    from bench.check.baseline import DEFAULT_BASELINE, StaleBaseline, dwp_leads
+    from bench.check.baseline import DEFAULT_BASELINE, StaleBaseline, dwp_leads, entry_from_dict
 
     path = Path(__file__).resolve().parent.parent / DEFAULT_BASELINE
     try:
@@ -283,7 +308,7 @@ def test_committed_baseline_meets_the_rule():
     for s in base["scores"]:
         if s["checked"]:
             assert s["tolerance"] <= s["cap"], s
-            assert Entry.from_dict(s).centred or s["tolerance"] < abs(s["mean"]), s
+            assert entry_from_dict(s).centred or s["tolerance"] < abs(s["mean"]), s
     assert len(base["config"]["seeds"]) >= 5 and base["history"][-1]["reason"]
     # the check can see each contestant lose its structure: its dim-wise AUROC is a checked score
     guarded = {s["generator"] for s in base["scores"] if s["metric"] == "dwpred_auroc_syn" and s["checked"]}

@@ -9,22 +9,19 @@ score, ehrbench before the rule) are refused with the command that rebuilds them
 
 from __future__ import annotations
 
-import contextlib
 import math
 import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bench import harness
+from bench.check.grid import GridScores, run_grid
 from bench.check.rule import Entry, Rule, derive
 from bench.core.errors import OptionError
 from bench.core.io import read_json, write_json
-from bench.core.threads import thread_budget
 from bench.provenance import code_version, git_commit, package_versions
 from metrics import registry as metric_registry
 
@@ -36,57 +33,10 @@ class StaleBaseline(OptionError):
     """A baseline of an older format: readable enough to say so, not to check against."""
 
 
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """This process and the workers it starts at one thread each, then everything as it was
-    (:func:`bench.core.threads.thread_budget`; the workers also get a budget of one)."""
-    with thread_budget(1):
-        yield
-
-
 def seeds_of(cfg: harness.RunConfig, more: dict[str, list[int]] | None = None) -> dict[str, list[int]]:
     """Every generator's seeds in a grid: the grid's ``seeds``, then any it runs beyond them."""
     more = more or {}
     return {g: [*cfg.seeds, *(s for s in more.get(g, ()) if s not in cfg.seeds)] for g in cfg.generator_labels}
-
-
-def grid_parts(cfg: harness.RunConfig, seeds: dict[str, list[int]]) -> list[harness.RunConfig]:
-    """The grid as runs of the harness: one per distinct list of seeds, each with its generators
-    (a run crosses every generator with every seed)."""
-    groups: dict[tuple[int, ...], list[str]] = {}
-    for g in cfg.generator_labels:
-        if seeds.get(g):
-            groups.setdefault(tuple(seeds[g]), []).append(g)
-    return [replace(cfg, generators=gens, seeds=list(ss)) for ss, gens in groups.items()]
-
-
-def run_grid(cfg: harness.RunConfig, work: Path, progress: bool, jobs: int = 1,
-             seeds: dict[str, list[int]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
-    """Run a grid afresh into new directories under ``work``; its per-seed scores (speed left
-    out), its jobs table and the run directories (one per distinct list of seeds).
-
-    ``seeds``: each generator's seeds (default: the configuration's, for all). ``jobs`` 1 runs the
-    jobs one after another in this process (a monkeypatched fault then reaches them: the mutant
-    tests); above 1, in that many worker processes of one thread each (OpenMP, MKL and OpenBLAS
-    pinned before the workers start), so a baseline and its check run the same arithmetic
-    whatever the machine's core count.
-    """
-    from bench.executors import Limits, make_executor
-
-    parts = grid_parts(cfg, seeds or seeds_of(cfg))
-    prepared = [harness.prepare(part) for part in parts]  # every part validated before any work
-    score_tables, job_tables, run_dirs = [], [], []
-    for prep in prepared:
-        run_dir = harness.new_run_dir(work, prep.config)
-        executor = make_executor("process", jobs=jobs, limits=Limits(None, None), threads=1) if jobs > 1 else None
-        with one_thread() if jobs > 1 else contextlib.nullcontext():
-            harness.run(prep, run_dir, command=["python", "-m", "bench", "check"], force=True, progress=progress,
-                        executor=executor)
-        score_tables.append(pd.read_csv(run_dir / "scores.csv"))
-        job_tables.append(pd.read_csv(run_dir / "jobs.csv"))
-        run_dirs.append(run_dir)
-    scores = pd.concat(score_tables, ignore_index=True)
-    return scores[scores["category"] != "speed"], pd.concat(job_tables, ignore_index=True), run_dirs
 
 
 def score_ranges(metric_names: list[str]) -> dict[str, tuple[float, float]]:
@@ -97,18 +47,64 @@ def score_ranges(metric_names: list[str]) -> dict[str, tuple[float, float]]:
     return out
 
 
-def entries_from_scores(scores: pd.DataFrame, ranges: dict[str, tuple[float, float]]) -> list[Entry]:
+def entries_from(now: GridScores, ranges: dict[str, tuple[float, float]]) -> list[Entry]:
+    """One entry per (dataset, generator, score) of a rerun: its finite per-seed values, and the
+    notes of the seeds without one as the reason."""
     entries = []
-    for (ds, gen, metric), g in scores.groupby(["dataset", "generator", "score"], sort=True):
-        ok = g[g["value"].notna() & g["value"].map(lambda v: math.isfinite(float(v)) if pd.notna(v) else False)]
-        notes = [str(n) for n in g.loc[g["value"].isna(), "note"].dropna().unique()]
+    for key, values in now.values.items():
+        ds, gen, metric = key
         lo, hi = ranges.get(metric, (-math.inf, math.inf))
-        entries.append(Entry(
-            dataset=ds, generator=gen, metric=metric, goal=str(g["goal"].iloc[0]), lower=lo, upper=hi,
-            values={int(s): float(v) for s, v in zip(ok["seed"], ok["value"], strict=True)},
-            reason="; ".join(notes)[:200],
-        ))
+        entries.append(Entry(dataset=ds, generator=gen, metric=metric, goal=now.goals[key], lower=lo, upper=hi,
+                             values=dict(values), reason=now.notes.get(key, "")))
     return entries
+
+
+def rule_to_dict(rule: Rule) -> dict[str, Any]:
+    """The rule as the file stores it: its parameters and its text."""
+    return {**asdict(rule), "text": rule.describe()}
+
+
+def rule_from_dict(data: Mapping[str, Any]) -> Rule:
+    return Rule(**{f.name: data[f.name] for f in fields(Rule) if f.name in data})
+
+
+def entry_to_dict(e: Entry, rule: Rule) -> dict[str, Any]:
+    """A score as the file stores it: per-seed values and what the rule made of them."""
+    finite = bool(e.values) and not e.reason.startswith("missing")
+    return {
+        "dataset": e.dataset, "generator": e.generator, "metric": e.metric, "goal": e.goal,
+        "lower": _num(e.lower), "upper": _num(e.upper),
+        "values": {str(s): v for s, v in sorted(e.values.items())},
+        "mean": e.mean() if finite else None,
+        "std": _num(e.std) if finite else None,
+        "t": _num(e.t), "cap": e.cap, "cap_basis": e.cap_basis,
+        "tolerance": e.tolerance(rule) if finite and e.cap is not None else None,
+        "checked": e.checked, "reason": e.reason,
+    }
+
+
+def entry_from_dict(d: Mapping[str, Any]) -> Entry:
+    return Entry(
+        dataset=d["dataset"], generator=d["generator"], metric=d["metric"], goal=d["goal"],
+        lower=_inf(d.get("lower"), -math.inf), upper=_inf(d.get("upper"), math.inf),
+        values={int(s): float(v) for s, v in d["values"].items()},
+        t=float(d["t"]) if d.get("t") is not None else math.nan,
+        cap=None if d.get("cap") is None else float(d["cap"]), cap_basis=d.get("cap_basis", ""),
+        checked=bool(d["checked"]), reason=d.get("reason", ""),
+    )
+
+
+def _num(x: float | None) -> float | str | None:
+    """JSON has no inf or nan: store them as text."""
+    if x is None or math.isnan(x):
+        return None
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return float(x)
+
+
+def _inf(x: Any, default: float) -> float:
+    return default if x is None else float(x)
 
 
 def git_state(cwd: Path | None = None, ignore: Path | None = None) -> dict[str, Any]:
@@ -136,10 +132,11 @@ def git_state(cwd: Path | None = None, ignore: Path | None = None) -> dict[str, 
 
 def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, force: bool = False,
                   progress: bool = True, rule: Rule | None = None, previous: dict | None = None,
-                  jobs: int = 1, more_seeds: dict[str, list[int]] | None = None) -> dict:
+                  jobs: int = 1, more_seeds: dict[str, list[int]] | None = None, keep: bool = False) -> dict:
     """Run the grid, apply the rule and write the baseline to ``path`` (atomically).
 
-    ``more_seeds``: seeds some generators (by label) run beyond ``cfg.seeds``."""
+    ``more_seeds``: seeds some generators (by label) run beyond ``cfg.seeds``. ``keep``: ``work``
+    outlives the call (``--keep``), so the runs' tables are rendered there once."""
     rule = rule or Rule()
     # the families by name, the default suite spelled out: the stored grid must not follow a
     # later change of the default suite
@@ -161,13 +158,13 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
             shown = ", ".join(state["dirty"][:5]) + (" ..." if len(state["dirty"]) > 5 else "")
             raise OptionError(f"--update: the git tree has uncommitted changes ({shown}); a baseline must come "
                               "from committed code. Commit them, or pass --force")
-    scores, job_table, run_dirs = run_grid(cfg, work, progress, jobs, seeds)
-    failed = job_table[job_table["status"] != "ok"]
+    now = run_grid(cfg, seeds, work, progress, jobs, keep=keep)
+    failed = now.jobs[now.jobs["status"] != "ok"]
     if len(failed):
         first = failed.iloc[0]
         raise OptionError(f"--update: {len(failed)} job(s) failed, e.g. {first['generator']} / {first['dataset']} / "
                           f"seed {first['seed']}: {first['error']}; nothing written to {path}")
-    entries = derive(entries_from_scores(scores, score_ranges(cfg.metrics)), seeds, rule)
+    entries = derive(entries_from(now, score_ranges(cfg.metrics)), seeds, rule)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     update = {
         "date": created, "reason": reason.strip(), "commit": state["commit"],
@@ -180,7 +177,7 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
         "config": {k: v for k, v in cfg.to_dict().items() if k != "save_synthetic"},
         # seeds a generator runs beyond config.seeds (by label): a high-variance one gets more
         **({"more_seeds": more} if more else {}),
-        "rule": rule.to_dict(),
+        "rule": rule_to_dict(rule),
         # how the grid ran: a check reruns it the same way by default (same threads per job)
         "execution": {"jobs": jobs, "threads_per_job": 1 if jobs > 1 else None},
         "created": created,
@@ -190,10 +187,10 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
         "packages": package_versions(),
         "history": history,
         "excluded": [f"{e.dataset} / {e.generator} / {e.metric}: {e.reason}" for e in entries if not e.checked],
-        "scores": [e.to_dict(rule) for e in entries],
+        "scores": [entry_to_dict(e, rule) for e in entries],
     }
     write_json(path, baseline)
-    baseline["_run_dirs"] = [str(d) for d in run_dirs]
+    baseline["_run_dirs"] = [str(d) for d in now.run_dirs]
     return baseline
 
 
@@ -217,8 +214,8 @@ def load_baseline(path: Path) -> dict:
             'tolerance rule"')
     try:
         cfg = harness.RunConfig.from_dict(data["config"])  # no val_size: the train/test split it ran on
-        rule = Rule.from_dict(data["rule"])
-        entries = [Entry.from_dict(s) for s in data["scores"]]
+        rule = rule_from_dict(data["rule"])
+        entries = [entry_from_dict(s) for s in data["scores"]]
         more = {str(g): [int(s) for s in ss] for g, ss in (data.get("more_seeds") or {}).items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise OptionError(f"baseline {path} is malformed: {type(exc).__name__}: {exc}") from None

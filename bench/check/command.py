@@ -1,4 +1,14 @@
-"""``python -m bench check``: what the subcommand does with its arguments."""
+"""``python -m bench check``: what the subcommand does with its arguments, and :func:`check`, the
+check itself, walked once down the modules:
+
+    command (the options)  ->  baseline (the file read)  ->  the part named (here)
+      ->  rule (what it expects of that part: means and tolerances on the seeds compared)
+      ->  grid (the part rerun by the harness; per-seed values from the job records)
+      ->  regress (the comparison, its result and table)  ->  command (printed)
+
+No module is called back into once it was left, and no table is rendered for a rerun that is
+thrown away (with ``--keep`` the harness renders the kept runs' tables once, at the end).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +16,16 @@ import argparse
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from bench.check.baseline import StaleBaseline, dwp_leads, load_baseline, make_baseline
-from bench.check.grid import MIN_DWP_LEAD, ci_config, ci_more_seeds
-from bench.check.regress import check, format_moved, select_generators
-from bench.check.rule import ANCHORS
+from bench.check.grid import MIN_DWP_LEAD, ci_config, ci_more_seeds, run_grid
+from bench.check.regress import CheckResult, compare
+from bench.check.rule import ANCHORS, expect
 from bench.core.errors import OptionError
-from bench.core.options import DatasetSpec, GeneratorSpec, parse_ints
+from bench.core.options import DatasetSpec, GeneratorSpec, parse_ints, parse_spec_list
+from metrics import registry as metric_registry
 
 
 def _ints(option: str, text: str) -> list[int]:
@@ -67,7 +79,7 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
         work = Path(args.keep) if args.keep else Path(tmp)
         jobs = args.jobs or int(((previous or {}).get("execution") or {}).get("jobs") or 1)
         base = make_baseline(cfg, path, work, args.reason or "", force=args.force, progress=progress,
-                             previous=previous, jobs=jobs, more_seeds=more)
+                             previous=previous, jobs=jobs, more_seeds=more, keep=bool(args.keep))
     for (ds, gen), lead in sorted(dwp_leads(base).items()):
         if lead < MIN_DWP_LEAD:
             print(f"note: {gen} leads independent on {ds}'s dwpred_auroc_syn by {lead:.3f} < {MIN_DWP_LEAD}: it "
@@ -103,7 +115,112 @@ def cmd_check(args: argparse.Namespace) -> int:
         for e in res.job_errors:
             print(f"  {e}")
     if res.moved:
-        print(format_moved(res.moved))
+        print(res.table)
     print(f"run: {res.run_dir}. If the change is intended, commit it and refresh the baseline: "
           f'python -m bench check --update --baseline {path} --reason "..."')
     return 1
+
+
+def check(path: Path, generators: str | None = None, seeds: list[int] | None = None,
+          datasets: str | None = None, metrics: str | None = None, work: Path | None = None,
+          progress: bool = True, jobs: int | None = None) -> CheckResult:
+    """Rerun the baseline's grid, or the part named, and compare with the rule's tolerances.
+
+    ``jobs``: worker processes (one thread each); None reruns the grid as the baseline ran it,
+    1 runs it in this process (where a test's monkeypatched fault reaches the jobs). ``work``: where
+    the rerun's run directories go and stay (default: a temporary directory)."""
+    base = load_baseline(path)
+    if jobs is None:
+        jobs = int((base.get("execution") or {}).get("jobs") or 1)
+    cfg = base["_config"]
+    gens = select_generators(cfg.generator_labels, generators)
+    stored: dict[str, list[int]] = base["_seeds"]
+    if seeds:
+        every = sorted({s for g in gens for s in stored[g]})
+        unknown = sorted(set(seeds) - set(every))
+        if unknown:
+            raise OptionError(f"--seeds: {unknown} not in the baseline's seeds {every}"
+                              + (f" (of {', '.join(gens)})" if generators else ""))
+    # each generator at its own seeds, or at those of them asked for; one without any of them sits out
+    own = {g: [s for s in (seeds or stored[g]) if s in stored[g]] for g in gens}
+    own = {g: ss for g, ss in own.items() if ss}
+    gens = [g for g in gens if g in own]
+    dsets = _select_datasets(cfg.dataset_labels, datasets)
+    families, only = _select_metrics(cfg.metrics, metrics)
+    wanted = [e for e in base["_entries"]
+              if e.generator in gens and e.dataset in dsets and (only is None or e.metric in only)]
+    sub = replace(cfg, generators=gens, datasets=dsets, seeds=sorted({s for ss in own.values() for s in ss}),
+                  metrics=families)
+    expected = expect(wanted, own, base["_rule"])
+    if not expected.usable:
+        raise OptionError(f"nothing to check: none of the {len(wanted)} selected scores of {path} is checked by the "
+                          f"rule at these seeds ({expected.excluded} excluded in the baseline, "
+                          f"{len(expected.skipped)} too noisy at these seeds); select more seeds or other scores")
+    with tempfile.TemporaryDirectory(prefix="ehrbench-check-") as tmp:
+        now = run_grid(sub, own, work or Path(tmp), progress, jobs, keep=work is not None)
+    return compare(expected, now, grid=_describe_grid(gens, dsets, own),
+                   run_dir=", ".join(str(d) for d in now.run_dirs) if work else "(temporary)")
+
+
+def select_generators(stored: list[str], wanted: str | None, option: str = "--generators",
+                      grid: str = "the baseline's grid") -> list[str]:
+    """Canonical labels (options sorted, as results name them) of the stored generators named,
+    each by its name or its full spec; a name outside ``grid`` is an error of ``option``."""
+    stored = [s.label for s in parse_spec_list(",".join(stored))]
+    if not wanted:
+        return stored
+    chosen = []
+    for token in (s.label for s in parse_spec_list(wanted)):
+        hit = [g for g in stored if g == token or g.partition(":")[0] == token]
+        if not hit:
+            raise OptionError(f"{option}: {token!r} is not in {grid}; its generators: " + ", ".join(stored))
+        chosen += [g for g in hit if g not in chosen]
+    return chosen
+
+
+def _select_datasets(stored: list[str], wanted: str | None) -> list[str]:
+    if not wanted:
+        return list(stored)
+    chosen = []
+    for spec in DatasetSpec.parse_list(wanted):
+        hit = [d for d in stored if d == spec.label or (not spec.options and d.partition(":")[0] == spec.name)]
+        if not hit:
+            raise OptionError(f"--datasets: {spec.label!r} is not in the baseline's grid; its datasets: "
+                              + ", ".join(stored))
+        chosen += [d for d in hit if d not in chosen]
+    return chosen
+
+
+def _select_metrics(stored: list[str], wanted: str | None) -> tuple[list[str], set[str] | None]:
+    """Families to run and, when score names were given, the scores to compare."""
+    if not wanted:
+        return list(stored), None
+    families: list[str] = []
+    scores: set[str] = set()
+    owner = {s.name: cls.name for cls in metric_registry.resolve(stored or None) for s in cls.scores}
+    whole = set()
+    for token in (t.strip() for t in wanted.split(",") if t.strip()):
+        if token in owner.values():
+            fam = token
+            whole.add(fam)
+        elif token in owner:
+            fam = owner[token]
+            scores.add(token)
+        else:
+            raise OptionError(f"--metrics: {token!r} is neither a metric family nor a score of the baseline's "
+                              f"grid; families: {', '.join(sorted(set(owner.values())))}")
+        if fam not in families:
+            families.append(fam)
+    return families, scores | {s for s, fam in owner.items() if fam in whole}
+
+
+def _describe_grid(gens: list[str], dsets: list[str], seeds: dict[str, list[int]]) -> str:
+    """``N generators x M datasets x seeds [...]``, and the generators that run other seeds."""
+    common = max((seeds[g] for g in gens), key=lambda ss: sum(seeds[g] == ss for g in gens))
+    others = [f"{g}: seeds {_span(seeds[g])}" for g in gens if seeds[g] != common]
+    return f"{len(gens)} generators x {len(dsets)} datasets x seeds {common}" + (f" ({'; '.join(others)})" if others
+                                                                                 else "")
+
+
+def _span(seeds: list[int]) -> str:
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2 else str(seeds)

@@ -27,8 +27,18 @@ gets sixteen (``CI_MORE_SEEDS``).
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
 from bench import harness
 from bench.core.options import parse_spec_list
+from bench.core.threads import thread_budget
+from bench.results import load_tables
 
 CI_DATASETS = ("eunomia",)
 CI_GENERATORS = (
@@ -66,3 +76,87 @@ def ci_config() -> harness.RunConfig:
 
 
 REBUILD_COMMAND = 'python -m bench check --update --reason "..."'
+
+
+Key = tuple[str, str, str]  # (dataset, generator, score)
+
+
+@dataclass
+class GridScores:
+    """A grid's rerun as the check and the baseline read it: per (dataset, generator, score) the
+    finite value of every seed, the notes of the seeds without one, the score's goal; the jobs
+    table (one row per job, its status and error) and the run directories. Taken from the job
+    records' long scores table (bench.results.load_tables), never from the rendered tables."""
+
+    values: dict[Key, dict[int, float]]
+    notes: dict[Key, str]
+    goals: dict[Key, str]
+    jobs: pd.DataFrame
+    run_dirs: list[Path]
+
+    @property
+    def job_errors(self) -> list[str]:
+        """``generator / dataset / seed N: error`` of every job that did not finish ok."""
+        return [f"{r.generator} / {r.dataset} / seed {r.seed}: {r.error}" for r in self.jobs.itertuples()
+                if r.status != "ok"]
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """This process and the workers it starts at one thread each, then everything as it was
+    (:func:`bench.core.threads.thread_budget`; the workers also get a budget of one)."""
+    with thread_budget(1):
+        yield
+
+
+def grid_parts(cfg: harness.RunConfig, seeds: dict[str, list[int]]) -> list[harness.RunConfig]:
+    """The grid as runs of the harness: one per distinct list of seeds, each with its generators
+    (a run crosses every generator with every seed)."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for g in cfg.generator_labels:
+        if seeds.get(g):
+            groups.setdefault(tuple(seeds[g]), []).append(g)
+    return [replace(cfg, generators=gens, seeds=list(ss)) for ss, gens in groups.items()]
+
+
+def run_grid(cfg: harness.RunConfig, seeds: dict[str, list[int]], work: Path, progress: bool, jobs: int = 1,
+             keep: bool = False) -> GridScores:
+    """Run a grid afresh into new directories under ``work`` and read its per-seed scores (speed
+    left out: it measures the machine) from the job records.
+
+    ``seeds``: each generator's seeds. ``jobs`` 1 runs the jobs one after another in this process
+    (a monkeypatched fault then reaches them: the mutant tests); above 1, in that many worker
+    processes of one thread each (OpenMP, MKL and OpenBLAS pinned before the workers start), so a
+    baseline and its check run the same arithmetic whatever the machine's core count. ``keep``:
+    the run directories outlive the call, so the harness renders their tables once, at the end;
+    otherwise it renders none (nothing reads them: the scores come from the records).
+    """
+    from bench.executors import Limits, make_executor
+
+    prepared = [harness.prepare(part) for part in grid_parts(cfg, seeds)]  # every part validated before any work
+    score_tables, job_tables, run_dirs = [], [], []
+    for prep in prepared:
+        executor = make_executor("process", jobs=jobs, limits=Limits(None, None), threads=1) if jobs > 1 else None
+        with one_thread() if jobs > 1 else contextlib.nullcontext():
+            run_dir = harness.run_new(prep, work, command=["python", "-m", "bench", "check"], force=True,
+                                      progress=progress, executor=executor, tables="end" if keep else "none")
+        scores, job_table = load_tables(run_dir)
+        score_tables.append(scores[scores["category"] != "speed"])
+        job_tables.append(job_table)
+        run_dirs.append(run_dir)
+    return per_seed(pd.concat(score_tables, ignore_index=True), pd.concat(job_tables, ignore_index=True), run_dirs)
+
+
+def per_seed(scores: pd.DataFrame, jobs: pd.DataFrame, run_dirs: list[Path]) -> GridScores:
+    """The long scores table as per-seed values: a value that is missing or not finite is left
+    out, and the notes of its rows say why."""
+    values: dict[Key, dict[int, float]] = {}
+    notes: dict[Key, str] = {}
+    goals: dict[Key, str] = {}
+    for (ds, gen, score), g in scores.groupby(["dataset", "generator", "score"], sort=True):
+        key = (str(ds), str(gen), str(score))
+        values[key] = {int(s): float(v) for s, v in zip(g["seed"], g["value"], strict=True)
+                       if pd.notna(v) and math.isfinite(float(v))}
+        notes[key] = "; ".join(str(n) for n in g.loc[g["value"].isna(), "note"].dropna().unique() if str(n))[:200]
+        goals[key] = str(g["goal"].iloc[0])
+    return GridScores(values, notes, goals, jobs, run_dirs)

@@ -1,19 +1,20 @@
-"""Rerun (part of) a baseline's grid and list the scores that moved beyond their tolerance."""
+"""The comparison of a rerun with the baseline: the scores that moved beyond their tolerance.
+
+The last step of ``bench check`` (bench.check.command.check): what the rule expects
+(bench.check.rule.expect, from the baseline's stored values) against the rerun's per-seed values
+(bench.check.grid.run_grid); the result and its table.
+"""
 
 from __future__ import annotations
 
 import math
-import tempfile
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from bench.check.baseline import entries_from_scores, load_baseline, run_grid, score_ranges
-from bench.check.rule import Entry, Rule
-from bench.core.errors import OptionError
-from bench.core.options import DatasetSpec, parse_spec_list
-from metrics import registry as metric_registry
+from bench.check.grid import GridScores
+from bench.check.rule import Expectations
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Moved:
 
 @dataclass
 class CheckResult:
+    """A check's outcome: made whole once the comparison is done, so that reading it (``passed``,
+    ``table``) calls back into nothing."""
+
     moved: list[Moved]
     checked: int
     skipped: list[str] = field(default_factory=list)  # checkable in the baseline, not at these seeds
@@ -56,152 +60,31 @@ class CheckResult:
     job_errors: list[str] = field(default_factory=list)
     run_dir: str = "(temporary)"
     grid: str = ""
+    passed: bool = field(init=False)
+    table: str = field(init=False)  # format_moved(moved): the failure table
 
-    @property
-    def passed(self) -> bool:
-        return not self.moved and not self.job_errors
-
-
-def select_generators(stored: list[str], wanted: str | None, option: str = "--generators",
-                      grid: str = "the baseline's grid") -> list[str]:
-    """Canonical labels (options sorted, as results name them) of the stored generators named,
-    each by its name or its full spec; a name outside ``grid`` is an error of ``option``."""
-    stored = [s.label for s in parse_spec_list(",".join(stored))]
-    if not wanted:
-        return stored
-    chosen = []
-    for token in (t.strip() for t in _split_specs(wanted)):
-        hit = [g for g in stored if g == token or g.partition(":")[0] == token]
-        if not hit:
-            raise OptionError(f"{option}: {token!r} is not in {grid}; its generators: " + ", ".join(stored))
-        chosen += [g for g in hit if g not in chosen]
-    return chosen
+    def __post_init__(self) -> None:
+        self.passed = not self.moved and not self.job_errors
+        self.table = format_moved(self.moved)
 
 
-def _select_datasets(stored: list[str], wanted: str | None) -> list[str]:
-    if not wanted:
-        return list(stored)
-    chosen = []
-    for spec in DatasetSpec.parse_list(wanted):
-        hit = [d for d in stored if d == spec.label or (not spec.options and d.partition(":")[0] == spec.name)]
-        if not hit:
-            raise OptionError(f"--datasets: {spec.label!r} is not in the baseline's grid; its datasets: "
-                              + ", ".join(stored))
-        chosen += [d for d in hit if d not in chosen]
-    return chosen
-
-
-def _split_specs(text: str) -> list[str]:
-    return [s.label for s in parse_spec_list(text)]
-
-
-def _select_metrics(stored: list[str], wanted: str | None) -> tuple[list[str], set[str] | None]:
-    """Families to run and, when score names were given, the scores to compare."""
-    if not wanted:
-        return list(stored), None
-    families: list[str] = []
-    scores: set[str] | None = set()
-    owner = {s.name: cls.name for cls in metric_registry.resolve(stored or None) for s in cls.scores}
-    whole = set()
-    for token in (t.strip() for t in wanted.split(",") if t.strip()):
-        if token in owner.values():
-            fam = token
-            whole.add(fam)
-        elif token in owner:
-            fam = owner[token]
-            scores.add(token)
-        else:
-            raise OptionError(f"--metrics: {token!r} is neither a metric family nor a score of the baseline's "
-                              f"grid; families: {', '.join(sorted(set(owner.values())))}")
-        if fam not in families:
-            families.append(fam)
-    scores |= {s for s, fam in owner.items() if fam in whole}
-    return families, scores
-
-
-def check(path: Path, generators: str | None = None, seeds: list[int] | None = None,
-          datasets: str | None = None, metrics: str | None = None, work: Path | None = None,
-          progress: bool = True, jobs: int | None = None) -> CheckResult:
-    """Rerun the baseline's grid, or the part named, and compare with the rule's tolerances.
-
-    ``jobs``: worker processes (one thread each); None reruns the grid as the baseline ran it,
-    1 runs it in this process (where a test's monkeypatched fault reaches the jobs)."""
-    base = load_baseline(path)
-    if jobs is None:
-        jobs = int((base.get("execution") or {}).get("jobs") or 1)
-    cfg, rule = base["_config"], base["_rule"]
-    entries: list[Entry] = base["_entries"]
-    gens = select_generators(cfg.generator_labels, generators)
-    stored: dict[str, list[int]] = base["_seeds"]
-    if seeds:
-        every = sorted({s for g in gens for s in stored[g]})
-        unknown = sorted(set(seeds) - set(every))
-        if unknown:
-            raise OptionError(f"--seeds: {unknown} not in the baseline's seeds {every}"
-                              + (f" (of {', '.join(gens)})" if generators else ""))
-    # each generator at its own seeds, or at those of them asked for; one without any of them sits out
-    own = {g: [s for s in (seeds or stored[g]) if s in stored[g]] for g in gens}
-    own = {g: ss for g, ss in own.items() if ss}
-    gens = [g for g in gens if g in own]
-    dsets = _select_datasets(cfg.dataset_labels, datasets)
-    families, only = _select_metrics(cfg.metrics, metrics)
-    sub = replace(cfg, generators=gens, datasets=dsets, seeds=sorted({s for ss in own.values() for s in ss}),
-                  metrics=families)
-    wanted = [e for e in entries if e.generator in gens and e.dataset in dsets and (only is None or e.metric in only)]
-    checked = [e for e in wanted if e.checked]
-    result = CheckResult(moved=[], checked=0, excluded=sum(not e.checked for e in wanted),
-                         grid=_describe_grid(gens, dsets, own))
-    usable = []
-    for e in checked:
-        why = e.usable(rule, own[e.generator])
-        if why:
-            result.skipped.append(f"{e.dataset} / {e.generator} / {e.metric}: {why} at {len(own[e.generator])} seeds")
-        else:
-            usable.append(e)
-    result.checked = len(usable)
-    if not usable:
-        raise OptionError(f"nothing to check: none of the {len(wanted)} selected scores of {path} is checked by the "
-                          f"rule at these seeds ({result.excluded} excluded in the baseline, "
-                          f"{len(result.skipped)} too noisy at these seeds); select more seeds or other scores")
-    with tempfile.TemporaryDirectory(prefix="ehrbench-check-") as tmp:
-        scores, job_table, run_dirs = run_grid(sub, work or Path(tmp), progress, jobs, own)
-        if work:
-            result.run_dir = ", ".join(str(d) for d in run_dirs)
-    result.job_errors = [f"{r.generator} / {r.dataset} / seed {r.seed}: {r.error}"
-                         for r in job_table.itertuples() if r.status != "ok"]
-    now = {e.key: e for e in entries_from_scores(scores, score_ranges(families))}
-    result.moved = compare(usable, now, own, rule)
-    return result
-
-
-def _describe_grid(gens: list[str], dsets: list[str], seeds: dict[str, list[int]]) -> str:
-    """``N generators x M datasets x seeds [...]``, and the generators that run other seeds."""
-    common = max((seeds[g] for g in gens), key=lambda ss: sum(seeds[g] == ss for g in gens))
-    others = [f"{g}: seeds {_span(seeds[g])}" for g in gens if seeds[g] != common]
-    return f"{len(gens)} generators x {len(dsets)} datasets x seeds {common}" + (f" ({'; '.join(others)})" if others
-                                                                                 else "")
-
-
-def _span(seeds: list[int]) -> str:
-    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2 else str(seeds)
-
-
-def compare(entries: list[Entry], now: dict[tuple[str, str, str], Entry], seeds: dict[str, list[int]],
-            rule: Rule) -> list[Moved]:
-    """The entries whose mean now, over their generator's ``seeds``, left their tolerance."""
+def compare(expected: Expectations, now: GridScores, grid: str = "", run_dir: str = "(temporary)") -> CheckResult:
+    """The scores whose mean now, over their generator's seeds compared, left their tolerance;
+    a score missing now for one of those seeds is listed with why (the notes of its rows, or a
+    failed job). ``now`` holds the rerun's per-seed values (bench.check.grid.run_grid)."""
     moved = []
-    for e in entries:
-        mine = seeds[e.generator]
-        base_mean, tol = e.mean(mine), e.tolerance(rule, len(mine))
-        n = now.get(e.key)
-        if n is None or set(mine) - set(n.values):
-            why = (n.reason if n is not None else "") or "not computed (job failed or metric missing)"
-            moved.append(Moved(*e.key, e.goal, base_mean, None, tol, why))
+    for x in expected.usable:
+        values = now.values.get(x.key)
+        if values is None or set(x.seeds) - set(values):
+            why = now.notes.get(x.key, "") or "not computed (job failed or metric missing)"
+            moved.append(Moved(*x.key, x.goal, x.mean, None, x.tolerance, why))
             continue
-        value = n.mean(mine)
-        if abs(value - base_mean) > tol:
-            moved.append(Moved(*e.key, e.goal, base_mean, value, tol))
-    return sorted(moved, key=lambda m: (m.dataset, m.generator, -m.tolerances, m.metric))
+        value = float(np.mean([values[s] for s in x.seeds]))
+        if abs(value - x.mean) > x.tolerance:
+            moved.append(Moved(*x.key, x.goal, x.mean, value, x.tolerance))
+    moved.sort(key=lambda m: (m.dataset, m.generator, -m.tolerances, m.metric))
+    return CheckResult(moved=moved, checked=len(expected.usable), skipped=expected.skipped,
+                       excluded=expected.excluded, job_errors=now.job_errors, run_dir=run_dir, grid=grid)
 
 
 def format_moved(moved: list[Moved]) -> str:

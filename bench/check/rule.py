@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,13 +61,6 @@ class Rule:
             f"tolerance >= |mean| (range not centred on 0), no cap, missing for a seed; "
             f"at least {self.min_seeds} seeds; speed never checked"
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "text": self.describe()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Rule:
-        return cls(**{k: data[k] for k in asdict(cls()) if k in data})
 
     def t_factor(self, n_candidates: int, n_seeds: int) -> float:
         alpha = self.family_alpha / max(1, n_candidates)
@@ -125,45 +118,6 @@ class Entry:
             return f"tolerance {tol:.3g} >= |mean| {abs(self.mean(seeds)):.3g}"
         return ""
 
-    def to_dict(self, rule: Rule) -> dict[str, Any]:
-        finite = bool(self.values) and not self.reason.startswith("missing")
-        return {
-            "dataset": self.dataset, "generator": self.generator, "metric": self.metric, "goal": self.goal,
-            "lower": _num(self.lower), "upper": _num(self.upper),
-            "values": {str(s): v for s, v in sorted(self.values.items())},
-            "mean": self.mean() if finite else None,
-            "std": _num(self.std) if finite else None,
-            "t": _num(self.t), "cap": self.cap, "cap_basis": self.cap_basis,
-            "tolerance": self.tolerance(rule) if finite and self.cap is not None else None,
-            "checked": self.checked, "reason": self.reason,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Entry:
-        return cls(
-            dataset=d["dataset"], generator=d["generator"], metric=d["metric"], goal=d["goal"],
-            lower=_inf(d.get("lower"), -math.inf), upper=_inf(d.get("upper"), math.inf),
-            values={int(s): float(v) for s, v in d["values"].items()},
-            t=float(d["t"]) if d.get("t") is not None else math.nan,
-            cap=None if d.get("cap") is None else float(d["cap"]), cap_basis=d.get("cap_basis", ""),
-            checked=bool(d["checked"]), reason=d.get("reason", ""),
-        )
-
-
-def _num(x: float) -> float | str | None:
-    """JSON has no inf or nan: store them as text."""
-    if x is None:
-        return None
-    if math.isnan(x):
-        return None
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return float(x)
-
-
-def _inf(x: Any, default: float) -> float:
-    return default if x is None else float(x)
-
 
 def derive(entries: list[Entry], seeds: list[int] | Mapping[str, list[int]], rule: Rule) -> list[Entry]:
     """Apply the rule to every entry of a baseline (in place) and return them.
@@ -216,3 +170,48 @@ def _distance(a: Entry, b: Entry, own: Callable[[str], list[int]]) -> float:
     """|mean of a - mean of b| over the seeds both generators' grids give them (all of a's when none)."""
     shared = [s for s in own(a.generator) if s in set(own(b.generator))] or own(a.generator)
     return abs(a.mean([s for s in shared if s in a.values]) - b.mean([s for s in shared if s in b.values]))
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A score a check compares: the baseline's mean over the seeds compared and its tolerance there."""
+
+    dataset: str
+    generator: str
+    metric: str
+    goal: str
+    mean: float
+    tolerance: float
+    seeds: tuple[int, ...]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.dataset, self.generator, self.metric)
+
+
+@dataclass
+class Expectations:
+    """What the rule expects of a check: the scores it compares (``usable``), those checked in the
+    baseline that these seeds cannot check (``skipped``, each with why) and how many the baseline
+    left out by rule (``excluded``)."""
+
+    usable: list[Expected]
+    skipped: list[str]
+    excluded: int
+
+
+def expect(entries: list[Entry], seeds: Mapping[str, list[int]], rule: Rule) -> Expectations:
+    """The rule applied to a check of ``entries`` at each generator's ``seeds``: per score the rule
+    checks there, the baseline's mean over those seeds and the tolerance for that many seeds."""
+    usable, skipped = [], []
+    for e in entries:
+        if not e.checked:
+            continue
+        mine = list(seeds[e.generator])
+        why = e.usable(rule, mine)
+        if why:
+            skipped.append(f"{e.dataset} / {e.generator} / {e.metric}: {why} at {len(mine)} seeds")
+        else:
+            usable.append(Expected(e.dataset, e.generator, e.metric, e.goal, e.mean(mine),
+                                   e.tolerance(rule, len(mine)), tuple(mine)))
+    return Expectations(usable, skipped, sum(not e.checked for e in entries))
