@@ -126,7 +126,7 @@ def run(
         "generators": {
             p.spec.label: {"name": p.spec.name, "options": p.spec.options,
                            "params": {k: plain(v) for k, v in p.params.items()},
-                           "departures": p.cls.departures}
+                           "departures": p.cls.departures.to_json()}
             for p in prep.plans
         },
         "executor": describe_executor(executor),
