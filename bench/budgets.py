@@ -44,9 +44,9 @@ def policy_text(manifest: dict) -> str:
     if budget:
         parts.append(
             f"Equal budgets (Lucic et al. 2018): every neural contestant stopped after {budget:,} optimiser "
-            "updates (all its networks together) on every dataset; no ‡ in the headline, since the budget is "
-            "equal by construction: the table under it gives the updates each ran and their share of its "
-            "published schedule.")
+            "updates (all its networks together) on every dataset; no ‡ in the headline, since every row is cut "
+            "to the same budget: the table under it gives the updates each actually ran (a generator counting "
+            "whole epochs or iterations can differ) and their share of its published schedule.")
     elif grid.get("kind") == "published":
         parts.append(
             "PUBLISHED SCHEDULES: each generator at its full published schedule (no equal budget); these rows "

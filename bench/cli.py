@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="build only these datasets' jobs of the grid, in its run folder (repeatable or a comma "
                          "list; default: every dataset, one part after another); parts merge into one leaderboard")
     lb.add_argument("--budget", default=None,
-                    help="equal budget: optimiser updates per neural contestant on every dataset (default: 350, "
+                    help="equal budget: optimiser updates per neural contestant on every dataset (default: 300, "
                          "chosen so a part fits 45 minutes on 2 cores; 'none': each generator's own schedule)")
     lb.add_argument("--published-schedules", default=None, metavar="GENERATORS",
                     help="also build these generators at their published schedules (no preset, no budget) as a "
@@ -333,7 +333,7 @@ def cmd_leaderboard(args: argparse.Namespace, argv: list[str]) -> int:
     out = Path(args.out)
     print((out / "headline.md").read_text(encoding="utf-8"))
     for s in build.sessions:
-        print(f"part {s['dataset']} ({s['grid']}): {s['wall_s']:.0f} s, {s['jobs_run']} jobs run, "
+        print(f"part {s['dataset']} ({s['title']}): {s['wall_s']:.0f} s, {s['jobs_run']} jobs run, "
               f"{s['jobs_reused']} reused, {s['jobs_failed']} failed (load {s['load_start']} -> {s['load_end']})")
     print(f"leaderboard: {out / 'leaderboard.md'} (headline, then every score; per category in "
           f"{out / 'leaderboard'}; run {dirs['equal-budget']})")

@@ -138,6 +138,19 @@ def test_the_published_schedules_are_a_second_marked_grid(tmp_path):
     assert "Equal budgets" in (out / "headline.md").read_text()  # the headline stays the equal-budget grid's
 
 
+def test_without_a_budget_no_message_claims_an_equal_budget(tmp_path, capsys):
+    """``--budget none``: the progress line and the part summary name the main grid without
+    calling it equal-budget; with a budget they still say so."""
+    out = tmp_path / "res"
+    argv = ["leaderboard", "-g", "real-copy", "-d", "toy", "-s", "0", "-m", "exact_copy", "--no-progress",
+            "--out", str(out)]
+    assert main([*argv, "--budget", "none"]) == 0
+    said = "".join(capsys.readouterr())
+    assert "equal-budget" not in said and "equal budget" not in said.replace("no equal budget", ""), said
+    assert "main grid (no equal budget: each generator's own schedule), part toy" in said
+    assert lb.plan(generators="real-copy", datasets="toy", seeds=[0], budget=30).grids[0].title == "equal-budget grid"
+
+
 class Interrupter(IndependentGenerator):
     """Ctrl-C during its second fit."""
 
