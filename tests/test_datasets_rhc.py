@@ -68,18 +68,3 @@ def test_rhc_from_survset():
     assert d.n_codes == 144 and abs(float(d.X.mean()) - 0.229) < 0.001  # as documented
     no_age = datasets.load("rhc:drop=age+cat1")
     assert not any(c.startswith(("age", "cat1")) for c in no_age.columns)
-
-
-def test_missing_survset_is_a_clear_error(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_survset(name, *a, **k):
-        if name.startswith("SurvSet"):
-            raise ImportError(name)
-        return real_import(name, *a, **k)
-
-    monkeypatch.setattr(builtins, "__import__", no_survset)
-    with pytest.raises(DatasetError, match=r"pip install 'ehrbench\[survset\]'"):
-        datasets.load("rhc")

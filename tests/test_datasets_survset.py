@@ -112,6 +112,6 @@ def test_missing_survset_names_the_extra(monkeypatch):
         return real_import(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_survset)
-    for name in ("flchain", "dialysis", "smarto", "framingham"):
+    for name in ("flchain", "dialysis", "smarto", "framingham", "rhc"):
         with pytest.raises(DatasetError, match=rf"dataset '{name}' needs SurvSet.*pip install 'ehrbench\[survset\]'"):
             datasets.load(name)
