@@ -39,8 +39,10 @@ from bench.verdict import verdict_markdown, verdict_table
 SCORE_COLUMNS = ["generator", "dataset", "seed", "category", "metric", "score", "value", "goal",
                  "ideal", "reference", "note"]
 # jobs.csv: these, then one ``diag_<name>`` column per generator diagnostic (JobRecord.diagnostic_columns)
+# threads: the job's thread budget, part of its float path (reductions split across threads), so a
+# reader comparing two runs' scores can see whether they computed alike
 JOB_COLUMNS = ["generator", "dataset", "seed", "status", "fit_s", "sample_s", "peak_mem_mb",
-               "gpu_peak_mem_mb", "n_synthetic", "wall_s", "error"]
+               "gpu_peak_mem_mb", "n_synthetic", "wall_s", "threads", "error"]
 
 
 class UnreadableRecord(BenchError):

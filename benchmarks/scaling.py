@@ -4,9 +4,13 @@ Two parts, each printing a table (and ``--json PATH`` keeps the numbers):
 
 ``quick``
     The quick preset (``python -m bench run --quick -g independent,real-copy[,meddiff,medgan]
-    -d eunomia -s 0,1``) with ``--executor process --jobs 1`` and ``--jobs 2``: wall seconds of
-    the whole command, and whether the two runs' ``scores.csv`` are byte-identical (they must be:
-    an executor never changes a score).
+    -d eunomia -s 0,1``) with ``--executor process --jobs 1`` and ``--jobs 2``, every job at
+    ``--threads 1``: wall seconds of the whole command, and whether the two runs' ``scores.csv``
+    are byte-identical (they must be: an executor never changes a score). The thread count is
+    pinned because it is part of a job's float path (a job's reductions split across its threads;
+    jobs.csv records each job's count): left to the executor, ``-j 1`` would give its one job
+    every core and ``-j 2`` each job half, and the two runs would differ in their last digits for
+    that reason alone, not the executor's.
 
 ``million``
     A simulated dataset of 1,000,000 patients (``synthetic-mimic``; simulated here if that dataset
@@ -84,7 +88,8 @@ def quick_preset(jobs: list[int], seeds: str = "0,1", generators: list[str] | No
         for i, n in enumerate(jobs):
             out = Path(keep or tmp) / f"{i}-{executor}-jobs{n}"
             cmd = [sys.executable, "-m", "bench", "run", "--quick", "-g", gens, "-d", dataset, "-s", seeds,
-                   "--executor", executor, "--jobs", str(n), "--out", str(out), "--no-progress", "--force"]
+                   "--executor", executor, "--jobs", str(n), "--threads", "1", "--out", str(out), "--no-progress",
+                   "--force"]
             t0 = time.perf_counter()
             done = subprocess.run(cmd, cwd=code, env=env, capture_output=True, text=True)
             wall = time.perf_counter() - t0

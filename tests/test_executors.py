@@ -241,6 +241,7 @@ def test_process_executor_gives_the_serial_scores(tmp_path):
     assert m["executor"]["threads_per_job"] == 1
     assert json.loads((a / "manifest.json").read_text())["executor"]["name"] == "local"
     assert all(json.loads(p.read_text())["threads"] == 1 for p in (b / "jobs").glob("*.json"))
+    assert (jobs["threads"] == 1).all()  # jobs.csv carries each job's thread count too
 
 
 def test_a_job_past_its_timeout_is_killed_with_what_it_started(tmp_path):

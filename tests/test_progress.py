@@ -107,6 +107,8 @@ PHASES = {
 def test_every_neural_generator_reports_each_phase_to_its_end(name, toy):
     cls = registry.get_class(name)
     small = {k: 1 for k in ("epochs", "ae_epochs") if k in cls.param_names()}  # one epoch per phase
+    if "max_updates" in cls.param_names():  # quick's cap would replace the epochs (thousands of updates)
+        small["max_updates"] = cls.param_defaults()["max_updates"]
     gen = cls(**{**cls.presets.get("quick", {}), **small, "random_state": 0})
     heard = []
     gen.progress_callback = lambda d, t, u: heard.append((d, t, u))

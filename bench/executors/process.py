@@ -6,8 +6,9 @@ scores are identical; only the timings measure where the job ran.
 Threads: with ``threads`` every child computes in exactly that many (torch, OpenMP and BLAS
 pools: :func:`bench.core.threads.pin_process_threads`; the command line gives each of ``-j N``
 jobs ``floor(cores / N)``); without, in the parent's counts. The fork server starts with
-``OMP_WAIT_POLICY=PASSIVE`` (unless set otherwise), so a job's idle OpenMP workers sleep instead
-of spinning on a core its neighbour needs.
+``GOMP_SPINCOUNT=10000`` (unless a wait policy or spin count is set), so a job's idle OpenMP
+workers spin only microseconds before they sleep, instead of a millisecond on a core its
+neighbour needs (:func:`bench.core.threads.passive_waiting`).
 
 Progress: with a ``progress`` callback, the child sends ``("progress", done, total, unit)``
 tuples over the same pipe that carries its record (throttled at the source to a few a second,

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.core.errors import OptionError
 from bench.core.io import write_bytes
-from bench.core.threads import pin_process_threads
+from bench.core.threads import SPIN_VAR, WAIT_POLICY_VAR, passive_waiting, pin_process_threads
 from bench.executors.base import JobFunction, JobProgress, Limits
 from bench.executors.process import ProcessExecutor
 from bench.executors.supervision import match_threads, thread_counts
@@ -96,10 +96,11 @@ class RayExecutor:
             return ray
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         # the workers get the job's thread budget, else the driver's thread count (Ray would give
-        # them one thread each), and idle OpenMP workers that sleep rather than spin
+        # them one thread each), and idle OpenMP workers that sleep after a short spin
+        wait = {k: os.environ[k] for k in (WAIT_POLICY_VAR, SPIN_VAR) if k in os.environ}
+        passive_waiting(wait)
         env = {"OMP_NUM_THREADS": str(self.threads) if self.threads else
-               os.environ.get("OMP_NUM_THREADS") or str(thread_counts()["torch"]),
-               "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+               os.environ.get("OMP_NUM_THREADS") or str(thread_counts()["torch"]), **wait}
         common = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
                   "runtime_env": {"env_vars": env}}
         if self.address:

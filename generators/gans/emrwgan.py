@@ -8,16 +8,15 @@ import torch
 from torch import nn
 
 from bench.core.departures import Departures
-
 from generators.gans._loop import AdversarialGenerator
 from generators.gans._networks import ResidualLNBlock
 from generators.gans._validate import check_non_negative, validate_common
 
 # Batch 1000 gives 3 generator updates per epoch on eunomia; see the class docstring for what was
-# measured. ``quick`` is a smoke run.
+# measured. ``quick`` is a smoke run that learns (chosen on eunomia's validation part).
 _PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"epochs": 70},
-    "quick": {"epochs": 40, "batch_size": 100, "d_steps": 2, "width": 64, "lr_g": 1e-4, "lr_d": 2e-4, "max_updates": 600},
+    "quick": {"epochs": 40, "batch_size": 100, "d_steps": 2, "width": 64, "lr_g": 1e-3, "lr_d": 1e-3, "max_updates": 2000},
 }
 
 
@@ -61,17 +60,23 @@ class EMRWGAN(AdversarialGenerator):
     generator updates) to fit a 3-minute budget, which leaves the model undertrained at the
     published learning rates (on eunomia, seed 0: dimension-wise prediction AUROC 0.51 at
     ``cpu`` against 0.80 after the full 1000 epochs; the independent baseline scores 0.49);
-    ``quick`` (40 epochs of batches of 100, 2 critic updates, width 64, learning rates ten
-    times the published ones so that a few hundred updates learn; capped at 600 updates) is
-    for tests and smoke runs,
-    not for results.
+    ``quick`` is for the first look, tests and smoke runs, not for results. Its departures:
+    batches of 100 (published 1000), 2 critic updates per generator update (5 here), width 64
+    (384), both learning rates 1e-3 (published 1e-5 and 2e-5: a hundred and fifty times as
+    large, and equal, so that a couple of thousand updates learn), and 2,000 optimiser updates
+    in all (the ``max_updates`` cap; 40 epochs otherwise). On eunomia's validation part (seeds
+    0-2, each its own split, one thread) it scores dimension-wise prediction AUROC 0.79, 0.82,
+    0.85 against independent's 0.49, 0.51, 0.53, where the former ``quick`` (learning rates
+    1e-4 / 2e-4, 600 updates) scored 0.51, no better than independent; its fit took 7-8 s
+    on one thread (a shared 2-core machine at load 5.7).
 
     Which data chose what: the defaults are the published values or, where the material is
     silent, fixed a priori (``d_steps=5`` from the WGAN-GP paper; the activations); ``cpu``'s 70
     epochs were set by the time budget alone (an epoch's cost), and the figures above were measured
-    after that choice; ``quick`` serves the learning test on the simulated toy data
-    (``tests/test_learning.py``) and is checked there, not on eunomia. No default or preset was
-    chosen on eunomia's test records.
+    after that choice; ``quick`` was chosen on eunomia's validation part (three candidate
+    schedules, seed 0, then seeds 1-2 of the one kept) and serves the learning test on the
+    simulated toy data (``tests/test_learning.py``). No default or preset was chosen on
+    eunomia's test records.
 
     Budget: ``max_updates=N`` (0: off) runs ``N`` optimiser updates in all (critic and
     generator; Lucic et al. 2018) instead of the epochs; ``budget_``, ``schedule_fraction_``
