@@ -13,7 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mutants import MEDDIFF, check_part, generator_moves, moved_scores, mutant_baseline, shuffle_within_label
+from mutants import (
+    MEDDIFF,
+    check_part,
+    generator_moves,
+    margin,
+    moved_scores,
+    mutant_baseline,
+    shuffle_within_label,
+)
 
 from bench.check import format_moved
 
@@ -37,6 +45,19 @@ def test_meddiff_structure_lost_fails(baseline, monkeypatch):
     moved = moved_scores(res)
     assert not res.passed
     assert {"dwpred_auroc_syn", "dwpred_auroc_gap"} <= set(moved), moved
+    assert all(m.direction == "worse" for m in res.moved if m.goal != "target"), format_moved(res.moved)
+
+
+def test_meddiff_half_of_the_codes_shuffled_fails(baseline, monkeypatch):
+    """A partial loss of structure: half of the code columns (a fixed random half) permuted within
+    label, the other half as sampled. The margin is printed (``-s`` shows it; docs/ci.md records it)."""
+    from generators.meddiff import MedDiff
+
+    shuffle_within_label(MedDiff, monkeypatch, fraction=0.5)
+    res = check_part(baseline, "meddiff", "dimwise_prediction,column_correlation")
+    print(f"half-shuffle, MedDiff: {margin(res)}")
+    assert not res.passed and generator_moves(res), format_moved(res.moved)
+    assert "dwpred_auroc_syn" in moved_scores(res), format_moved(res.moved)
     assert all(m.direction == "worse" for m in res.moved if m.goal != "target"), format_moved(res.moved)
 
 
