@@ -38,6 +38,10 @@ class Score:
     ``reference`` marks a baseline the generator does not control (a model trained on real data,
     the same statistic on real held-out records): the tables show it beside the generator's score
     so that the score can be read against it, and never rank generators on it.
+
+    ``blind`` is the value a generator whose records carry no information about their label
+    scores (0.5 for an AUROC of the label): ``bench check`` measures a label score's scale from
+    it too, since the independent reference samples codes per class and keeps the label.
     """
 
     name: str
@@ -47,6 +51,7 @@ class Score:
     ideal: float | str | None = None
     description: str = ""
     reference: bool = False  # a real-data reference (e.g. TRTR): shown, never ranked
+    blind: float | None = None  # the score of records that say nothing about their label
 
     def __post_init__(self) -> None:
         if self.goal not in GOALS:

@@ -41,7 +41,7 @@ class LabelFidelity(Metric):
     description = "real-trained logistic regression scored on synthetic records vs the labels they were generated for"
     scores = (
         Score("label_fidelity_auroc", "target", 0.0, 1.0, "label_fidelity_real_auroc",
-              "AUROC of the real-trained classifier on synthetic records vs their generated labels"),
+              "AUROC of the real-trained classifier on synthetic records vs their generated labels", blind=0.5),
         Score("label_fidelity_real_auroc", "maximize", 0.0, 1.0, 1.0,
               "the same classifier on real held-out records (the reference)", reference=True),
         Score("label_fidelity_gap", "target", -1.0, 1.0, 0.0,

@@ -173,7 +173,8 @@ class _TSTR(Metric):
 
 def _tstr_scores(m: str, label: str) -> tuple[Score, ...]:
     return (
-        Score(f"tstr_{m}_auroc", "maximize", 0.0, 1.0, 1.0, f"{label} trained on synthetic, AUROC on real held-out"),
+        Score(f"tstr_{m}_auroc", "maximize", 0.0, 1.0, 1.0, f"{label} trained on synthetic, AUROC on real held-out",
+              blind=0.5),
         Score(f"trtr_{m}_auroc", "maximize", 0.0, 1.0, 1.0, f"{label} trained on real (reference)", reference=True),
         Score(f"tstr_{m}_auroc_gap", "minimize", -1.0, 1.0, 0.0, "TRTR AUROC minus TSTR AUROC"),
         Score(f"tstr_{m}_auprc", "maximize", 0.0, 1.0, 1.0, f"{label} trained on synthetic, AUPRC on real held-out"),

@@ -47,15 +47,23 @@ def score_ranges(metric_names: list[str]) -> dict[str, tuple[float, float]]:
     return out
 
 
-def entries_from(now: GridScores, ranges: dict[str, tuple[float, float]]) -> list[Entry]:
+def score_blind(metric_names: list[str]) -> dict[str, float]:
+    """The label-blind value of each score that declares one (an AUROC of the label: 0.5)."""
+    return {s.name: float(s.blind) for cls in metric_registry.resolve(metric_names or None)
+            for s in cls.scores if s.blind is not None}
+
+
+def entries_from(now: GridScores, ranges: dict[str, tuple[float, float]],
+                 blind: dict[str, float] | None = None) -> list[Entry]:
     """One entry per (dataset, generator, score) of a rerun: its finite per-seed values, and the
     notes of the seeds without one as the reason."""
     entries = []
+    blind = blind or {}
     for key, values in now.values.items():
         ds, gen, metric = key
         lo, hi = ranges.get(metric, (-math.inf, math.inf))
         entries.append(Entry(dataset=ds, generator=gen, metric=metric, goal=now.goals[key], lower=lo, upper=hi,
-                             values=dict(values), reason=now.notes.get(key, "")))
+                             values=dict(values), reason=now.notes.get(key, ""), blind=blind.get(metric)))
     return entries
 
 
@@ -73,7 +81,7 @@ def entry_to_dict(e: Entry, rule: Rule) -> dict[str, Any]:
     finite = bool(e.values) and not e.reason.startswith("missing")
     return {
         "dataset": e.dataset, "generator": e.generator, "metric": e.metric, "goal": e.goal,
-        "lower": _num(e.lower), "upper": _num(e.upper),
+        "lower": _num(e.lower), "upper": _num(e.upper), "blind": e.blind,
         "values": {str(s): v for s, v in sorted(e.values.items())},
         "mean": e.mean() if finite else None,
         "std": _num(e.std) if finite else None,
@@ -91,6 +99,7 @@ def entry_from_dict(d: Mapping[str, Any]) -> Entry:
         t=float(d["t"]) if d.get("t") is not None else math.nan,
         cap=None if d.get("cap") is None else float(d["cap"]), cap_basis=d.get("cap_basis", ""),
         checked=bool(d["checked"]), reason=d.get("reason", ""),
+        blind=None if d.get("blind") is None else float(d["blind"]),
     )
 
 
@@ -164,7 +173,7 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
         first = failed.iloc[0]
         raise OptionError(f"--update: {len(failed)} job(s) failed, e.g. {first['generator']} / {first['dataset']} / "
                           f"seed {first['seed']}: {first['error']}; nothing written to {path}")
-    entries = derive(entries_from(now, score_ranges(cfg.metrics)), seeds, rule)
+    entries = derive(entries_from(now, score_ranges(cfg.metrics), score_blind(cfg.metrics)), seeds, rule)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     update = {
         "date": created, "reason": reason.strip(), "commit": state["commit"],
