@@ -114,8 +114,9 @@ def use_case_ranking(summary: pd.DataFrame, weights: dict[str, dict[str, float]]
 
 
 def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]], references=(),
-                      caption: str = "", schedules: dict | None = None) -> str:
-    """ranking.md: one table per (dataset, use case); truncated schedules marked ‡ (bench.schedules)."""
+                      caption: str = "", schedules: dict | None = None, basis: dict[str, str] | None = None) -> str:
+    """ranking.md: one table per (dataset, use case); truncated schedules marked ‡ (bench.schedules),
+    each footnote against the generator's declared schedule basis (published or ehrbench's own)."""
     refs = sorted(references)
     schedules = schedules or {}
     out = ["# Use-case ranking", "",
@@ -139,7 +140,7 @@ def _ranking_markdown(ranking: pd.DataFrame, weights: dict[str, dict[str, float]
                 out.append(f"| {r.position} | {name} | {r.weighted_rank:.2f} |")
         used = ", ".join(f"{k} x{v:g}" for k, v in weights[case].items())
         out += ["", f"weights: {used}", ""]
-        for note in footnotes(schedules, dataset, list(g["generator"])):
+        for note in footnotes(schedules, dataset, list(g["generator"]), basis=basis):
             out += [note, ""]
     unknown = sorted({m for w in weights.values() for m in w} - set(ranking.attrs.get("scores", [])))
     if unknown and ranking.attrs.get("scores"):
@@ -348,7 +349,7 @@ def build_report(run_dir: Path, out: Path | None = None, weights_path: Path | No
     ranking.attrs["scores"] = sorted(set(summary["score"]))
     write_csv(out / "ranking.csv", ranking)
     write_text(out / "ranking.md", _ranking_markdown(ranking, weights, references, caption,
-                                                     schedule_fractions(jobs)))
+                                                     schedule_fractions(jobs), schedule_bases(manifest)))
     preset = manifest.get("config", {}).get("preset")
     write_text(out / "departures.md", "# Departures from the published configurations\n\n"
                + departures_markdown(manifest, preset))

@@ -121,3 +121,21 @@ def test_the_report_and_its_use_case_ranking_carry_the_mark(fake_run, capsys):
     assert "‡ slowgan: trained on 7.0%–8.0% of the published schedule" in ranking
     for name in ("headline.md", "leaderboard.md", "fidelity.md", "README.md"):
         assert "| slowgan ‡ |" in (fake_run / "report" / name).read_text(), name
+
+
+def test_the_use_case_ranking_footnote_names_the_schedule_basis(tmp_path, capsys):
+    """A generator with no published configuration (ehrgpt, MedDiff) is measured against
+    ehrbench's own default in every footnote, the use-case ranking's included."""
+    d = tmp_path / "run"
+    write_json(d / "manifest.json", {"ehrbench_version": "0.test", "code_version": "abc", "config": {
+        "seeds": [0, 1], "preset": "cpu", "split_seed": None}, "datasets": {"toy": {"train": {"fingerprint": "f00"}}},
+        "generators": {"slowgan": {"name": "slowgan", "departures": {"schedule": "own default", "changes": []}}}})
+    for gen, frac in (("slowgan", 0.07), ("fullgan", 1.0), ("independent", None)):
+        for seed in (0, 1):
+            write_json(d / "jobs" / f"{gen}__toy__s{seed}.json", _record(gen, seed, frac).to_json())
+    assert main(["report", str(d)]) == 0
+    capsys.readouterr()
+    for name in ("ranking.md", "headline.md", "leaderboard.md"):
+        text = (d / "report" / name).read_text()
+        assert "slowgan: trained on 7.0% of ehrbench's own default schedule" in text, name
+        assert "slowgan: trained on 7.0% of the published schedule" not in text, name
