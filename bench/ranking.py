@@ -13,7 +13,10 @@ and bolding"):
   never ranked at all.
 - **Failures are never winners.** A contestant without a value in some block of the score (its
   job failed there) is *incomplete*: it is shown as ``n/a (k of n failed)``, never ranked, never
-  bolded. A contestant with no value in any block (the score does not apply to it) takes no part.
+  bolded. A contestant with no value in any block, where other contestants have values, is
+  incomplete too (``n/a (n of n failed)``): its output made the score undefined everywhere (TVAE
+  sampling one class only, so label fidelity has no AUROC), and a score its rivals are judged on
+  cannot be skipped for it. Blocks where no contestant has a value are dropped.
 - **Order by merit.** Within each block the complete contestants are ranked by distance (1 =
   closest, ties averaged); the order is by mean rank over blocks (Friedman-style average ranks),
   ties broken by mean distance. A contestant never stands above one that beats it in a strict
@@ -181,7 +184,9 @@ def rank_score(
     contest = [g for g in values.columns if not is_reference_generator(str(g), refs)]
     dist = distances(values[contest], goal, ideal, reference_values) if contest else pd.DataFrame(index=values.index)
     if len(dist.columns):
-        dist = dist.loc[dist.notna().any(axis=1), dist.notna().any(axis=0)]
+        dist = dist.loc[dist.notna().any(axis=1)]
+        if not dist.notna().any().any():
+            dist = dist.loc[:, []]
     n_blocks = int(len(dist.index))
     mean = dist.mean(axis=0, skipna=True)
     missing = dist.isna().sum(axis=0) if len(dist.columns) else pd.Series(dtype=int)

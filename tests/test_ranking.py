@@ -263,6 +263,20 @@ def test_a_contestant_with_a_failed_block_is_never_bold_or_ranked() -> None:
     assert "failed" not in rank_score(v, "maximize", 1.0).best
 
 
+def test_a_contestant_undefined_in_every_block_is_incomplete_not_skipped() -> None:
+    # TVAE sampling one class only: label fidelity has no AUROC in any block; skipping the score for
+    # it would rank it on fewer columns than the rivals that were judged on it
+    v = _blocks(one_class=[np.nan] * 3, ok=[0.80, 0.82, 0.81], worse=[0.5, 0.52, 0.51])
+    r = rank_score(v, "maximize", 1.0)
+    assert r.incomplete == {"one_class": (3, 3)}
+    assert r.order == ["ok", "worse"] and "one_class" not in r.rank
+    # a score no contestant has in a block drops that block, and one nobody has at all ranks no one
+    v.loc[1] = np.nan
+    assert rank_score(v, "maximize", 1.0).incomplete == {"one_class": (2, 2)}
+    empty = rank_score(v.assign(ok=np.nan, worse=np.nan), "maximize", 1.0)
+    assert empty.order == [] and empty.incomplete == {}
+
+
 def test_a_failed_block_shows_n_a_in_the_tables() -> None:
     scores = _long({"ok": [0.8, 0.82, 0.81], "worse": [0.5, 0.52, 0.51], "flaky": [0.99, 0.99]},
                    "dwp_pearson_r", "maximize", 1.0)
