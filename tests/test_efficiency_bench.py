@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # first, before opacus' own top-level ``benchmarks`` package
 
 from benchmarks import efficiency as eff  # noqa: E402
 
