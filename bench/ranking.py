@@ -185,7 +185,7 @@ def rank_score(
     dist = distances(values[contest], goal, ideal, reference_values) if contest else pd.DataFrame(index=values.index)
     if len(dist.columns):
         dist = dist.loc[dist.notna().any(axis=1)]
-        if not dist.notna().any().any():
+        if not len(dist.index):  # no contestant has the score anywhere: nobody is judged on it
             dist = dist.loc[:, []]
     n_blocks = int(len(dist.index))
     mean = dist.mean(axis=0, skipna=True)

@@ -24,6 +24,7 @@ from bench.core.errors import OptionError
 from bench.core.io import read_json, write_json
 from bench.provenance import code_version, git_commit, package_versions
 from metrics import registry as metric_registry
+from metrics.base import Score
 
 FORMAT = 2
 DEFAULT_BASELINE = Path("results/baseline/quick.json")
@@ -39,31 +40,22 @@ def seeds_of(cfg: harness.RunConfig, more: dict[str, list[int]] | None = None) -
     return {g: [*cfg.seeds, *(s for s in more.get(g, ()) if s not in cfg.seeds)] for g in cfg.generator_labels}
 
 
-def score_ranges(metric_names: list[str]) -> dict[str, tuple[float, float]]:
-    out = {}
-    for cls in metric_registry.resolve(metric_names or None):
-        for s in cls.scores:
-            out[s.name] = (float(s.lower), float(s.upper))
-    return out
+def score_specs(metric_names: list[str]) -> dict[str, Score]:
+    """Every score of the grid's metrics by name: its declared range and label-blind value."""
+    return {s.name: s for cls in metric_registry.resolve(metric_names or None) for s in cls.scores}
 
 
-def score_blind(metric_names: list[str]) -> dict[str, float]:
-    """The label-blind value of each score that declares one (an AUROC of the label: 0.5)."""
-    return {s.name: float(s.blind) for cls in metric_registry.resolve(metric_names or None)
-            for s in cls.scores if s.blind is not None}
-
-
-def entries_from(now: GridScores, ranges: dict[str, tuple[float, float]],
-                 blind: dict[str, float] | None = None) -> list[Entry]:
+def entries_from(now: GridScores, specs: dict[str, Score]) -> list[Entry]:
     """One entry per (dataset, generator, score) of a rerun: its finite per-seed values, and the
     notes of the seeds without one as the reason."""
     entries = []
-    blind = blind or {}
     for key, values in now.values.items():
         ds, gen, metric = key
-        lo, hi = ranges.get(metric, (-math.inf, math.inf))
+        spec = specs.get(metric)
+        lo, hi = (float(spec.lower), float(spec.upper)) if spec else (-math.inf, math.inf)
+        blind = float(spec.blind) if spec and spec.blind is not None else None
         entries.append(Entry(dataset=ds, generator=gen, metric=metric, goal=now.goals[key], lower=lo, upper=hi,
-                             values=dict(values), reason=now.notes.get(key, ""), blind=blind.get(metric)))
+                             values=dict(values), reason=now.notes.get(key, ""), blind=blind))
     return entries
 
 
@@ -173,7 +165,7 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
         first = failed.iloc[0]
         raise OptionError(f"--update: {len(failed)} job(s) failed, e.g. {first['generator']} / {first['dataset']} / "
                           f"seed {first['seed']}: {first['error']}; nothing written to {path}")
-    entries = derive(entries_from(now, score_ranges(cfg.metrics), score_blind(cfg.metrics)), seeds, rule)
+    entries = derive(entries_from(now, score_specs(cfg.metrics)), seeds, rule)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     update = {
         "date": created, "reason": reason.strip(), "commit": state["commit"],
