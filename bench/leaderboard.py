@@ -52,7 +52,7 @@ from bench.core.errors import OptionError
 from bench.core.io import read_json, write_csv, write_json
 from bench.core.options import DatasetSpec, GeneratorSpec
 from bench.executors import describe_executor
-from bench.results import write_tables
+from bench.results import records_from_tables, write_tables
 from generators import registry as generator_registry
 
 GRID_DATASETS = "eunomia,flchain,dialysis,smarto,framingham,rhc"
@@ -174,7 +174,12 @@ def build(b: Build, executor: Callable[[], Any], command: list[str] | None = Non
     propagates."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     root = b.out / "runs"
-    dirs = {g.kind: harness.find_resumable(root, g.config) or harness.new_run_dir(root, g.config) for g in b.grids}
+    dirs = {}
+    for g in b.grids:
+        found = harness.find_resumable(root, g.config)
+        dirs[g.kind] = found or harness.new_run_dir(root, g.config)
+        if found is None:
+            seed_from_rendered(g, dirs[g.kind], b.out / g.folder, log)
     for part in b.parts:
         for g in b.grids:
             run_dir = dirs[g.kind]
@@ -182,6 +187,37 @@ def build(b: Build, executor: Callable[[], Any], command: list[str] | None = Non
             session = _run_part(g, run_dir, b.out, part, executor, command, progress, log)
             b.sessions.append({"grid": g.kind, "title": g.title, **session})
     return dirs
+
+
+def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str], None]) -> int:
+    """Start a new run folder from the grid's rendered folder (the committed leaderboard: its
+    tables and manifest, no job records), so that a part built on another day, from a clean
+    checkout, merges with the parts committed before it: the records its tables hold
+    (bench.results.records_from_tables) become ``jobs/<id>.json``, the built datasets' entries
+    and code go to ``grid.json``, and the build times carry over. Only a folder of the same grid
+    (its configuration hash) is taken; return the records seeded."""
+    try:
+        m = read_json(folder / "manifest.json")
+    except (OSError, ValueError):
+        return 0
+    if m.get("config_hash") != g.config.hash or not (folder / "jobs.csv").is_file():
+        return 0
+    records = records_from_tables(folder)
+    ours = {(gen, d, s) for gen, d, s, _ in g.job_ids()}
+    records = [r for r in records if (r.generator, r.dataset, r.seed) in ours]
+    if not records:
+        return 0
+    (run_dir / "jobs").mkdir(parents=True, exist_ok=True)
+    for r in records:
+        write_json(run_dir / "jobs" / f"{job_id(r.generator, r.dataset, r.seed)}.json", r.to_json())
+    grid = m.get("grid") or {}
+    write_json(run_dir / GRID_STATE, {"datasets": m.get("datasets") or {}, "code": grid.get("code_by_dataset") or {}})
+    if (folder / BUILD_TIMES).is_file():
+        shutil.copyfile(folder / BUILD_TIMES, run_dir / BUILD_TIMES)
+    built = sorted({r.dataset for r in records}, key=g.labels.index)
+    log(f"{g.title}: {len(records)} finished jobs of {', '.join(built)} taken from {folder} (its tables; "
+        f"jobs whose key no longer matches run again when their own part does)")
+    return len(records)
 
 
 def _run_part(g: Grid, run_dir: Path, out: Path, part: str, executor: Callable[[], Any],

@@ -41,8 +41,10 @@ SCORE_COLUMNS = ["generator", "dataset", "seed", "category", "metric", "score", 
 # jobs.csv: these, then one ``diag_<name>`` column per generator diagnostic (JobRecord.diagnostic_columns)
 # threads: the job's thread budget, part of its float path (reductions split across threads), so a
 # reader comparing two runs' scores can see whether they computed alike
+# key: the hash that decides the job's numbers, so a run folder seeded from these tables
+# (records_from_tables) skips a job whose key still matches, as a resumed run does
 JOB_COLUMNS = ["generator", "dataset", "seed", "status", "fit_s", "sample_s", "peak_mem_mb",
-               "gpu_peak_mem_mb", "n_synthetic", "wall_s", "threads", "error"]
+               "gpu_peak_mem_mb", "n_synthetic", "wall_s", "threads", "error", "key"]
 
 
 class UnreadableRecord(BenchError):
@@ -83,6 +85,56 @@ def has_records(run_dir: Path) -> bool:
     them (the committed leaderboard folder, which keeps scores.csv, timings.csv, jobs.csv and the
     manifest: aggregates, no record of a patient)."""
     return any((run_dir / "jobs").glob("*.json"))
+
+
+def records_from_tables(folder: Path) -> list[JobRecord]:
+    """The job records a rendered folder's tables still hold (the inverse of :func:`long_scores`
+    and :func:`jobs_table`): one per row of jobs.csv that ran (``missing`` rows are not records),
+    with its rows of scores.csv and timings.csv and its ``diag_`` columns as diagnostics. Values
+    come back as the tables wrote them (10 significant digits); what the tables never held (the
+    generator's parameters, loss curves, prevalence profiles) is absent, and a job without a
+    ``key`` (tables written before the column existed) is never taken for finished when its own
+    dataset runs again."""
+    scores, jobs = load_tables(folder)
+    if jobs.empty or "status" not in jobs.columns:
+        return []
+    by_job = {k: g for k, g in scores.groupby(["generator", "dataset", "seed"], sort=False)}
+    out = []
+    for row in jobs[jobs["status"].isin(["ok", "error"])].to_dict("records"):
+        gen, data, seed = str(row["generator"]), str(row["dataset"]), int(row["seed"])
+        rows = by_job.get((gen, data, seed))
+        record = JobRecord(gen, data, seed, int(row["n_synthetic"]), status=str(row["status"]),
+                           error=_cell(row.get("error")), fit_s=_cell(row.get("fit_s")),
+                           sample_s=_cell(row.get("sample_s")), wall_s=_cell(row.get("wall_s")),
+                           peak_mem_mb=_cell(row.get("peak_mem_mb")), gpu_peak_mem_mb=_cell(row.get("gpu_peak_mem_mb")),
+                           key=_cell(row.get("key")), threads=_int_cell(row.get("threads")),
+                           diagnostics={k[5:]: v for k, v in row.items() if k.startswith("diag_") and _cell(v) is not None})
+        if rows is not None:
+            record.scores = [{**{k: v for k, v in s.items() if k not in ("generator", "dataset", "seed")},
+                              "ideal": _ideal(s["ideal"])} for s in rows.to_dict("records")]
+        out.append(record)
+    return out
+
+
+def _cell(v):
+    """A table cell as a record field: NaN (an empty cell) is None."""
+    return None if v is None or (isinstance(v, float) and v != v) else v
+
+
+def _int_cell(v):
+    v = _cell(v)
+    return None if v is None else int(v)
+
+
+def _ideal(v):
+    """A score's ideal from its text cell: a number, the name of a reference score, or None."""
+    v = _cell(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
 
 
 def load_tables(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -164,6 +164,43 @@ class Interrupter(IndependentGenerator):
         return super().fit(data)
 
 
+def test_a_part_built_from_a_clean_checkout_merges_with_the_committed_parts(tmp_path, capsys):
+    """Another day, another machine: only the rendered folder (tables and manifest, no job
+    records, no run folder) is left of part 1. Part 2 starts its run folder from those tables,
+    so the merged leaderboard has both parts, part 1's scores as committed, its build time
+    kept; part 1 run again reuses every job (the key column), and a rendered folder of another
+    grid seeds nothing."""
+    import shutil
+
+    out = tmp_path / "res"
+    assert main([*GRID, "--part", "toy", "--out", str(out)]) == 0
+    before = pd.read_csv(out / "leaderboard" / "scores.csv")
+    assert _jobs(out)["key"].notna().sum() == 6
+    shutil.rmtree(out / "runs")  # what a clean checkout has: the committed folder only
+    capsys.readouterr()
+    assert main([*GRID, "--part", "toy:seed=1", "--out", str(out)]) == 0
+    assert "6 finished jobs of toy taken from" in capsys.readouterr().err
+    m = _manifest(out)
+    assert m["status"] == "complete" and m["jobs"] == {"total": 12, "finished": 12, "failed": 0, "missing": 0}
+    assert list(m["datasets"]) == ["toy", "toy:seed=1"] and set(m["grid"]["code_by_dataset"]) == {"toy", "toy:seed=1"}
+    after = pd.read_csv(out / "leaderboard" / "scores.csv")
+    keys = ["generator", "dataset", "seed", "metric", "score"]
+    merged = before.merge(after, on=keys, suffixes=("", "_after"))
+    assert len(merged) == len(before) > 0
+    assert np.allclose(merged["value"], merged["value_after"], rtol=1e-9, equal_nan=True)
+    times = pd.read_csv(out / "leaderboard" / "build_times.csv")
+    assert times["dataset"].tolist() == ["toy", "toy:seed=1"]
+    assert main([*GRID, "--part", "toy", "--out", str(out)]) == 0
+    times = pd.read_csv(out / "leaderboard" / "build_times.csv")
+    assert times["jobs_reused"].iloc[-1] == 6 and times["jobs_run"].iloc[-1] == 0
+
+    other = tmp_path / "other"
+    shutil.copytree(out / "leaderboard", other / "leaderboard")
+    capsys.readouterr()
+    assert main([*GRID, "--budget", "20", "--part", "toy", "--out", str(other)]) == 0
+    assert "taken from" not in capsys.readouterr().err  # another budget: another grid, nothing seeded
+
+
 def test_an_interrupted_part_says_so_and_resumes(tmp_path):
     registry.register(Interrupter)
     Interrupter.fits = 0
