@@ -195,7 +195,8 @@ def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str]
     checkout, merges with the parts committed before it: the records its tables hold
     (bench.results.records_from_tables) become ``jobs/<id>.json``, the built datasets' entries
     and code go to ``grid.json``, and the build times carry over. Only a folder of the same grid
-    (its configuration hash) is taken; return the records seeded."""
+    (its configuration hash) is taken, and what ``run_dir`` already holds is kept (a record, a
+    dataset's entry, a session's time); return the records seeded."""
     try:
         m = read_json(folder / "manifest.json")
     except (OSError, ValueError):
@@ -207,13 +208,27 @@ def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str]
     records = [r for r in records if (r.generator, r.dataset, r.seed) in ours]
     if not records:
         return 0
+    # a merge: what the run folder already holds (records, datasets, times) is kept as it is
     (run_dir / "jobs").mkdir(parents=True, exist_ok=True)
+    records = [r for r in records if not (run_dir / "jobs" / f"{job_id(r.generator, r.dataset, r.seed)}.json").exists()]
     for r in records:
         write_json(run_dir / "jobs" / f"{job_id(r.generator, r.dataset, r.seed)}.json", r.to_json())
+    if not records:
+        return 0
     grid = m.get("grid") or {}
-    write_json(run_dir / GRID_STATE, {"datasets": m.get("datasets") or {}, "code": grid.get("code_by_dataset") or {}})
+    state_path = run_dir / GRID_STATE
+    state = read_json(state_path) if state_path.is_file() else {}
+    for name, theirs in (("datasets", m.get("datasets")), ("code", grid.get("code_by_dataset"))):
+        state[name] = {**(theirs or {}), **(state.get(name) or {})}
+    write_json(state_path, state)
     if (folder / BUILD_TIMES).is_file():
-        shutil.copyfile(folder / BUILD_TIMES, run_dir / BUILD_TIMES)
+        times = pd.read_csv(folder / BUILD_TIMES)
+        if (run_dir / BUILD_TIMES).is_file():
+            ours = pd.read_csv(run_dir / BUILD_TIMES)
+            seen = set(zip(ours["dataset"], ours["started"], strict=True))
+            times = pd.concat([times[[(d, t) not in seen for d, t in zip(times["dataset"], times["started"], strict=True)]],
+                               ours], ignore_index=True)
+        write_csv(run_dir / BUILD_TIMES, times)
     built = sorted({r.dataset for r in records}, key=g.labels.index)
     log(f"{g.title}: {len(records)} finished jobs of {', '.join(built)} taken from {folder} (its tables; "
         f"jobs whose key no longer matches run again when their own part does)")
