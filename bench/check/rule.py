@@ -61,7 +61,7 @@ class Rule:
             f"tolerance = t(1 - a/2, n - 1) * std * sqrt(2/k) over n baseline seeds and k compared seeds, "
             f"a = {self.family_alpha} / N candidate scores (Bonferroni); floor {self.floor_fraction} x cap; "
             f"cap = {self.cap_fraction} x max(|independent - real-copy|, |generator - real-copy|, "
-            f"|label-blind value - real-copy| for a score of the label) (means on the score), or {self.range_fraction} x its declared range where both are 0; excluded: tolerance > cap, "
+            f"|label-blind value - real-copy| for a score of the label) (means on the score), or {self.range_fraction} x its declared range where all of these are 0; excluded: tolerance > cap, "
             f"tolerance >= |mean| (range not centred on 0), no cap, missing for a seed; "
             f"at least {self.min_seeds} seeds; speed never checked"
         )
