@@ -45,7 +45,10 @@ def across_datasets(scores: pd.DataFrame, score: str, references: Iterable[str])
     table = per_dataset_distances(scores, score, references)
     if table is None:
         return None, f"{score}: not computed"
-    table = table.dropna(axis=1, how="any")  # contestants complete on every dataset
+    # a dataset on which no contestant is complete (a part of the grid not built yet) ranks no
+    # one: it is left out rather than making every contestant incomplete
+    table = table.dropna(axis=0, how="all")
+    table = table.dropna(axis=1, how="any")  # contestants complete on every remaining dataset
     n = len(table.index)
     if n < MIN_DATASETS_FOR_CD:
         return None, (f"{score}: {n} dataset(s); Friedman's test and the critical difference need at least "

@@ -347,3 +347,23 @@ def test_null_simulation_bold_excludes_at_most_alpha() -> None:
         excluded += bool(r.best)  # bold non-empty means the set is smaller than the field
     rate = excluded / trials
     assert rate <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / trials), rate
+
+
+def test_a_dataset_nobody_completed_is_left_out_of_the_critical_difference() -> None:
+    """A grid built in parts: four datasets with every contestant and one not built yet (no
+    contestant complete there). Friedman's test runs over the four, not over none."""
+    from bench.cd_diagram import across_datasets
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for d in ["d1", "d2", "d3", "d4", "unbuilt"]:
+        for g, level in [("a", 0.9), ("b", 0.7), ("c", 0.5)]:
+            for seed in range(5):
+                value = level + rng.normal(0, 0.01) if d != "unbuilt" else np.nan
+                rows.append({"generator": g, "dataset": d, "seed": seed, "category": "fidelity", "metric": "m",
+                             "score": "s", "value": value, "goal": "maximize", "ideal": 1.0, "reference": False,
+                             "note": ""})
+    fr, why = across_datasets(pd.DataFrame(rows), "s", set())
+    assert why == "" and fr is not None
+    assert fr.n_blocks == 4
+    assert list(fr.avg_rank.sort_values().index) == ["a", "b", "c"]
