@@ -203,18 +203,15 @@ def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str]
         return 0
     if m.get("config_hash") != g.config.hash or not (folder / "jobs.csv").is_file():
         return 0
-    records = records_from_tables(folder)
-    ours = {(gen, d, s) for gen, d, s, _ in g.job_ids()}
-    records = [r for r in records if (r.generator, r.dataset, r.seed) in ours]
+    # a merge: a record the run folder already holds is kept as it is
+    ours = {(gen, d, s): run_dir / "jobs" / f"{jid}.json" for gen, d, s, jid in g.job_ids()}
+    records = [r for r in records_from_tables(folder)
+               if (path := ours.get((r.generator, r.dataset, r.seed))) is not None and not path.exists()]
     if not records:
         return 0
-    # a merge: what the run folder already holds (records, datasets, times) is kept as it is
     (run_dir / "jobs").mkdir(parents=True, exist_ok=True)
-    records = [r for r in records if not (run_dir / "jobs" / f"{job_id(r.generator, r.dataset, r.seed)}.json").exists()]
     for r in records:
-        write_json(run_dir / "jobs" / f"{job_id(r.generator, r.dataset, r.seed)}.json", r.to_json())
-    if not records:
-        return 0
+        write_json(ours[(r.generator, r.dataset, r.seed)], r.to_json())
     grid = m.get("grid") or {}
     state_path = run_dir / GRID_STATE
     state = read_json(state_path) if state_path.is_file() else {}
@@ -224,10 +221,10 @@ def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str]
     if (folder / BUILD_TIMES).is_file():
         times = pd.read_csv(folder / BUILD_TIMES)
         if (run_dir / BUILD_TIMES).is_file():
-            ours = pd.read_csv(run_dir / BUILD_TIMES)
-            seen = set(zip(ours["dataset"], ours["started"], strict=True))
+            kept = pd.read_csv(run_dir / BUILD_TIMES)
+            seen = set(zip(kept["dataset"], kept["started"], strict=True))
             times = pd.concat([times[[(d, t) not in seen for d, t in zip(times["dataset"], times["started"], strict=True)]],
-                               ours], ignore_index=True)
+                               kept], ignore_index=True)
         write_csv(run_dir / BUILD_TIMES, times)
     built = sorted({r.dataset for r in records}, key=g.labels.index)
     log(f"{g.title}: {len(records)} finished jobs of {', '.join(built)} taken from {folder} (its tables; "
