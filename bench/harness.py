@@ -3,9 +3,10 @@
 Each finished job is written atomically to ``jobs/<id>.json`` before the next starts, so an
 interrupted run loses nothing that had finished and a rerun of the same command resumes where it
 stopped. The jobs themselves run in an executor (:mod:`bench.executors`), which receives the job
-function (:func:`bench.jobs.run_job`); the tables are rebuilt from the records after each job
-(``tables="each"``; a caller that reads the records itself asks for them once, at the end, or
-never). While it runs the manifest says ``running`` and names the process writing it and every
+function (:func:`bench.jobs.run_job`); the tables are rebuilt from the records as jobs finish
+(``tables="each"``: after a job, unless the last rebuild is younger than ``TABLE_REFRESH_FACTOR``
+times its own cost; always at the end) or, for a caller that reads the records itself, once at
+the end or never. While it runs the manifest says ``running`` and names the process writing it and every
 job planned, so a run killed without a word (SIGKILL) reads as interrupted (bench.run_status).
 
 This module is the harness's public face: ``RunConfig``, ``prepare`` and ``run_job`` are
@@ -38,6 +39,30 @@ __all__ = ["BASELINE", "Job", "Prepared", "RunConfig", "find_resumable", "new_ru
            "prepare", "run", "run_job", "run_new"]
 
 TABLES = ("each", "end", "none")
+# Rebuilding the tables reads every record in the folder: about 26 s at 750 records on one core
+# (a leaderboard run folder), in this process, while the workers run jobs. Rebuilt after every
+# job, that cost grew with the folder until it took a core from the workers and doubled a part's
+# time (rhc: 3,847 s for 1,937 s of jobs in two workers). After a rebuild, the next waits until
+# this many times its cost has passed, so rebuilding takes at most about a tenth of the run.
+TABLE_REFRESH_FACTOR = 10.0
+
+
+class _TableRefresh:
+    """When ``tables="each"`` rebuilds: after a finished job, once the last rebuild's cost times
+    TABLE_REFRESH_FACTOR has passed since it ended (at once, the first time)."""
+
+    def __init__(self, run_dir: Path, prep: Prepared) -> None:
+        self.run_dir, self.prep = run_dir, prep
+        self.cost = 0.0
+        self.ended = -float("inf")
+
+    def after_job(self) -> None:
+        if time.perf_counter() - self.ended < TABLE_REFRESH_FACTOR * self.cost:
+            return
+        t0 = time.perf_counter()
+        write_tables(self.run_dir, self.prep.config.table_labels, self.prep.config.generator_labels)
+        self.ended = time.perf_counter()
+        self.cost = self.ended - t0
 
 
 def find_resumable(root: Path, config: RunConfig) -> Path | None:
@@ -93,9 +118,10 @@ def run(
 ) -> Path:
     """Run the grid into ``run_dir``, skipping jobs already finished there with the same key.
 
-    ``tables``: ``each`` rebuilds the tables after every job (a reader of the folder sees every
-    finished job), ``end`` once when the run ends or is interrupted, ``none`` never (a caller that
-    reads the records itself: bench.results.load_tables)."""
+    ``tables``: ``each`` rebuilds the tables as jobs finish (a reader of the folder sees the
+    finished jobs; in a large folder not after every one: :data:`TABLE_REFRESH_FACTOR`) and at the
+    end, ``end`` once when the run ends or is interrupted, ``none`` never (a caller that reads the
+    records itself: bench.results.load_tables)."""
     from tqdm import tqdm
 
     if tables not in TABLES:
@@ -160,6 +186,7 @@ def run(
 
     extra = {"progress": job_progress} if progress and accepts_progress(executor) else {}
     finished: set[str] = set()
+    refresh = _TableRefresh(run_dir, prep)
     restore_sigterm = _sigterm_as_interrupt()
     try:
         synthetic_dir = run_dir / "synthetic" if prep.config.save_synthetic else None
@@ -179,7 +206,7 @@ def run(
             bar.set_postfix_str(running.line() or job.id[:60])
             finished.add(job.id)
             if tables == "each":
-                write_tables(run_dir, prep.config.table_labels, prep.config.generator_labels)
+                refresh.after_job()
     except BaseException as exc:  # Ctrl-C, SIGTERM, an executor's crash: say so, name what is missing
         missing = [j for j in pending if j.id not in finished]
         _record_interruption(run_dir, prep, manifest, exc, missing,

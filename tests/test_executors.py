@@ -244,6 +244,37 @@ def test_process_executor_gives_the_serial_scores(tmp_path):
     assert (jobs["threads"] == 1).all()  # jobs.csv carries each job's thread count too
 
 
+def test_the_next_job_starts_before_the_caller_handles_a_finished_one():
+    # whatever the caller does with a record (write it, rebuild the tables: seconds in a large run
+    # folder), the freed worker already runs the next job; it used to wait for the caller
+    prep = harness.prepare(harness.RunConfig(generators=["independent"], datasets=["toy:n_records=200"],
+                                             seeds=[0, 1, 2], metrics=["dimwise_probability"]))
+    ex = make_executor("process", jobs=1, limits=Limits(None, None), threads=1)
+    running_when_handed = [[r.job.id for r in ex._running] for _job, _record in ex.run(harness.run_job, prep, prep.jobs, None)]
+    assert running_when_handed == [[prep.jobs[1].id], [prep.jobs[2].id], []]
+
+
+def test_tables_are_rebuilt_no_more_often_than_their_cost_allows(tmp_path, monkeypatch):
+    clock = {"now": 0.0}
+    calls = []
+
+    def slow_tables(*args):  # a rebuild of 2 s on the fake clock
+        calls.append(clock["now"])
+        clock["now"] += 2.0
+
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(harness, "write_tables", slow_tables)
+    prep = harness.prepare(harness.RunConfig(generators=["independent"], datasets=["toy:n_records=200"],
+                                             seeds=[0], metrics=["dimwise_probability"]))
+    refresh = harness._TableRefresh(tmp_path, prep)
+    for _ in range(30):  # a job finishes every second
+        refresh.after_job()
+        clock["now"] += 1.0
+    # the first at once, then each 10 x 2 s after the last ended: rebuilding is a tenth of the time
+    assert calls == [0.0, 22.0]
+    assert harness.TABLE_REFRESH_FACTOR == 10.0
+
+
 def test_a_job_past_its_timeout_is_killed_with_what_it_started(tmp_path):
     pidfile = tmp_path / "pids"
     assert _run(tmp_path, "--executor", "process", "-j", "2", "--timeout", "4",

@@ -231,16 +231,23 @@ class ProcessExecutor:
             pickle.dump(prep, fh, protocol=pickle.HIGHEST_PROTOCOL)
         threads = {"budget": self.threads} if self.threads else thread_counts()
         queue = deque(jobs)
+
+        def fill() -> None:
+            while queue and len(self._running) < self.jobs:
+                self._running.append(_Running(ctx, job_fn, prep_path, queue.popleft(), synthetic_dir, threads,
+                                              progress))
+
         try:
             while queue or self._running:
-                while queue and len(self._running) < self.jobs:
-                    self._running.append(_Running(ctx, job_fn, prep_path, queue.popleft(), synthetic_dir, threads,
-                                                  progress))
+                fill()
                 self._wait()
                 for r in list(self._running):
                     record = r.check(prep, self.limits)
                     if record is not None:
                         self._running.remove(r)
+                        # the freed slot's next job starts before the caller sees this one: whatever
+                        # the caller does with a record (write it, rebuild tables) never idles a worker
+                        fill()
                         yield r.job, record
         finally:
             self.close()

@@ -137,16 +137,22 @@ class RayExecutor:
         # the driver's own deadline is a backstop; the worker's supervisor normally answers first
         backstop = self.limits.timeout_s + max(60.0, self.limits.timeout_s) if self.limits.timeout_s else None
         queue = deque(jobs)
+
+        def fill() -> None:
+            while queue and len(self._inflight) < self.jobs:
+                job = queue.popleft()
+                ref = task.remote(job_fn, prep_ref, job, synthetic_dir is not None, self.limits, threads)
+                self._inflight[ref] = (job, time.monotonic())
+
         try:
             while queue or self._inflight:
-                while queue and len(self._inflight) < self.jobs:
-                    job = queue.popleft()
-                    ref = task.remote(job_fn, prep_ref, job, synthetic_dir is not None, self.limits, threads)
-                    self._inflight[ref] = (job, time.monotonic())
+                fill()
                 ready, _ = ray.wait(list(self._inflight), num_returns=1, timeout=1.0)
                 for ref in ready:
                     job, t0 = self._inflight.pop(ref)
-                    yield job, self._collect(ray, prep, ref, job, t0, synthetic_dir)
+                    record = self._collect(ray, prep, ref, job, t0, synthetic_dir)
+                    fill()  # the next job starts before the caller handles this one (bench.executors.process)
+                    yield job, record
                 if backstop:
                     for ref, (job, t0) in list(self._inflight.items()):
                         if time.monotonic() - t0 > backstop:
