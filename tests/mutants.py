@@ -12,7 +12,7 @@ import pytest
 
 from bench.check import check, format_moved, load_baseline, make_baseline
 from bench.check.baseline import DEFAULT_BASELINE, StaleBaseline
-from bench.check.grid import CI_DATASETS, CI_GENERATORS, CI_SEEDS, ci_config, ci_more_seeds
+from bench.check.grid import CI_DATASETS, CI_GENERATORS, CI_SEEDS, ci_config, ci_more_seeds, ci_scopes
 from bench.core.errors import OptionError
 from bench.core.options import GeneratorSpec
 
@@ -37,7 +37,7 @@ def committed_matches() -> Path | None:
     except (StaleBaseline, OptionError):
         return None
     cfg = base["_config"]
-    ok = ({"independent", "real-copy", MEDDIFF, MEDGAN}
+    ok = ({"independent", "real-copy", MEDDIFF, MEDGAN, *ci_scopes()}
           <= set(cfg.generator_labels) and set(SEEDS) <= set(cfg.seeds) and cfg.preset is None
           and set(MEDGAN_SEEDS) <= set(base["_seeds"][MEDGAN]) and set(FAMILIES) <= set(cfg.metrics)
           and set(CI_DATASETS) <= set(cfg.dataset_labels))
@@ -107,5 +107,5 @@ def mutant_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = replace(ci_config(), metrics=FAMILIES)  # the CI grid (split pinned), the faults' families only
     path = tmp / "baseline.json"
     make_baseline(cfg, path, tmp / "work", reason="mutant tests", force=True, progress=False,
-                  more_seeds={MEDGAN: MEDGAN_SEEDS})
+                  more_seeds={MEDGAN: MEDGAN_SEEDS}, scopes=ci_scopes())
     return path

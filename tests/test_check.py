@@ -16,6 +16,7 @@ from bench.check import format_moved, load_baseline
 from bench.check.grid import (
     CI_GENERATORS,
     CI_SEEDS,
+    CI_UNGUARDED,
     LABEL_GUARDED,
     LABEL_ONLY_DATASETS,
     MIN_DWP_LEAD,
@@ -26,6 +27,7 @@ from bench.check.rule import ANCHORS, Entry, Rule, derive
 from bench.cli import main
 from bench.core.errors import OptionError
 from generators import registry as generator_registry
+from generators.registry import BUILTIN
 
 SEEDS = "0,1,2,3,4"
 TOY = ["-d", "toy", "-s", SEEDS, "-m", "dimwise_probability,mia_dcr,tstr_lr,speed", "--no-progress"]
@@ -271,6 +273,60 @@ def test_more_seeds_are_stored_run_and_checked_per_generator(more_seeds_baseline
     assert "1 generators x 1 datasets x seeds [5, 6, 7, 8, 9]" in capsys.readouterr().out
 
 
+SCOPED = "medgan:ae_epochs=1,batch_size=64,epochs=2"
+
+
+@pytest.fixture(scope="module")
+def scoped_baseline(tmp_path_factory):
+    """A toy baseline of two datasets and six seeds in which medGAN runs on part of it (its scope:
+    seeds 0-4, the first dataset, one metric family), as CI_SCOPES puts the rest of the field."""
+    from bench.check.baseline import make_baseline
+    from bench.harness import RunConfig
+
+    path = tmp_path_factory.mktemp("scoped") / "b.json"
+    cfg = RunConfig(generators=["independent", "real-copy", SCOPED], datasets=["toy", "toy:n_records=300"],
+                    seeds=list(range(6)), metrics=["mia_dcr", "tstr_lr"])
+    label = cfg.generator_labels[2]
+    make_baseline(cfg, path, path.parent / "work", "scoped", force=True, progress=False,
+                  scopes={label: {"seeds": [0, 1, 2, 3, 4], "datasets": ["toy"], "metrics": ["tstr_lr"]}})
+    return path, label
+
+
+def test_a_scoped_generator_runs_and_is_checked_on_its_part_of_the_grid(scoped_baseline, capsys):
+    path, label = scoped_baseline
+    data = json.loads(path.read_text())
+    assert data["scopes"] == {label: {"seeds": [0, 1, 2, 3, 4], "datasets": ["toy"], "metrics": ["tstr_lr"]}}
+    mine = [s for s in data["scores"] if s["generator"] == label]
+    assert mine and {s["dataset"] for s in mine} == {"toy"}
+    assert {s["metric"] for s in mine} <= {"tstr_lr_auroc", "trtr_lr_auroc", "tstr_lr_auroc_gap", "tstr_lr_auprc",
+                                           "trtr_lr_auprc", "tstr_lr_auprc_gap", "tstr_lr_importance_overlap"}
+    assert all(sorted(map(int, s["values"])) == [0, 1, 2, 3, 4] for s in mine if s["values"])
+    # the anchors ran everything: both datasets, both families, six seeds
+    anchors = [s for s in data["scores"] if s["generator"] == "independent"]
+    assert {s["dataset"] for s in anchors} == {"toy", "toy:n_records=300"}
+    assert any(s["metric"].startswith("mia") for s in anchors)
+    assert load_baseline(path)["_seeds"][label] == [0, 1, 2, 3, 4]
+    assert main(["check", "--baseline", str(path), "--no-progress"]) == 0
+    assert f"3 generators x 2 datasets x seeds [0, 1, 2, 3, 4, 5] ({label}: seeds 0-4)" in capsys.readouterr().out
+    # outside its part of the grid the scoped generator sits out instead of failing
+    assert main(["check", "--baseline", str(path), "-d", "toy:n_records=300", "--no-progress"]) == 0
+    assert "2 generators x 1 datasets" in capsys.readouterr().out
+
+
+def test_a_scope_outside_the_grid_is_refused_naming_the_file(scoped_baseline, tmp_path, capsys):
+    path, label = scoped_baseline
+    data = json.loads(path.read_text())
+    for scope, msg in (({label: {"datasets": ["eunomia"]}}, "names datasets ['eunomia'] outside the grid's"),
+                       ({"ctgan": {"seeds": [0]}}, "scopes name 'ctgan', which is not among its generators"),
+                       ({label: {"metrics": []}}, "has no metrics"),
+                       ({label: {"epochs": [1]}}, "must map seeds, datasets and metrics")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({**data, "scopes": scope}))
+        assert main(["check", "--baseline", str(bad), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert "bad.json is malformed" in err and msg in err, err
+
+
 def test_more_seeds_naming_a_generator_outside_the_grid_is_refused(more_seeds_baseline, tmp_path, capsys):
     data = json.loads(more_seeds_baseline.read_text())
     bad = tmp_path / "bad.json"
@@ -340,6 +396,16 @@ def test_committed_baseline_meets_the_rule():
     # the check can see each contestant lose its structure: its dim-wise AUROC is a checked score
     guarded = {s["generator"] for s in base["scores"] if s["metric"] == "dwpred_auroc_syn" and s["checked"]}
     assert {g for _, g in leads} <= guarded, sorted({g for _, g in leads} - guarded)
+    # every built-in contestant is in the grid and guarded on eunomia, or named with its reason
+    contestants = set(BUILTIN) - set(ANCHORS)
+    on_eunomia = {g.partition(":")[0] for ds, g in leads if ds == "eunomia" and g in guarded}
+    assert contestants - set(CI_UNGUARDED) <= on_eunomia, sorted(contestants - set(CI_UNGUARDED) - on_eunomia)
+    assert set(CI_UNGUARDED) <= contestants and not set(CI_UNGUARDED) & on_eunomia
+    # and losing most of what it learned fails: its lead over independent is over 1.5 tolerances
+    dwp = {s["generator"]: s for s in base["scores"] if s["dataset"] == "eunomia" and s["metric"] == "dwpred_auroc_syn"}
+    for (ds, g), lead in leads.items():
+        if ds == "eunomia":
+            assert lead >= 1.5 * dwp[g]["tolerance"], (g, lead, dwp[g]["tolerance"])
     # and each contestant that conditions on the label has its label scores checked where the label
     # depends on the codes (a fault in conditioning must be seen: test_check_mutants_conditioning.py)
     checked = {(s["dataset"], s["generator"].partition(":")[0], s["metric"]) for s in base["scores"] if s["checked"]}

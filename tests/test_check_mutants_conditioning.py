@@ -1,13 +1,14 @@
-"""Proof of power for what MedDiff adds over an unconditional generator: class-conditional sampling.
+"""Proof of power for what MedDiff adds over an unconditional generator: class-conditional sampling,
+and the same for the other contestant that conditions on the label, EHR-GPT.
 
-The fault: MedDiff conditions each record on another record's label (the labels it is asked for,
+The fault: the generator conditions each record on another record's label (the labels it is asked for,
 permuted) and returns the labels it was asked for, so every record carries a label its codes were
 not generated for; each label's prevalence is unchanged, and so is every relation between codes.
 On eunomia the CI-schedule MedDiff barely learns the label (GI hemorrhage: real-trained AUROC
 0.64), so the check can only guard the label on the grid's labelled dataset, the simulated toy set
 whose label follows each record's latent group (``bench/check/grid.py``). There the fault must
 fail TSTR or label fidelity, and the unmodified code must pass the same scores. About a minute of
-one test worker: ten MedDiff fits on 3,000 x 24 records. The margin is printed (``-s``).
+one test worker per generator: ten fits on 3,000 x 24 records. The margin is printed (``-s``).
 """
 
 from __future__ import annotations
@@ -30,16 +31,24 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return mutant_baseline(tmp_path_factory)
 
 
-def test_unmodified_conditioning_passes(baseline):
-    res = check_part(baseline, "meddiff", LABEL_SCORES, datasets=LABELLED)
-    assert res.passed, format_moved(res.moved)
-    assert res.checked >= 2, "the labelled set's label scores of MedDiff are not checked"
-
-
-def test_meddiff_conditioned_on_permuted_labels_fails(baseline, monkeypatch):
+def _classes():
+    from generators.ehrgpt import EHRGPT
     from generators.meddiff import MedDiff
 
-    original = MedDiff.sample
+    return {"meddiff": MedDiff, "ehrgpt": EHRGPT}
+
+
+@pytest.mark.parametrize("name", ["meddiff", "ehrgpt"])
+def test_unmodified_conditioning_passes(baseline, name):
+    res = check_part(baseline, name, LABEL_SCORES, datasets=LABELLED)
+    assert res.passed, format_moved(res.moved)
+    assert res.checked >= 2, f"the labelled set's label scores of {name} are not checked"
+
+
+@pytest.mark.parametrize("name", ["meddiff", "ehrgpt"])
+def test_conditioned_on_permuted_labels_fails(baseline, monkeypatch, name):
+    cls = _classes()[name]
+    original = cls.sample
 
     def sample(self, n, labels=None):
         rng = np.random.default_rng(2024)
@@ -50,9 +59,9 @@ def test_meddiff_conditioned_on_permuted_labels_fails(baseline, monkeypatch):
         X, _ = original(self, n, asked[rng.permutation(len(asked))])
         return X, asked
 
-    monkeypatch.setattr(MedDiff, "sample", sample)
-    res = check_part(baseline, "meddiff", LABEL_SCORES, datasets=LABELLED)
-    print(f"labels permuted, MedDiff: {margin(res)}")
+    monkeypatch.setattr(cls, "sample", sample)
+    res = check_part(baseline, name, LABEL_SCORES, datasets=LABELLED)
+    print(f"labels permuted, {name}: {margin(res)}")
     moved = {m.metric for m in generator_moves(res)}
     assert not res.passed and moved & {"label_fidelity_auroc", "tstr_lr_auroc", "tstr_lr_auprc"}, format_moved(res.moved)
     assert all(m.direction == "worse" for m in res.moved if m.goal != "target"), format_moved(res.moved)

@@ -1,7 +1,8 @@
 """The baseline file: the grid, per-seed scores, the rule's tolerances, and why it was written.
 
 Format 2 (this one) stores every seed's value, so a check of part of the seeds compares like with
-like; the seeds some generators run beyond the grid's (``more_seeds``, optional); the rule's
+like; the seeds some generators run beyond the grid's (``more_seeds``, optional) and the part of
+the grid some run on (``scopes``: their seeds, datasets and metric families, optional); the rule's
 parameters and text; the scores left out by rule with the reason; and a history of updates
 (date, reason, commit, rule). Format 1 files (a mean and a ``3 x std`` tolerance per
 score, ehrbench before the rule) are refused with the command that rebuilds them.
@@ -34,10 +35,39 @@ class StaleBaseline(OptionError):
     """A baseline of an older format: readable enough to say so, not to check against."""
 
 
-def seeds_of(cfg: harness.RunConfig, more: dict[str, list[int]] | None = None) -> dict[str, list[int]]:
-    """Every generator's seeds in a grid: the grid's ``seeds``, then any it runs beyond them."""
-    more = more or {}
-    return {g: [*cfg.seeds, *(s for s in more.get(g, ()) if s not in cfg.seeds)] for g in cfg.generator_labels}
+def seeds_of(cfg: harness.RunConfig, more: dict[str, list[int]] | None = None,
+             scopes: Mapping[str, Mapping[str, list]] | None = None) -> dict[str, list[int]]:
+    """Every generator's seeds in a grid: its scope's where it has one, else the grid's ``seeds``,
+    then any it runs beyond them."""
+    more, scopes = more or {}, scopes or {}
+    out = {}
+    for g in cfg.generator_labels:
+        own = [int(s) for s in (scopes.get(g) or {}).get("seeds", cfg.seeds)]
+        out[g] = [*own, *(s for s in more.get(g, ()) if s not in own)]
+    return out
+
+
+def check_scopes(cfg: harness.RunConfig, scopes: Mapping[str, Mapping[str, list]], where: str) -> dict[str, dict]:
+    """The scopes as stored: each names a generator of the grid and only the grid's datasets and
+    metric families, with seeds, datasets and metrics as lists; else an error naming ``where``."""
+    families = [m.name for m in metric_registry.resolve(cfg.metrics or None)]
+    allowed = {"seeds": None, "datasets": cfg.dataset_labels, "metrics": families}
+    out = {}
+    for g, scope in scopes.items():
+        if g not in cfg.generator_labels:
+            raise OptionError(f"{where}: scopes name {g!r}, which is not among its generators "
+                              f"({', '.join(cfg.generator_labels)})")
+        if not isinstance(scope, Mapping) or set(scope) - set(allowed):
+            raise OptionError(f"{where}: the scope of {g!r} must map seeds, datasets and metrics to lists, got {scope!r}")
+        for key, values in scope.items():
+            if not isinstance(values, list | tuple) or not values:
+                raise OptionError(f"{where}: the scope of {g!r} has no {key} (expected a non-empty list)")
+            bad = [v for v in values if allowed[key] is not None and v not in allowed[key]]
+            if bad:
+                raise OptionError(f"{where}: the scope of {g!r} names {key} {bad} outside the grid's "
+                                  f"({', '.join(allowed[key])})")
+        out[str(g)] = {k: [int(v) for v in vs] if k == "seeds" else [str(v) for v in vs] for k, vs in scope.items()}
+    return out
 
 
 def score_specs(metric_names: list[str]) -> dict[str, Score]:
@@ -133,10 +163,13 @@ def git_state(cwd: Path | None = None, ignore: Path | None = None) -> dict[str, 
 
 def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, force: bool = False,
                   progress: bool = True, rule: Rule | None = None, previous: dict | None = None,
-                  jobs: int = 1, more_seeds: dict[str, list[int]] | None = None, keep: bool = False) -> dict:
+                  jobs: int = 1, more_seeds: dict[str, list[int]] | None = None, keep: bool = False,
+                  scopes: Mapping[str, Mapping[str, list]] | None = None) -> dict:
     """Run the grid, apply the rule and write the baseline to ``path`` (atomically).
 
-    ``more_seeds``: seeds some generators (by label) run beyond ``cfg.seeds``. ``keep``: ``work``
+    ``more_seeds``: seeds some generators (by label) run beyond ``cfg.seeds``; ``scopes``: the
+    seeds, datasets and metric families of the generators that run on part of the grid
+    (bench.check.grid.CI_SCOPES). ``keep``: ``work``
     outlives the call (``--keep``), so the runs' tables are rendered there once."""
     rule = rule or Rule()
     # the families by name, the default suite spelled out: the stored grid must not follow a
@@ -145,7 +178,8 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
     more = {g: [s for s in ss if s not in cfg.seeds] for g, ss in (more_seeds or {}).items()
             if g in cfg.generator_labels}
     more = {g: ss for g, ss in more.items() if ss}
-    seeds = seeds_of(cfg, more)
+    scopes = check_scopes(cfg, scopes or {}, "--update")
+    seeds = seeds_of(cfg, more, scopes)
     if not reason or not reason.strip():
         raise OptionError('--update needs --reason "why the scores are allowed to change" (it is written '
                           "into the baseline)")
@@ -159,7 +193,7 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
             shown = ", ".join(state["dirty"][:5]) + (" ..." if len(state["dirty"]) > 5 else "")
             raise OptionError(f"--update: the git tree has uncommitted changes ({shown}); a baseline must come "
                               "from committed code. Commit them, or pass --force")
-    now = run_grid(cfg, seeds, work, progress, jobs, keep=keep)
+    now = run_grid(cfg, seeds, work, progress, jobs, keep=keep, scopes=scopes)
     failed = now.jobs[now.jobs["status"] != "ok"]
     if len(failed):
         first = failed.iloc[0]
@@ -178,6 +212,8 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
         "config": {k: v for k, v in cfg.to_dict().items() if k != "save_synthetic"},
         # seeds a generator runs beyond config.seeds (by label): a high-variance one gets more
         **({"more_seeds": more} if more else {}),
+        # generators that run on part of the grid: their own seeds, datasets and metric families
+        **({"scopes": scopes} if scopes else {}),
         "rule": rule_to_dict(rule),
         # how the grid ran: a check reruns it the same way by default (same threads per job)
         "execution": {"jobs": jobs, "threads_per_job": 1 if jobs > 1 else None},
@@ -225,7 +261,8 @@ def load_baseline(path: Path) -> dict:
         raise OptionError(f"baseline {path} is malformed: more_seeds names {unknown[0]!r}, which is not among its "
                           f"generators ({', '.join(cfg.generator_labels)})")
     data["_config"], data["_rule"], data["_entries"] = cfg, rule, entries
-    data["_seeds"] = seeds_of(cfg, more)  # every generator's seeds
+    data["_scopes"] = check_scopes(cfg, data.get("scopes") or {}, f"baseline {path} is malformed")
+    data["_seeds"] = seeds_of(cfg, more, data["_scopes"])  # every generator's seeds
     return data
 
 

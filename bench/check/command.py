@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.check.baseline import StaleBaseline, dwp_leads, load_baseline, make_baseline
-from bench.check.grid import LABEL_ONLY_DATASETS, MIN_DWP_LEAD, ci_config, ci_more_seeds, run_grid
+from bench.check.grid import LABEL_ONLY_DATASETS, MIN_DWP_LEAD, ci_config, ci_more_seeds, ci_scopes, run_grid
 from bench.check.regress import CheckResult, compare
 from bench.check.rule import ANCHORS, expect
 from bench.core.errors import OptionError
@@ -54,21 +54,25 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
         stored = previous is not None and not args.ci_grid
         cfg = previous["_config"] if stored else ci_config()
         more = dict(previous.get("more_seeds") or {}) if stored else ci_more_seeds()
+        scopes = dict(previous.get("_scopes") or {}) if stored else ci_scopes()
         origin = f"the grid stored in {path}" if stored else "ehrbench's CI grid (bench/check/grid.py)"
     except StaleBaseline:
-        cfg, more, origin = ci_config(), ci_more_seeds(), f"ehrbench's CI grid ({path} is of an older format)"
+        cfg, more, scopes = ci_config(), ci_more_seeds(), ci_scopes()
+        origin = f"ehrbench's CI grid ({path} is of an older format)"
     if args.generators:
         specs = harness.parse_generators(args.generators, add_baseline=False)
         labels = [s.label for s in specs]
         cfg.generators = GeneratorSpec.parse_list(  # the rule's caps need both anchors
             ",".join([*ANCHORS, *(g for g in labels if g not in ANCHORS)]))
         origin += ", generators from --generators"
-    if args.seeds:  # every generator's seeds: the grid's extra seeds for some generators go
+    if args.seeds:  # every generator's seeds: the grid's extra seeds and scoped seeds go
         cfg.seeds, more = _ints("--seeds", args.seeds), {}
+        scopes = {g: {k: v for k, v in sc.items() if k != "seeds"} for g, sc in scopes.items()}
     if args.datasets:
         cfg.datasets = DatasetSpec.parse_list(args.datasets)
     if args.metrics:
         cfg.metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    scopes = _narrow_scopes(cfg, scopes)
     for item in args.more_seeds or []:
         more.update(_more_seeds(item, cfg.generator_labels))
     more = {g: ss for g, ss in more.items() if g in cfg.generator_labels}
@@ -79,7 +83,7 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
         work = Path(args.keep) if args.keep else Path(tmp)
         jobs = args.jobs or int(((previous or {}).get("execution") or {}).get("jobs") or 1)
         base = make_baseline(cfg, path, work, args.reason or "", force=args.force, progress=progress,
-                             previous=previous, jobs=jobs, more_seeds=more, keep=bool(args.keep))
+                             previous=previous, jobs=jobs, more_seeds=more, keep=bool(args.keep), scopes=scopes)
     for (ds, gen), lead in sorted(dwp_leads(base).items()):
         if lead < MIN_DWP_LEAD and ds not in LABEL_ONLY_DATASETS:
             print(f"note: {gen} leads independent on {ds}'s dwpred_auroc_syn by {lead:.3f} < {MIN_DWP_LEAD}: it "
@@ -89,6 +93,26 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
           f"excluded by rule (listed in the file); {len(cfg.generators)} generators x {len(cfg.datasets)} "
           f"datasets x {len(cfg.seeds)} seeds{extra}; commit {base['commit']}")
     return 0
+
+
+def _narrow_scopes(cfg, scopes: dict[str, dict[str, list]]) -> dict[str, dict[str, list]]:
+    """The scopes of the generators still in ``cfg``, each cut to ``cfg``'s datasets and metric
+    families; a generator left with none of them leaves the grid."""
+    families = [m.name for m in metric_registry.resolve(cfg.metrics or None)]
+    out = {}
+    for g, scope in scopes.items():
+        if g not in cfg.generator_labels:
+            continue
+        cut = dict(scope)
+        if "datasets" in cut:
+            cut["datasets"] = [d for d in cut["datasets"] if d in cfg.dataset_labels]
+        if "metrics" in cut:
+            cut["metrics"] = [m for m in cut["metrics"] if m in families]
+        if all(cut.get(k, True) for k in ("datasets", "metrics")):
+            out[g] = cut
+        else:
+            cfg.generators = [s for s in cfg.generators if s.label != g]
+    return out
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -149,6 +173,9 @@ def check(path: Path, generators: str | None = None, seeds: list[int] | None = N
     families, only = _select_metrics(cfg.metrics, metrics)
     wanted = [e for e in base["_entries"]
               if e.generator in gens and e.dataset in dsets and (only is None or e.metric in only)]
+    # a generator that runs on part of the grid (its scope) sits out where none of its scores is asked
+    gens = [g for g in gens if any(e.generator == g for e in wanted)]
+    own = {g: own[g] for g in gens}
     sub = replace(cfg, generators=gens, datasets=dsets, seeds=sorted({s for ss in own.values() for s in ss}),
                   metrics=families)
     expected = expect(wanted, own, base["_rule"])
@@ -157,7 +184,7 @@ def check(path: Path, generators: str | None = None, seeds: list[int] | None = N
                           f"rule at these seeds ({expected.excluded} excluded in the baseline, "
                           f"{len(expected.skipped)} too noisy at these seeds); select more seeds or other scores")
     with tempfile.TemporaryDirectory(prefix="ehrbench-check-") as tmp:
-        now = run_grid(sub, own, work or Path(tmp), progress, jobs, keep=work is not None)
+        now = run_grid(sub, own, work or Path(tmp), progress, jobs, keep=work is not None, scopes=base["_scopes"])
     return compare(expected, now, grid=_describe_grid(gens, dsets, own),
                    run_dir=", ".join(str(d) for d in now.run_dirs) if work else "(temporary)")
 
