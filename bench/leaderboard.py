@@ -304,11 +304,22 @@ def _append_time(g: Grid, run_dir: Path, out: Path, session: dict[str, Any]) -> 
 
 
 def _time_summary(rows: pd.DataFrame) -> dict[str, Any]:
-    """Per dataset: seconds over its sessions, the sessions, and whether its last one finished."""
+    """Per dataset, the time of its latest build: the seconds of the sessions that ran its jobs since
+    the last one that found none of them done (``jobs_reused`` 0: a first build, or a rebuild after
+    the part's job records were removed), their count, how many builds the file records, and
+    whether the last session finished. A rebuild replaces the earlier build's time rather than
+    adding to it: the part's time is what one build of it costs. A session that ran no job (a
+    finished part asked for again) adds nothing."""
     out: dict[str, Any] = {}
     for d, g in rows.groupby("dataset", sort=False):
-        out[str(d)] = {"wall_s": round(float(pd.to_numeric(g["wall_s"], errors="coerce").sum()), 1),
-                       "sessions": len(g), "last_status": str(g["status"].iloc[-1])}
+        run = pd.to_numeric(g["jobs_run"], errors="coerce").fillna(0).to_numpy()
+        reused = pd.to_numeric(g["jobs_reused"], errors="coerce").fillna(0).to_numpy()
+        starts = [i for i in range(len(g)) if reused[i] == 0 and run[i] > 0]
+        latest = g.iloc[starts[-1] if starts else 0:]
+        latest = latest[pd.to_numeric(latest["jobs_run"], errors="coerce").fillna(0) > 0]
+        out[str(d)] = {"wall_s": round(float(pd.to_numeric(latest["wall_s"], errors="coerce").sum()), 1),
+                       "sessions": len(latest), "builds": max(1, len(starts)),
+                       "last_status": str(g["status"].iloc[-1])}
     out["all"] = {"wall_s": round(sum(v["wall_s"] for v in out.values()), 1)}
     return out
 

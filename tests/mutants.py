@@ -4,6 +4,8 @@ and the faults' helpers. Not a test module: ``test_check_mutants.py`` and
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -96,6 +98,44 @@ def shuffle_within_label(cls: type, monkeypatch: pytest.MonkeyPatch, fraction: f
         return X, y
 
     monkeypatch.setattr(cls, "sample", sample)
+
+
+# Fitted models kept for the faults that only touch what a fitted model samples (the shuffles):
+# such a fault and the unmodified code see the same fit, so one fit serves every check of a
+# module. Keyed by class, hyperparameters (the seed among them) and the training data's bytes.
+_FITS: dict[tuple, dict] = {}
+_NOT_KEPT = ("progress_callback",)  # set per job by the harness: not learned state
+
+
+def _fingerprint(data) -> str:
+    h = hashlib.sha256()
+    for part in (getattr(data, "X", data), getattr(data, "y", None)):
+        if part is not None:
+            a = np.ascontiguousarray(np.asarray(part))
+            h.update(str((a.shape, a.dtype)).encode())
+            h.update(a.tobytes())
+    h.update(repr(list(getattr(data, "columns", []) or [])).encode())
+    return h.hexdigest()
+
+
+def reuse_fits(cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cls`` fits each (hyperparameters, training data) once per test session: a later fit of the
+    same restores a copy of the first one's learned state, random generators included, so what
+    it samples is what a fresh fit would sample, bit for bit (the unmodified-code test checks
+    exactly that against the committed baseline). Only for faults applied after ``fit``."""
+    original = cls.fit
+
+    def fit(self, data, *args, **kwargs):
+        key = (cls.__qualname__, repr(sorted(self.get_params().items())), _fingerprint(data), args,
+               tuple(sorted(kwargs.items())))
+        if key in _FITS:
+            self.__dict__.update(copy.deepcopy(_FITS[key]))
+            return self
+        out = original(self, data, *args, **kwargs)
+        _FITS[key] = copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in _NOT_KEPT})
+        return out
+
+    monkeypatch.setattr(cls, "fit", fit)
 
 
 def mutant_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -5,7 +5,9 @@ generator and scores the fault concerns, and asserts that the check fails and na
 scores; ``test_unmodified_code_passes`` reruns the same grid without a fault. The baseline is
 built once per module from the CI grid's own generator specs and seeds (bench/check/grid.py) on
 eunomia, the families the faults concern (about 3 minutes of the file's 5-6 on 2 idle cores), or
-taken from the committed baseline when it holds that grid.
+taken from the committed baseline when it holds that grid. The shuffles touch only what a
+fitted model samples, so they sample from the unmodified test's fits (``reuse_fits``: a copy of
+each fitted model, restored bit for bit) instead of fitting again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mutants import (
     margin,
     moved_scores,
     mutant_baseline,
+    reuse_fits,
     shuffle_within_label,
 )
 
@@ -32,7 +35,10 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return mutant_baseline(tmp_path_factory)
 
 
-def test_unmodified_code_passes(baseline):
+def test_unmodified_code_passes(baseline, monkeypatch):
+    from generators.meddiff import MedDiff
+
+    reuse_fits(MedDiff, monkeypatch)  # the shuffles below sample from these same fits
     res = check_part(baseline, f"independent,{MEDDIFF}", "dimwise_prediction,column_correlation")
     assert res.passed and res.checked > 10, format_moved(res.moved)
 
@@ -40,6 +46,7 @@ def test_unmodified_code_passes(baseline):
 def test_meddiff_structure_lost_fails(baseline, monkeypatch):
     from generators.meddiff import MedDiff
 
+    reuse_fits(MedDiff, monkeypatch)
     shuffle_within_label(MedDiff, monkeypatch)
     res = check_part(baseline, "meddiff", "dimwise_prediction,column_correlation")
     moved = moved_scores(res)
@@ -53,6 +60,7 @@ def test_meddiff_half_of_the_codes_shuffled_fails(baseline, monkeypatch):
     label, the other half as sampled. The margin is printed (``-s`` shows it; docs/ci.md records it)."""
     from generators.meddiff import MedDiff
 
+    reuse_fits(MedDiff, monkeypatch)
     shuffle_within_label(MedDiff, monkeypatch, fraction=0.5)
     res = check_part(baseline, "meddiff", "dimwise_prediction,column_correlation")
     print(f"half-shuffle, MedDiff: {margin(res)}")

@@ -49,7 +49,7 @@ def test_malformed_specs_are_option_errors(text, message):
 def test_check_names_lists_valid_names_and_checks_options():
     with pytest.raises(OptionError, match="unknown dataset 'mimic'; valid datasets: dialysis, eunomia, file, flchain"):
         datasets.check_names(DatasetSpec.parse_list("toy,mimic"))
-    with pytest.raises(OptionError, match="toy.*unknown option 'rows'; valid options: kind, n_codes, n_records, seed"):
+    with pytest.raises(OptionError, match="toy.*unknown option 'rows'; valid options: kind, label, n_codes, n_records, seed"):
         datasets.check_names([DatasetSpec.parse("toy:rows=5")])
     with pytest.raises(OptionError, match="toy.*n_records='many' is not an integer"):
         datasets.check_names([DatasetSpec.parse("toy:n_records=many")])
@@ -152,3 +152,11 @@ def test_sparse_input_is_canonicalised_without_touching_the_callers_matrix():
     d = EHRDataset(X=M, y=None, columns=["a", "b"], kind="count", name="unit")
     assert np.array_equal(d.X, [[0, 2], [0, 0]]) and d.X_sparse.nnz == 1
     assert M.nnz == 3  # duplicates and the explicit zero are still in the caller's matrix
+
+
+def test_toy_without_its_label_keeps_the_same_records():
+    from bench.datasets.toy import make_toy
+
+    with_label, without = make_toy(n_records=200), make_toy(n_records=200, label=False)
+    assert without.y is None and with_label.y is not None
+    np.testing.assert_array_equal(without.X, with_label.X)

@@ -265,3 +265,21 @@ def test_the_updates_table_gives_each_generator_s_updates_and_share():
     assert lines[5] == "| a * | 400 (10%) |  |"
     assert "c" not in {ln.split("|")[1].strip() for ln in lines if ln.startswith("| ")}  # reports no schedule
     assert lines[-1].startswith("* no published schedule")
+
+
+def test_a_rebuilt_part_counts_its_latest_build_only():
+    """build_times.csv keeps every session; the manifest's time of a part is its latest build's:
+    a rebuild (nothing reused) replaces the earlier build, a resumed session adds to its build,
+    and a session that ran nothing (a finished part asked for again) adds nothing."""
+    cols = ["dataset", "status", "wall_s", "jobs_run", "jobs_reused"]
+    rows = pd.DataFrame([
+        ["rhc", "complete", 3847.0, 150, 0],      # first build, stalled
+        ["flchain", "interrupted", 600.0, 50, 0],  # a build in two sessions
+        ["flchain", "complete", 900.0, 100, 50],
+        ["flchain", "complete", 3.0, 0, 150],     # asked for again: nothing to run
+        ["rhc", "complete", 1955.4, 150, 0],      # rebuilt from nothing
+    ], columns=cols)
+    t = lb._time_summary(rows)
+    assert t["rhc"] == {"wall_s": 1955.4, "sessions": 1, "builds": 2, "last_status": "complete"}
+    assert t["flchain"] == {"wall_s": 1500.0, "sessions": 2, "builds": 1, "last_status": "complete"}
+    assert t["all"]["wall_s"] == 3455.4

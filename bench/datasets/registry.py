@@ -89,6 +89,8 @@ REGISTRY: dict[str, DatasetEntry] = {
             "n_codes": Option(24, "codes"),
             "seed": Option(0, "simulation seed"),
             "kind": _KIND,
+            "label": Option(True, "the outcome (set by the latent group and two codes); false: unlabelled, "
+                                  "so independent learns nothing of the groups"),
         },
     ),
     "eunomia": DatasetEntry(

@@ -13,8 +13,14 @@ from bench.core.data import EHRDataset
 
 
 def make_toy(
-    n_records: int = 600, n_codes: int = 24, seed: int = 0, kind: str = "binary", n_groups: int = 3
+    n_records: int = 600, n_codes: int = 24, seed: int = 0, kind: str = "binary", n_groups: int = 3,
+    label: bool = True,
 ) -> EHRDataset:
+    """``label=False``: the same records without their label. Then nothing tells a model (or the
+    ``independent`` baseline, which samples codes per class when there is a label) which group a
+    record came from: independent's synthetic-trained dimension-wise AUROC falls to about 0.50, a
+    model that learned the groups' blocks of codes scores near the real-trained 0.83, and a
+    generator's lead over independent measures the structure it learned and nothing else."""
     rng = np.random.default_rng(seed)
     weights = np.arange(n_groups, 0, -1, dtype=float)
     group = rng.choice(n_groups, n_records, p=weights / weights.sum())
@@ -31,7 +37,7 @@ def make_toy(
     y = (rng.random(n_records) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     return EHRDataset(
         X=X.astype(np.float32),
-        y=y,
+        y=y if label else None,
         columns=[f"code{j:03d}" for j in range(n_codes)],
         names=[f"simulated code {j}" for j in range(n_codes)],
         kind=kind,
