@@ -315,8 +315,8 @@ def _time_summary(rows: pd.DataFrame) -> dict[str, Any]:
         run = pd.to_numeric(g["jobs_run"], errors="coerce").fillna(0).to_numpy()
         reused = pd.to_numeric(g["jobs_reused"], errors="coerce").fillna(0).to_numpy()
         starts = [i for i in range(len(g)) if reused[i] == 0 and run[i] > 0]
-        latest = g.iloc[starts[-1] if starts else 0:]
-        latest = latest[pd.to_numeric(latest["jobs_run"], errors="coerce").fillna(0) > 0]
+        first = starts[-1] if starts else 0
+        latest = g.iloc[first:][run[first:] > 0]
         out[str(d)] = {"wall_s": round(float(pd.to_numeric(latest["wall_s"], errors="coerce").sum()), 1),
                        "sessions": len(latest), "builds": max(1, len(starts)),
                        "last_status": str(g["status"].iloc[-1])}

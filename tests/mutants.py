@@ -101,8 +101,8 @@ def shuffle_within_label(cls: type, monkeypatch: pytest.MonkeyPatch, fraction: f
 
 
 # Fitted models kept for the faults that only touch what a fitted model samples (the shuffles):
-# such a fault and the unmodified code see the same fit, so one fit serves every check of a
-# module. Keyed by class, hyperparameters (the seed among them) and the training data's bytes.
+# such a fault and the unmodified code see the same fit, so one fit serves every check in a
+# test process. Keyed by class, hyperparameters (the seed among them) and the training data's bytes.
 _FITS: dict[tuple, dict] = {}
 _NOT_KEPT = ("progress_callback",)  # set per job by the harness: not learned state
 
