@@ -21,7 +21,7 @@ from bench.core.options import GeneratorSpec
 MEDDIFF = GeneratorSpec.parse(next(g for g in CI_GENERATORS if g.startswith("meddiff"))).label
 MEDGAN = GeneratorSpec.parse(next(g for g in CI_GENERATORS if g.startswith("medgan"))).label
 FAMILIES = ["dimwise_prediction", "column_correlation", "tstr_lr", "label_fidelity"]
-EUNOMIA, LABELLED = CI_DATASETS  # codes' structure / a label that depends on the codes
+EUNOMIA, LABELLED, UNLABELLED = CI_DATASETS  # codes' structure / a label that depends on the codes / toy's structure without it
 SEEDS = list(CI_SEEDS)  # the CI grid's eight
 # medGAN's sixteen: at eight, and more so at the rule's minimum of five, the bound on its dim-wise
 # AUROC exceeds its cap and the structure-lost fault goes unseen
