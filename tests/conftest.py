@@ -44,3 +44,13 @@ def toy_split(toy: EHRDataset) -> tuple[EHRDataset, EHRDataset]:
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never write into the user's cache; the eunomia build is shared across the session."""
     monkeypatch.setenv("EHRBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="module")
+def ci_baseline(tmp_path_factory: pytest.TempPathFactory):
+    """The CI grid's baseline the mutant tests (``test_check_mutants*.py``) check their faults
+    against: the committed one when it holds the grid they need, else one built once per module
+    (``mutants.mutant_baseline``)."""
+    from mutants import mutant_baseline
+
+    return mutant_baseline(tmp_path_factory)

@@ -12,8 +12,6 @@ each fitted model, restored bit for bit) instead of fitting again.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from mutants import (
     MEDDIFF,
@@ -21,7 +19,6 @@ from mutants import (
     generator_moves,
     margin,
     moved_scores,
-    mutant_baseline,
     reuse_fits,
     shuffle_within_label,
 )
@@ -30,46 +27,42 @@ from bench.check import format_moved
 
 pytestmark = pytest.mark.tier2  # minutes of CI-grid fits: the second tier (docs/ci.md), after the fast one
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return mutant_baseline(tmp_path_factory)
 
-
-def test_unmodified_code_passes(baseline, monkeypatch):
+def test_unmodified_code_passes(ci_baseline, monkeypatch):
     from generators.meddiff import MedDiff
 
     reuse_fits(MedDiff, monkeypatch)  # the shuffles below sample from these same fits
-    res = check_part(baseline, f"independent,{MEDDIFF}", "dimwise_prediction,column_correlation")
+    res = check_part(ci_baseline, f"independent,{MEDDIFF}", "dimwise_prediction,column_correlation")
     assert res.passed and res.checked > 10, format_moved(res.moved)
 
 
-def test_meddiff_structure_lost_fails(baseline, monkeypatch):
+def test_meddiff_structure_lost_fails(ci_baseline, monkeypatch):
     from generators.meddiff import MedDiff
 
     reuse_fits(MedDiff, monkeypatch)
     shuffle_within_label(MedDiff, monkeypatch)
-    res = check_part(baseline, "meddiff", "dimwise_prediction,column_correlation")
+    res = check_part(ci_baseline, "meddiff", "dimwise_prediction,column_correlation")
     moved = moved_scores(res)
     assert not res.passed
     assert {"dwpred_auroc_syn", "dwpred_auroc_gap"} <= set(moved), moved
     assert all(m.direction == "worse" for m in res.moved if m.goal != "target"), format_moved(res.moved)
 
 
-def test_meddiff_half_of_the_codes_shuffled_fails(baseline, monkeypatch):
+def test_meddiff_half_of_the_codes_shuffled_fails(ci_baseline, monkeypatch):
     """A partial loss of structure: half of the code columns (a fixed random half) permuted within
     label, the other half as sampled. The margin is printed (``-s`` shows it; docs/ci.md records it)."""
     from generators.meddiff import MedDiff
 
     reuse_fits(MedDiff, monkeypatch)
     shuffle_within_label(MedDiff, monkeypatch, fraction=0.5)
-    res = check_part(baseline, "meddiff", "dimwise_prediction,column_correlation")
+    res = check_part(ci_baseline, "meddiff", "dimwise_prediction,column_correlation")
     print(f"half-shuffle, MedDiff: {margin(res)}")
     assert not res.passed and generator_moves(res), format_moved(res.moved)
     assert "dwpred_auroc_syn" in moved_scores(res), format_moved(res.moved)
     assert all(m.direction == "worse" for m in res.moved if m.goal != "target"), format_moved(res.moved)
 
 
-def test_meddiff_half_training_fails(baseline, monkeypatch):
+def test_meddiff_half_training_fails(ci_baseline, monkeypatch):
     from generators.meddiff import MedDiff
 
     original = MedDiff.fit
@@ -79,12 +72,12 @@ def test_meddiff_half_training_fails(baseline, monkeypatch):
         return original(self, data)
 
     monkeypatch.setattr(MedDiff, "fit", fit)
-    res = check_part(baseline, "meddiff", "dimwise_prediction,column_correlation")
+    res = check_part(ci_baseline, "meddiff", "dimwise_prediction,column_correlation")
     assert not res.passed and generator_moves(res)
     assert all(m.direction == "worse" for m in res.moved if m.goal != "target"), format_moved(res.moved)
 
 
-def test_metric_scored_on_training_records_fails(baseline, monkeypatch):
+def test_metric_scored_on_training_records_fails(ci_baseline, monkeypatch):
     from metrics.utility import TSTRLogistic
 
     original = TSTRLogistic.compute
@@ -93,7 +86,7 @@ def test_metric_scored_on_training_records_fails(baseline, monkeypatch):
         return original(self, real_train, real_train, synthetic)
 
     monkeypatch.setattr(TSTRLogistic, "compute", leaky)
-    res = check_part(baseline, "independent", "tstr_lr")
+    res = check_part(ci_baseline, "independent", "tstr_lr")
     moved = moved_scores(res)
     assert not res.passed
     assert {"trtr_lr_auroc", "trtr_lr_auprc"} <= set(moved), moved

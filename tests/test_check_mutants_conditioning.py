@@ -13,11 +13,9 @@ one test worker per generator: ten fits on 3,000 x 24 records. The margin is pri
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from mutants import LABELLED, check_part, generator_moves, margin, mutant_baseline
+from mutants import LABELLED, check_part, generator_moves, margin
 
 from bench.check import format_moved
 
@@ -25,10 +23,6 @@ pytestmark = pytest.mark.tier2  # minutes of CI-grid fits: the second tier (docs
 
 LABEL_SCORES = "label_fidelity,tstr_lr"
 
-
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return mutant_baseline(tmp_path_factory)
 
 
 def _classes():
@@ -39,14 +33,14 @@ def _classes():
 
 
 @pytest.mark.parametrize("name", ["meddiff", "ehrgpt"])
-def test_unmodified_conditioning_passes(baseline, name):
-    res = check_part(baseline, name, LABEL_SCORES, datasets=LABELLED)
+def test_unmodified_conditioning_passes(ci_baseline, name):
+    res = check_part(ci_baseline, name, LABEL_SCORES, datasets=LABELLED)
     assert res.passed, format_moved(res.moved)
     assert res.checked >= 2, f"the labelled set's label scores of {name} are not checked"
 
 
 @pytest.mark.parametrize("name", ["meddiff", "ehrgpt"])
-def test_conditioned_on_permuted_labels_fails(baseline, monkeypatch, name):
+def test_conditioned_on_permuted_labels_fails(ci_baseline, monkeypatch, name):
     cls = _classes()[name]
     original = cls.sample
 
@@ -60,7 +54,7 @@ def test_conditioned_on_permuted_labels_fails(baseline, monkeypatch, name):
         return X, asked
 
     monkeypatch.setattr(cls, "sample", sample)
-    res = check_part(baseline, name, LABEL_SCORES, datasets=LABELLED)
+    res = check_part(ci_baseline, name, LABEL_SCORES, datasets=LABELLED)
     print(f"labels permuted, {name}: {margin(res)}")
     moved = {m.metric for m in generator_moves(res)}
     assert not res.passed and moved & {"label_fidelity_auroc", "tstr_lr_auroc", "tstr_lr_auprc"}, format_moved(res.moved)

@@ -13,15 +13,12 @@ Shared pieces are in ``mutants.py``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from mutants import (
     check_part,
     generator_moves,
     margin,
     moved_scores,
-    mutant_baseline,
     reuse_fits,
     shuffle_within_label,
 )
@@ -31,24 +28,20 @@ from bench.check import format_moved
 pytestmark = pytest.mark.tier2  # minutes of CI-grid fits: the second tier (docs/ci.md), after the fast one
 
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return mutant_baseline(tmp_path_factory)
 
-
-def test_medgan_structure_lost_fails(baseline, monkeypatch):
+def test_medgan_structure_lost_fails(ci_baseline, monkeypatch):
     from generators.gans.medgan import MedGAN
 
     reuse_fits(MedGAN, monkeypatch)
     shuffle_within_label(MedGAN, monkeypatch)
-    res = check_part(baseline, "medgan", "dimwise_prediction,column_correlation", seeds=None)  # all sixteen
+    res = check_part(ci_baseline, "medgan", "dimwise_prediction,column_correlation", seeds=None)  # all sixteen
     moved = moved_scores(res)
     assert not res.passed
     assert {"dwpred_auroc_syn", "dwpred_auroc_gap"} <= set(moved), moved
     assert all(m.direction == "worse" for m in res.moved if m.goal != "target"), format_moved(res.moved)
 
 
-def test_medgan_half_of_the_codes_shuffled_fails(baseline, monkeypatch):
+def test_medgan_half_of_the_codes_shuffled_fails(ci_baseline, monkeypatch):
     """A partial loss of structure: half of the code columns (a fixed random half) permuted within
     label in what medGAN samples, the other half as sampled; the full shuffle above removes every
     relation between codes, this keeps half of them, the regression a check with loose
@@ -57,7 +50,7 @@ def test_medgan_half_of_the_codes_shuffled_fails(baseline, monkeypatch):
 
     reuse_fits(MedGAN, monkeypatch)
     shuffle_within_label(MedGAN, monkeypatch, fraction=0.5)
-    res = check_part(baseline, "medgan", "dimwise_prediction,column_correlation", seeds=None)  # all sixteen
+    res = check_part(ci_baseline, "medgan", "dimwise_prediction,column_correlation", seeds=None)  # all sixteen
     print(f"half-shuffle, medGAN: {margin(res)}")
     assert not res.passed and generator_moves(res), format_moved(res.moved)
     assert all(m.direction == "worse" for m in res.moved if m.goal != "target"), format_moved(res.moved)

@@ -9,22 +9,16 @@ seeds; docs/ci.md). That the loss is the published one is tested in test_medgan_
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-from mutants import check_part, generator_moves, mutant_baseline
+from mutants import check_part, generator_moves
 
 from bench.check import format_moved
 
 pytestmark = pytest.mark.tier2  # minutes of CI-grid fits: the second tier (docs/ci.md), after the fast one
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return mutant_baseline(tmp_path_factory)
 
-
-def test_medgan_ae_loss_averaged_fails(baseline, monkeypatch):
+def test_medgan_ae_loss_averaged_fails(ci_baseline, monkeypatch):
     from generators.gans import _loop
 
     def averaged(recon, x, mode):
@@ -33,7 +27,7 @@ def test_medgan_ae_loss_averaged_fails(baseline, monkeypatch):
         return torch.nn.functional.mse_loss(recon, x)
 
     monkeypatch.setattr(_loop, "reconstruction_loss", averaged)  # the name the training loop calls
-    res = check_part(baseline, "medgan", "dimwise_prediction,column_correlation", seeds=None)  # all sixteen
+    res = check_part(ci_baseline, "medgan", "dimwise_prediction,column_correlation", seeds=None)  # all sixteen
     assert not res.passed and generator_moves(res), "averaging the autoencoder loss moved no score of medGAN's"
     assert {m.metric for m in generator_moves(res)} & {"dwpred_auroc_syn", "dwpred_f1_r"}, format_moved(res.moved)
     assert all(m.direction == "worse" for m in res.moved if m.goal != "target"), format_moved(res.moved)
