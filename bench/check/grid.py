@@ -37,7 +37,7 @@ structure it learned, and with 24 codes their fits are seconds and their seeds a
 eunomia medWGAN, medBGAN and TVAE spread so widely that the rule needed 12-24 seeds of 12-22 s
 fits, CTGAN learned nothing in any schedule CI can afford, and EHRDiff, CorGAN, DPGAN and EMR-WGAN
 cost four times what they cost here. Each runs its ``quick`` schedule spelled out, except medBGAN
-(16,000 updates: at its quick 4,000 its seeds spread 0.66 ± 0.07) and CTGAN (its published
+(12,000 updates: at its quick 4,000 its seeds spread 0.66 ± 0.07) and CTGAN (its published
 networks for 150 of its 300 epochs); five seeds where the spread allows, eight where not. DPGAN
 runs at noise multiplier 0.1: at its default (2.0) it learns no structure that a regression
 could remove, so what is guarded is its network and DP-SGD loop, not its privacy (which its own
@@ -125,13 +125,14 @@ CI_SCOPES: dict[str, dict[str, tuple]] = {
     # beside another job (the baseline's build took up to 1.5 times these):
     # EHRDiff 0.825 ± 0.002 (5 s), EMR-WGAN 0.804 ± 0.008 (10 s), CorGAN 0.826 ± 0.001 (13 s),
     # TVAE 0.819 ± 0.005 (5 s), DPGAN 0.803 ± 0.013 (7 s), medWGAN 0.815 ± 0.012 (7 s) at the
-    # quick schedules; medBGAN at 16,000 updates 0.824 ± 0.003 (35 s; at its quick 4,000 it
-    # spreads 0.66 ± 0.07, at 10,000 0.80 ± 0.02); CTGAN at its published networks and batch for
-    # 150 of its 300 epochs (the suite's cpu preset) 0.802 ± 0.017 (28 s; its quick networks learn
+    # quick schedules; medBGAN at 12,000 updates 0.820 ± 0.003 (seeds 0-5, 39 s; at its quick
+    # 4,000 it spreads 0.66 ± 0.07, at 10,000 0.80 ± 0.02, at 8,000 with batch 200 0.78 ± 0.03,
+    # at 16,000 0.824 ± 0.003 in 51 s; its published schedule takes 108 s); CTGAN at its published
+    # networks and batch for 150 of its 300 epochs (the suite's cpu preset) 0.802 ± 0.017 (28-34 s; its quick networks learn
     # nothing there, 0.50, and 100 epochs spread too widely for the rule, 0.68 ± 0.02). The ones
     # whose spread allows it run the rule's minimum of five seeds, the others eight.
     # longest fits first within each part, so no worker idles at its end
-    "medbgan:ae_epochs=50,epochs=600,batch_size=100,ae_batch_size=50,max_updates=16000":
+    "medbgan:ae_epochs=50,epochs=600,batch_size=100,ae_batch_size=50,max_updates=12000":
         {"seeds": _FIVE, "datasets": _UNLABELLED, "metrics": _STRUCTURE},
     "corgan:ae_epochs=100,epochs=20,batch_size=32,ae_batch_size=50,d_steps=2,warmup_iterations=0,max_updates=2000":
         {"seeds": _FIVE, "datasets": _UNLABELLED, "metrics": _STRUCTURE},
