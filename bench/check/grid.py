@@ -128,8 +128,9 @@ CI_SCOPES: dict[str, dict[str, tuple]] = {
     # quick schedules; medBGAN at 12,000 updates 0.820 ± 0.003 (seeds 0-5, 39 s; at its quick
     # 4,000 it spreads 0.66 ± 0.07, at 10,000 0.80 ± 0.02, at 8,000 with batch 200 0.78 ± 0.03,
     # at 16,000 0.824 ± 0.003 in 51 s; its published schedule takes 108 s); CTGAN at its published
-    # networks and batch for 150 of its 300 epochs (the suite's cpu preset) 0.802 ± 0.017 (28-34 s; its quick networks learn
-    # nothing there, 0.50, and 100 epochs spread too widely for the rule, 0.68 ± 0.02). The ones
+    # networks and batch for 150 of its 300 epochs (the suite's cpu preset) 0.802 ± 0.017 (28-34
+    # s; its quick networks learn nothing there, 0.50, and 100 epochs spread too widely for the
+    # rule, 0.68 ± 0.02). The ones
     # whose spread allows it run the rule's minimum of five seeds, the others eight.
     # longest fits first within each part, so no worker idles at its end
     "medbgan:ae_epochs=50,epochs=600,batch_size=100,ae_batch_size=50,max_updates=12000":
