@@ -7,7 +7,7 @@ import os
 
 def pytest_terminal_summary(terminalreporter) -> None:
     try:
-        import efficiency
+        from benchmarks import efficiency
     except ImportError:
         return
     if not efficiency.RESULTS:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-import efficiency
 import pytest
 import torch
+
+from benchmarks import efficiency
 
 
 @pytest.fixture(scope="module")
