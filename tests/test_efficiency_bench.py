@@ -158,3 +158,14 @@ def test_cycles_of_the_real_training_loops(toy, name: str, updates: int) -> None
     if name == "medgan":  # fixed batches: the same arithmetic every iteration (MedDiff's
         # conditioning rows are one per distinct timestep and label of the batch: they vary)
         assert st.cycles[0].flops == st.cycles[1].flops
+
+
+def test_the_suite_and_its_summary_import_from_a_checkout():
+    """``tox -e bench`` collects benchmarks/test_efficiency.py with the repository root on the path
+    (benchmarks/ is a package): a bare ``import efficiency`` there collected nothing."""
+    import importlib
+
+    suite = importlib.import_module("benchmarks.test_efficiency")
+    summary = importlib.import_module("benchmarks.conftest")
+    assert suite.efficiency is eff and "eff" not in vars(summary)
+    assert "from benchmarks import efficiency" in Path(summary.__file__).read_text()
