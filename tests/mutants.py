@@ -76,11 +76,13 @@ def generator_moves(res) -> list:
     return [m for m in res.moved if m.metric not in references]
 
 
-def shuffle_within_label(cls: type, monkeypatch: pytest.MonkeyPatch, fraction: float = 1.0) -> None:
+def shuffle_within_label(cls: type, monkeypatch: pytest.MonkeyPatch, fraction: float = 1.0,
+                         unlabelled: bool = False) -> None:
     """Code columns permuted independently within each label: each code's prevalence per label
     kept, every relation of a shuffled code to the others gone. ``fraction`` < 1 shuffles that
     share of the code columns (a fixed random half at 0.5): a partial loss of structure, the
-    regression the check must also see."""
+    regression the check must also see. ``unlabelled``: the data has no label (every column is a
+    code, all one group)."""
     original = cls.sample
 
     def sample(self, n, labels=None):
@@ -88,7 +90,10 @@ def shuffle_within_label(cls: type, monkeypatch: pytest.MonkeyPatch, fraction: f
         X = np.array(X, copy=True)
         rng = np.random.default_rng(12345)
         # a generator without conditioning carries the label as its last column
-        group, cols = (y, np.arange(X.shape[1])) if y is not None else (X[:, -1] >= 0.5, np.arange(X.shape[1] - 1))
+        if unlabelled:
+            group, cols = np.zeros(len(X)), np.arange(X.shape[1])
+        else:
+            group, cols = (y, np.arange(X.shape[1])) if y is not None else (X[:, -1] >= 0.5, np.arange(X.shape[1] - 1))
         if fraction < 1.0:
             cols = np.sort(rng.choice(cols, size=round(fraction * len(cols)), replace=False))
         for g in np.unique(group):
