@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--published-schedules", default=None, metavar="GENERATORS",
                     help="also build these generators at their published schedules (no preset, no budget) as a "
                          "second grid, rendered into --out/leaderboard-published")
+    lb.add_argument("--rerun", default=None, metavar="GENERATORS",
+                    help="rebuild only these rows (generator specs as in -g) in each part at the current code, "
+                         "keeping every other finished job as it is; for a change that moves only their numbers "
+                         "(the manifest records which code built which rows)")
     lb.add_argument("--metrics", "-m", default=None, help="comma-separated metrics (default: the default suite)")
     lb.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     _add_split_arguments(lb)
@@ -317,7 +321,7 @@ def cmd_leaderboard(args: argparse.Namespace, argv: list[str]) -> int:
         args.generators, args.datasets or leaderboard.GRID_DATASETS,
         seeds=_int_list("--seeds", args.seeds or leaderboard.GRID_SEEDS), preset=preset,
         budget=_budget(args.budget, leaderboard.GRID_BUDGET), parts=args.part, published=args.published_schedules,
-        out=args.out, metrics=_name_list(args.metrics), device=args.device, split_seed=args.split_seed,
+        rerun=args.rerun, out=args.out, metrics=_name_list(args.metrics), device=args.device, split_seed=args.split_seed,
         val_size=args.val_size, test_size=args.test_size)
     kind = "process" if args.jobs > 1 else "local"
     make_executor(kind, jobs=args.jobs, threads=args.threads)  # a bad --jobs / --threads: refused before any work

@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +92,9 @@ def new_run_dir(root: Path, config: RunConfig) -> Path:
     return d
 
 
-def _finished(path: Path, key: str, log) -> bool:
-    """A job counts as finished when its record exists, matches its key and did not fail."""
+def _finished(path: Path, key: str | None, log) -> bool:
+    """A job counts as finished when its record exists, matches its key (None: any key) and did
+    not fail."""
     if not path.exists():
         return False
     try:
@@ -103,7 +105,7 @@ def _finished(path: Path, key: str, log) -> bool:
         log(f"note: job record {path} is unreadable; the job is run again")
         path.unlink(missing_ok=True)
         return False
-    return rec.get("key") == key and rec.get("status") == "ok"
+    return (key is None or rec.get("key") == key) and rec.get("status") == "ok"
 
 
 def run(
@@ -115,8 +117,13 @@ def run(
     log=None,
     executor=None,
     tables: str = "each",
+    rerun: Collection[str] | None = None,
 ) -> Path:
     """Run the grid into ``run_dir``, skipping jobs already finished there with the same key.
+
+    ``rerun`` (generator labels): run those generators' jobs whatever their records say, and keep
+    every other finished record as it is, even one of older code (a change that moves only these
+    generators' numbers; bench.leaderboard records which code built which rows).
 
     ``tables``: ``each`` rebuilds the tables as jobs finish (a reader of the folder sees the
     finished jobs; in a large folder not after every one: :data:`TABLE_REFRESH_FACTOR`) and at the
@@ -165,12 +172,18 @@ def run(
     jobs = prep.jobs
     pending, skipped = [], 0
     for job in jobs:
-        if not force and _finished(jobs_dir / f"{job.id}.json", job_key(prep, job), log):
+        path = jobs_dir / f"{job.id}.json"
+        if rerun is not None:
+            keep = job.spec.label not in rerun and _finished(path, None, log)
+        else:
+            keep = not force and _finished(path, job_key(prep, job), log)
+        if keep:
             skipped += 1
         else:
             pending.append(job)
     if skipped:
-        log(f"{skipped} of {len(jobs)} jobs already finished in {run_dir}: reused")
+        how = f"kept as they are (--rerun {','.join(sorted(rerun))})" if rerun is not None else "reused"
+        log(f"{skipped} of {len(jobs)} jobs already finished in {run_dir}: {how}")
     done = failed = 0
     # no overall time left: averaged over jobs of very different lengths it misleads; each running
     # job's own estimate is in the postfix instead

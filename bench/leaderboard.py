@@ -68,7 +68,7 @@ GRID_STATE = "grid.json"
 KEPT = ("manifest.json", "scores.csv", "timings.csv", "jobs.csv", BUILD_TIMES)
 TOP = ("headline.md", "verdict.md", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "ranking.md")
 TIME_COLUMNS = ["dataset", "status", "wall_s", "jobs_run", "jobs_reused", "jobs_failed", "parallel_jobs", "threads",
-                "cores", "load_start", "load_end", "started", "finished", "code", "command"]
+                "cores", "load_start", "load_end", "started", "finished", "code", "command", "rerun"]
 
 
 @dataclass
@@ -112,6 +112,7 @@ class Build:
     parts: list[str]
     out: Path
     sessions: list[dict[str, Any]] = field(default_factory=list)
+    rerun: list[str] = field(default_factory=list)
 
 
 def parse_parts(items: list[str] | None, labels: list[str]) -> list[str]:
@@ -125,6 +126,19 @@ def parse_parts(items: list[str] | None, labels: list[str]) -> list[str]:
         raise OptionError(f"--part: {', '.join(repr(u) for u in unknown)} is not a dataset of the grid "
                           f"(its datasets: {', '.join(labels)}; --datasets sets them)")
     return [d for d in labels if d in wanted]
+
+
+def parse_rerun(text: str | None, labels: list[str]) -> list[str]:
+    """``--rerun`` (generator specs, as in ``-g``) as grid row labels; an unknown one is an error
+    naming the option and the grid's rows."""
+    if not text:
+        return []
+    wanted = [spec.label for spec in GeneratorSpec.parse_list(text)]
+    unknown = [w for w in wanted if w not in labels]
+    if unknown:
+        raise OptionError(f"--rerun: {', '.join(repr(u) for u in unknown)} is not a row of the grid "
+                          f"(its rows: {', '.join(labels)})")
+    return list(dict.fromkeys(wanted))
 
 
 def tuning_policy(config: RunConfig) -> str:
@@ -151,19 +165,27 @@ def tuning_policy(config: RunConfig) -> str:
 def plan(generators: str = "all", datasets: str = GRID_DATASETS, seeds: list[int] | None = None,
          preset: str | None = GRID_PRESET, budget: int | None = GRID_BUDGET, parts: list[str] | None = None,
          published: str | None = None, out: str | Path = "results", metrics: list[str] | None = None,
-         **split: Any) -> Build:
+         rerun: str | None = None, **split: Any) -> Build:
     """Every check of a leaderboard build before any work: generators, datasets, seeds, preset,
-    budget, ``--part`` names and the published-schedule generators. ``split``: device, split_seed,
-    val_size, test_size (RunConfig fields)."""
+    budget, ``--part`` names, ``--rerun`` rows and the published-schedule generators. ``split``:
+    device, split_seed, val_size, test_size (RunConfig fields).
+
+    ``rerun``: rebuild only these rows in each part (a change that moves only their numbers, such
+    as a generator's own code): their jobs run again at the current code, every other finished
+    record of the part is kept as it is, and the manifest's ``grid.rows_rebuilt`` says which rows
+    which code built (``code_by_dataset`` stays the code of the rest of the part)."""
     base = dict(datasets=DatasetSpec.parse_list(datasets), seeds=list(range(10)) if seeds is None else seeds,
                 metrics=list(metrics or []), **split)
     config = RunConfig(generators=parse_generators(generators), preset=preset, budget=budget, **base)
     grids = [Grid(EQUAL, config, check(config), tuning_policy(config))]
     chosen = parse_parts(parts, config.table_labels)  # after check: the labels are the canonical ones
+    rows = parse_rerun(rerun, config.generator_labels)
     if published:
+        if rows:
+            raise OptionError("--rerun rebuilds rows of the main grid; build --published-schedules without it")
         pub = RunConfig(generators=parse_generators(published), preset=None, budget=None, **base)
         grids.append(Grid(PUBLISHED, pub, check(pub), tuning_policy(pub)))
-    return Build(grids, chosen, Path(out))
+    return Build(grids, chosen, Path(out), rerun=rows)
 
 
 def build(b: Build, executor: Callable[[], Any], command: list[str] | None = None, progress: bool = True,
@@ -184,7 +206,7 @@ def build(b: Build, executor: Callable[[], Any], command: list[str] | None = Non
         for g in b.grids:
             run_dir = dirs[g.kind]
             log(f"{g.title}, part {part}: {len(g.job_ids([part]))} jobs -> {run_dir}")
-            session = _run_part(g, run_dir, b.out, part, executor, command, progress, log)
+            session = _run_part(g, run_dir, b.out, part, executor, command, progress, log, b.rerun)
             b.sessions.append({"grid": g.kind, "title": g.title, **session})
     return dirs
 
@@ -215,7 +237,8 @@ def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str]
     grid = m.get("grid") or {}
     state_path = run_dir / GRID_STATE
     state = read_json(state_path) if state_path.is_file() else {}
-    for name, theirs in (("datasets", m.get("datasets")), ("code", grid.get("code_by_dataset"))):
+    for name, theirs in (("datasets", m.get("datasets")), ("code", grid.get("code_by_dataset")),
+                         ("rows_rebuilt", grid.get("rows_rebuilt"))):
         state[name] = {**(theirs or {}), **(state.get(name) or {})}
     write_json(state_path, state)
     if (folder / BUILD_TIMES).is_file():
@@ -233,17 +256,20 @@ def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str]
 
 
 def _run_part(g: Grid, run_dir: Path, out: Path, part: str, executor: Callable[[], Any],
-              command: list[str] | None, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    """One dataset's jobs of one grid into its run folder, then the merged manifest and tables
-    and the rendered folder; the session's times are appended to build_times.csv."""
+              command: list[str] | None, progress: bool, log: Callable[[str], None],
+              rerun: list[str] | None = None) -> dict[str, Any]:
+    """One dataset's jobs of one grid into its run folder (with ``rerun``, only those rows'),
+    then the merged manifest and tables and the rendered folder; the session's times are
+    appended to build_times.csv."""
     started, load0, t0 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), os.getloadavg()[0], time.perf_counter()
     ex = executor()
     where = describe_executor(ex)
     session = {"dataset": part, "parallel_jobs": where.get("jobs", 1), "threads": where.get("threads_per_job"),
                "cores": _cores(), "load_start": round(load0, 2), "started": started,
-               "command": " ".join(command or [])}
+               "command": " ".join(command or []), "rerun": ",".join(rerun or [])}
     try:
-        harness.run(_part_prep(g, part), run_dir, command=command, progress=progress, executor=ex, log=log)
+        harness.run(_part_prep(g, part), run_dir, command=command, progress=progress, executor=ex, log=log,
+                    rerun=set(rerun) if rerun else None)
     except BaseException as exc:
         session["status"] = "interrupted"
         _close(g, run_dir, out, session, t0, log, reason=exc)
@@ -274,7 +300,7 @@ def _close(g: Grid, run_dir: Path, out: Path, session: dict[str, Any], t0: float
         counts = m.get("jobs") or {}
         session.update(jobs_run=counts.get("run"), jobs_reused=counts.get("reused"), jobs_failed=counts.get("failed"),
                        code=m.get("code_version"))
-        _merge_manifest(g, run_dir, m, session["dataset"], reason)
+        _merge_manifest(g, run_dir, m, session["dataset"], reason, session["rerun"])
         render(run_dir, g, out)
     except Exception as err:
         if reason is None:
@@ -311,6 +337,8 @@ def _time_summary(rows: pd.DataFrame) -> dict[str, Any]:
     adding to it: the part's time is what one build of it costs. A session that ran no job (a
     finished part asked for again) adds nothing."""
     out: dict[str, Any] = {}
+    if "rerun" in rows:  # a session that rebuilt some rows only is not a build of the part
+        rows = rows[rows["rerun"].fillna("").astype(str).str.strip() == ""]
     for d, g in rows.groupby("dataset", sort=False):
         run = pd.to_numeric(g["jobs_run"], errors="coerce").fillna(0).to_numpy()
         reused = pd.to_numeric(g["jobs_reused"], errors="coerce").fillna(0).to_numpy()
@@ -324,14 +352,21 @@ def _time_summary(rows: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def _merge_manifest(g: Grid, run_dir: Path, m: dict, part: str, reason: BaseException | None) -> None:
+def _merge_manifest(g: Grid, run_dir: Path, m: dict, part: str, reason: BaseException | None,
+                    rerun: str = "") -> None:
     """The manifest of the whole grid after a part: every built dataset's entry and the code that
-    built it, the grid's jobs (missing ones listed: status ``interrupted`` until none is missing),
-    budget and tuning."""
+    built it (``rows_rebuilt``: rows a ``--rerun`` rebuilt at later code, per dataset), the grid's
+    jobs (missing ones listed: status ``interrupted`` until none is missing), budget and tuning."""
     state_path = run_dir / GRID_STATE
     state = read_json(state_path) if state_path.is_file() else {}
     state.setdefault("datasets", {}).update(m.get("datasets") or {})
-    state.setdefault("code", {})[part] = m.get("code_version")
+    rebuilt = state.setdefault("rows_rebuilt", {})
+    if rerun and part in state.setdefault("code", {}):
+        for label in rerun.split(","):
+            rebuilt.setdefault(part, {})[label] = m.get("code_version")
+    else:  # a whole build of the part (or its first): one code for every row
+        state.setdefault("code", {})[part] = m.get("code_version")
+        rebuilt.pop(part, None)
     write_json(state_path, state)
     m["datasets"] = {d: state["datasets"][d] for d in g.labels if d in state["datasets"]}
     done, failed, missing = _job_states(g, run_dir)
@@ -340,6 +375,7 @@ def _merge_manifest(g: Grid, run_dir: Path, m: dict, part: str, reason: BaseExce
     m["grid"] = {**(m.get("grid") or {}), "kind": g.kind, "datasets": g.labels, "seeds": g.config.seeds,
                  "budget": g.config.budget, "preset": g.config.preset, "tuning": g.tuning,
                  "code_by_dataset": {d: state["code"][d] for d in g.labels if d in state["code"]},
+                 "rows_rebuilt": {d: state["rows_rebuilt"][d] for d in g.labels if state["rows_rebuilt"].get(d)},
                  "built": [d for d in g.labels if d not in not_built], "not_built": not_built}
     if missing:
         why = [] if reason is None else [_describe(reason)]

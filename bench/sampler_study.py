@@ -10,6 +10,14 @@ numbers), so differences between rows are the samplers', not the sampling noise'
 
 Writes ``sampler_study.csv`` and ``sampler_study.png`` (fidelity against NFE) into ``out_dir``.
 Run it as ``python -m bench sampler-study --out DIR`` (``--quick`` for a smoke run).
+
+To choose or re-check a default, score on the validation part instead (``--score-on
+validation``: the training part of each seed's three-way split is fitted, the dimension-wise
+prediction AUROC is measured on the validation part, the test part is never read) over several
+seeds and datasets (``--seeds 0-4 --dataset eunomia,dialysis``): every (dataset, seed) is one
+trained model and one block, and ``sampler_study_paired.csv`` gives each sampler's paired
+difference from ``--baseline`` (default: MedDiff's default sampler) over the blocks, with the
+number of blocks where it is higher and a Wilcoxon signed-rank p-value.
 """
 
 from __future__ import annotations
@@ -27,15 +35,24 @@ import pandas as pd
 
 from bench.core.data import EHRDataset
 from bench.core.errors import BenchError, OptionError
+from bench.core.options import parse_ints
 
 DEFAULT_SAMPLERS = ("ancestral", "ddim", "dpmpp2m", "parataa")
 DEFAULT_BUDGETS = (5, 10, 20, 50, 100)
 QUICK_BUDGETS = (5, 10)
 
 
-def _fidelity(train: EHRDataset, test: EHRDataset, X: np.ndarray, seed: int, trees: int = 100) -> dict[str, float]:
+SCORE_ON = ("train", "validation")
+#: the scores the paired summary compares, and which way is better
+PAIRED_SCORES = {"dwpred_auroc": "higher", "detection_auroc": "lower", "dwp_r": "higher"}
+
+
+def _fidelity(train: EHRDataset, test: EHRDataset, X: np.ndarray, seed: int, trees: int = 100,
+              held_out: EHRDataset | None = None) -> dict[str, float]:
     """The benchmark's own metrics on one sample: the dimension-wise probability (r and APD) and
-    the detection AUROC (``trees`` trees; the benchmark uses 100)."""
+    the detection AUROC (``trees`` trees; the benchmark uses 100), both against the training
+    records as in the harness; with ``held_out`` also the dimension-wise prediction AUROC
+    (classifiers fitted on the synthetic records, scored on ``held_out``)."""
     from metrics.base import SyntheticData
     from metrics.detection import Detection
     from metrics.fidelity import DimensionWiseProbability
@@ -43,16 +60,26 @@ def _fidelity(train: EHRDataset, test: EHRDataset, X: np.ndarray, seed: int, tre
     synthetic = SyntheticData(X=X, y=None)
     dwp = DimensionWiseProbability(random_state=seed).compute(train, test, synthetic)
     detection = Detection(random_state=seed, n_estimators=trees).compute(train, test, synthetic)
-    return {"dwp_r": dwp["dwp_pearson_r"], "dwp_apd": dwp["dwp_apd"],
-            "detection_auroc": detection["detection_auroc"]}
+    out = {"dwp_r": dwp["dwp_pearson_r"], "dwp_apd": dwp["dwp_apd"], "detection_auroc": detection["detection_auroc"]}
+    if held_out is not None:
+        from metrics.prediction import DimensionWisePrediction
+
+        out["dwpred_auroc"] = DimensionWisePrediction(random_state=seed).compute(train, held_out, synthetic)[
+            "dwpred_auroc_syn"]
+    return out
 
 
-def _load(dataset: str | EHRDataset, seed: int) -> tuple[EHRDataset, EHRDataset]:
-    if isinstance(dataset, EHRDataset):
-        return dataset.split(seed=seed)
-    from bench import datasets
+def _load(dataset: str | EHRDataset, seed: int, score_on: str = "train") -> tuple[EHRDataset, EHRDataset]:
+    """(training records, held-out records): the two-way split, or with ``score_on='validation'``
+    the training and validation parts of the three-way split the harness draws for ``seed``."""
+    if not isinstance(dataset, EHRDataset):
+        from bench import datasets
 
-    return datasets.load(dataset).split(seed=seed)
+        dataset = datasets.load(dataset)
+    if score_on == "validation":
+        parts = dataset.split3(seed=seed)
+        return parts.train, parts.validation
+    return dataset.split(seed=seed)
 
 
 def run_sampler_study(
@@ -66,6 +93,7 @@ def run_sampler_study(
     params: dict[str, Any] | None = None,
     reference: bool = True,
     model: Any = None,
+    score_on: str = "train",
 ) -> pd.DataFrame:
     """Train MedDiff once on ``dataset``'s training split and measure every sampler at every budget.
 
@@ -75,7 +103,10 @@ def run_sampler_study(
     ``n_samples`` defaults to the size of the training split (so detection compares equal sets).
     ``quick`` uses the ``quick`` preset of MedDiff, two small budgets and a smaller detection model.
     ``params`` override MedDiff's hyperparameters (after the preset). ``model``: an already fitted
-    MedDiff (trained on the same split) to study instead of training one.
+    MedDiff (trained on the same split) to study instead of training one. ``score_on``:
+    ``train`` (fidelity against the training records only) or ``validation`` (the training part
+    of the three-way split is fitted, and the dimension-wise prediction AUROC on the validation
+    part is added; see the module docstring).
     """
     from generators import registry
     from generators.meddiff.samplers import SAMPLERS
@@ -87,9 +118,12 @@ def run_sampler_study(
         budgets = QUICK_BUDGETS if quick else DEFAULT_BUDGETS
     if not budgets or any(int(b) <= 0 for b in budgets):
         raise OptionError(f"sampler study: step budgets must be positive integers, got {list(budgets)}")
+    if score_on not in SCORE_ON:
+        raise OptionError(f"sampler study: --score-on must be one of {', '.join(SCORE_ON)}, got {score_on!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train, test = _load(dataset, seed)
+    train, test = _load(dataset, seed, score_on)
+    held_out = test if score_on == "validation" else None
     n = int(n_samples or train.n_records)
     if n <= 0:
         raise OptionError(f"sampler study: n_samples must be positive, got {n_samples}")
@@ -134,14 +168,15 @@ def run_sampler_study(
                 "converged": diag.get("converged", float("nan")),
                 "wall_s": wall,
                 "samples_per_s": n / wall if wall > 0 else float("inf"),
-                **_fidelity(train, test, X, seed, trees),
+                **_fidelity(train, test, X, seed, trees, held_out),
                 "n_samples": n,
                 "fit_s": fit_s,
             }
         )
     if reference:
         rows.append(
-            {"sampler": "real-heldout", "steps": 0, "role": "noise floor", **_fidelity(train, test, test.X, seed, trees),
+            {"sampler": "real-heldout", "steps": 0, "role": "noise floor",
+             **_fidelity(train, test, test.X, seed, trees, held_out),
              "n_samples": test.n_records, "fit_s": float("nan")}
         )
     df = pd.DataFrame(rows)
@@ -196,6 +231,40 @@ def plot_study(df: pd.DataFrame, path: str | Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def paired_summary(df: pd.DataFrame, baseline: tuple[str, int]) -> pd.DataFrame:
+    """Each (sampler, steps) against ``baseline`` over the blocks (dataset, seed) of ``df``: per
+    score of :data:`PAIRED_SCORES`, the mean paired difference (sampler minus baseline), the
+    number of blocks where it is higher, and the two-sided Wilcoxon signed-rank p-value (nan
+    below 2 blocks or when every difference is zero). Every sampler of a block shares the
+    trained model and the noise, so the pairs differ only by the sampler."""
+    from scipy.stats import wilcoxon
+
+    runs = df[~df["sampler"].isin(["real-heldout"]) & (df["role"] != "reference")].copy()
+    keys = ["dataset", "seed"]
+    base = runs[(runs["sampler"] == baseline[0]) & (runs["steps"] == baseline[1])].set_index(keys)
+    if base.empty:
+        raise OptionError(f"sampler study: the baseline {baseline[0]}-{baseline[1]} is not among the samplers "
+                          "and budgets run; add it to --samplers and --budgets")
+    rows = []
+    for (name, steps), grp in runs.groupby(["sampler", "steps"], sort=False):
+        if (name, steps) == baseline:
+            continue
+        row: dict[str, Any] = {"sampler": name, "steps": steps, "baseline": f"{baseline[0]}-{baseline[1]}",
+                               "nfe_total": float(grp["nfe_total"].mean()),
+                               "wall_ratio": float((grp.set_index(keys)["wall_s"] / base["wall_s"]).mean())}
+        for score, better in PAIRED_SCORES.items():
+            if score not in grp.columns or score not in base.columns:
+                continue
+            diff = (grp.set_index(keys)[score] - base[score]).dropna()
+            p = float("nan")
+            if len(diff) >= 2 and (diff != 0).any():
+                p = float(wilcoxon(diff).pvalue)
+            row.update({f"{score}_diff": float(diff.mean()), f"{score}_higher": int((diff > 0).sum()),
+                        f"{score}_blocks": len(diff), f"{score}_p": p, f"{score}_better": better})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _ints(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
@@ -206,13 +275,21 @@ def _ints(text: str) -> list[int]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``sampler-study`` subcommand's options (the CLI's subparser and :func:`main` share them)."""
     p.add_argument("--out", default="results/sampler_study", help="output directory")
-    p.add_argument("--dataset", default="eunomia")
+    p.add_argument("--dataset", default="eunomia", help="dataset, or several comma-separated (one block each per seed)")
     p.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS), help="comma-separated sampler names")
     p.add_argument("--budgets", type=_ints, default=None,
                    help=f"comma-separated step budgets (default {DEFAULT_BUDGETS}; quick {QUICK_BUDGETS})")
     p.add_argument("--n-samples", type=int, default=None, help="records per sampler (default: training size)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="the seed of the one model trained and of its split (one job; bench run's --seeds runs several)")
+    p.add_argument("--seed", type=int, default=0, help="the seed of the one model trained and of its split")
+    p.add_argument("--seeds", default=None,
+                   help="several seeds, comma-separated, ranges as 0-4: one trained model and split each (replaces --seed)")
+    p.add_argument("--score-on", choices=SCORE_ON, default="train",
+                   help="train: fidelity against the training records; validation: fit the three-way split's "
+                        "training part, add the dimension-wise prediction AUROC on its validation part")
+    p.add_argument("--max-updates", type=int, default=None,
+                   help="train MedDiff for this many optimiser updates (the leaderboard's equal budget is 300)")
+    p.add_argument("--baseline", default=None,
+                   help="SAMPLER-STEPS the paired summary compares against (default: MedDiff's default, ddim-20)")
     p.add_argument("--quick", action="store_true", help="tiny model and budgets, for smoke runs")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-reference", action="store_true", help="skip the T-step ancestral reference")
@@ -224,16 +301,53 @@ def run_from_args(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    df = run_sampler_study(
-        args.out, dataset=args.dataset, samplers=[s.strip() for s in args.samplers.split(",") if s.strip()],
-        budgets=args.budgets, n_samples=args.n_samples, seed=args.seed, quick=args.quick,
-        reference=not args.no_reference,
-    )
-    cols = ["sampler", "steps", "nfe", "nfe_total", "wall_s", "samples_per_s", "dwp_r", "detection_auroc"]
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(df[cols].to_string(index=False, float_format=lambda v: "nan" if math.isnan(v) else f"{v:.4g}"))
-    print(f"wrote {Path(args.out) / 'sampler_study.csv'} and {Path(args.out) / 'sampler_study.png'}")
+    seeds = parse_ints(args.seeds, "--seeds") if args.seeds else [args.seed]
+    names = [d.strip() for d in args.dataset.split(",") if d.strip()]
+    if not names:
+        raise OptionError("sampler study: --dataset names no dataset")
+    baseline = _baseline(args.baseline)
+    params = {} if args.max_updates is None else {"max_updates": args.max_updates}
+    out = Path(args.out)
+    fmt = {"float_format": lambda v: "nan" if math.isnan(v) else f"{v:.4g}", "index": False}
+    blocks = []
+    for name in names:
+        for seed in seeds:
+            where = out if len(names) == 1 and len(seeds) == 1 else out / name / f"seed{seed}"
+            df = run_sampler_study(
+                where, dataset=name, samplers=[s.strip() for s in args.samplers.split(",") if s.strip()],
+                budgets=args.budgets, n_samples=args.n_samples, seed=seed, quick=args.quick,
+                reference=not args.no_reference, params=params, score_on=args.score_on,
+            )
+            blocks.append(df.assign(dataset=name, seed=seed))
+            cols = [c for c in ("sampler", "steps", "nfe", "nfe_total", "wall_s", "samples_per_s", "dwp_r",
+                                "detection_auroc", "dwpred_auroc") if c in df.columns]
+            with pd.option_context("display.width", 160, "display.max_columns", 20):
+                print(f"{name}, seed {seed} (scored on {args.score_on}):")
+                print(df[cols].to_string(**fmt))
+            print(f"wrote {where / 'sampler_study.csv'} and {where / 'sampler_study.png'}")
+    if len(blocks) > 1:
+        whole = pd.concat(blocks, ignore_index=True)
+        whole.to_csv(out / "sampler_study_all.csv", index=False)
+        summary = paired_summary(whole, baseline)
+        summary.to_csv(out / "sampler_study_paired.csv", index=False)
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(f"paired over {len(blocks)} blocks (dataset x seed), sampler minus {baseline[0]}-{baseline[1]}:")
+            print(summary.to_string(**fmt))
+        print(f"wrote {out / 'sampler_study_all.csv'} and {out / 'sampler_study_paired.csv'}")
     return 0
+
+
+def _baseline(text: str | None) -> tuple[str, int]:
+    """``SAMPLER-STEPS`` (e.g. ``ddim-20``); None: MedDiff's default sampler and steps."""
+    if text is None:
+        from generators.meddiff import MedDiff
+
+        defaults = MedDiff.param_defaults()
+        return str(defaults["sampler"]), int(defaults["steps"])
+    name, _, steps = text.rpartition("-")
+    if not name or not steps.isdigit() or int(steps) <= 0:
+        raise OptionError(f"sampler study: --baseline must be SAMPLER-STEPS (e.g. ddim-20), got {text!r}")
+    return name, int(steps)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -283,3 +283,37 @@ def test_a_rebuilt_part_counts_its_latest_build_only():
     assert t["rhc"] == {"wall_s": 1955.4, "sessions": 1, "builds": 2, "last_status": "complete"}
     assert t["flchain"] == {"wall_s": 1500.0, "sessions": 2, "builds": 1, "last_status": "complete"}
     assert t["all"]["wall_s"] == 3455.4
+
+
+def test_rerun_rebuilds_only_the_named_rows_and_says_which_code_built_them(tmp_path, capsys, monkeypatch):
+    """``--rerun medgan`` after a change: medgan's jobs run again at the new code, real-copy's and
+    independent's records stay byte for byte (their keys now stale), the manifest names the rows
+    and their code, and the session is not counted as a build of the part."""
+    out = tmp_path / "res"
+    assert main([*GRID, "--part", "toy", "--out", str(out)]) == 0
+    run, before = _records(out)
+    code0 = _manifest(out)["grid"]["code_by_dataset"]["toy"]
+    import bench.config
+    import bench.harness
+
+    for module in (bench.config, bench.harness):  # "the code changed"
+        monkeypatch.setattr(module, "code_version", lambda: "newcode00000")
+    capsys.readouterr()
+    assert main([*GRID, "--part", "toy", "--rerun", "medgan", "--out", str(out)]) == 0
+    assert "4 of 6 jobs already finished" in capsys.readouterr().err
+    _, after = _records(out)
+    medgan = {k for k in before if k.startswith("medgan")}
+    assert len(medgan) == 2 and all(after[k] == before[k] for k in before if k not in medgan)
+    assert all(json.loads(after[k])["key"] != json.loads(before[k])["key"] for k in medgan)
+    m = _manifest(out)
+    assert m["grid"]["code_by_dataset"]["toy"] == code0
+    assert m["grid"]["rows_rebuilt"] == {"toy": {"medgan": "newcode00000"}}
+    times = pd.read_csv(out / "leaderboard" / "build_times.csv")
+    assert times["rerun"].fillna("").tolist() == ["", "medgan"] and times["jobs_run"].tolist() == [6, 2]
+    assert m["grid"]["build_times"]["toy"]["wall_s"] == round(float(times["wall_s"].iloc[0]), 1)
+    # a whole build of the part at the new code: one code again, nothing marked as rebuilt
+    assert main([*GRID, "--part", "toy", "--out", str(out)]) == 0
+    m = _manifest(out)
+    assert m["grid"]["code_by_dataset"]["toy"] == "newcode00000" and m["grid"]["rows_rebuilt"] == {}
+    assert main([*GRID, "--rerun", "ctgan", "--out", str(out)]) == 2
+    assert "--rerun: 'ctgan' is not a row of the grid" in capsys.readouterr().err

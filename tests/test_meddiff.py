@@ -230,6 +230,27 @@ def test_sampling_precision(fitted: MedDiff) -> None:
         registry.make("meddiff:precision=half")
 
 
+@pytest.mark.parametrize("autocast", [False, True])
+def test_in_place_sampling_path_matches_the_training_path(fitted: MedDiff, autocast: bool) -> None:
+    """Sampling (no autograd) takes the residual blocks' in-place path; it must compute the very
+    numbers the out-of-place training path computes, in float32 and under a bfloat16 autocast,
+    and leave its inputs untouched."""
+    net = fitted.model_
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn((257, fitted.n_codes_), generator=gen)
+    t = torch.randint(0, fitted.timesteps, (257,), generator=gen)
+    y = torch.randint(0, 3, (257,), generator=gen)  # 2: the "no label" entry
+    x_before = x.clone()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with torch.enable_grad():
+            trained_path = net(x, t, y).detach()
+        with torch.no_grad():
+            sampling_path = net(x, t, y)
+    assert torch.equal(x, x_before)
+    assert sampling_path.dtype == trained_path.dtype == torch.float32
+    assert torch.equal(sampling_path, trained_path)
+
+
 def test_schedules() -> None:
     for kind in ("linear", "cosine"):
         s = make_schedule(kind, 1000)

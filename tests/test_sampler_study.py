@@ -41,3 +41,43 @@ def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="budgets"):
         run_sampler_study(tmp_path, dataset=make_toy(n_records=100), budgets=(0,), quick=True)
     assert main(["--out", str(tmp_path), "--dataset", "toy", "--quick", "--samplers", "nope"]) == 2
+
+
+def test_validation_study_over_seeds_pairs_each_sampler_with_the_baseline(tmp_path: Path) -> None:
+    """``--score-on validation --seeds``: one fit per seed on the three-way split's training part,
+    the held-out row is the validation part (never the test part), and the paired summary has
+    one row per sampler other than the baseline, over every block."""
+    args = ["--out", str(tmp_path), "--dataset", "toy", "--quick", "--seeds", "0-1", "--samplers", "ddim,dpmpp2m",
+            "--budgets", "4,8", "--score-on", "validation", "--no-reference", "--baseline", "ddim-8"]
+    assert main(args) == 0
+    whole = pd.read_csv(tmp_path / "sampler_study_all.csv")
+    assert sorted(set(whole["seed"])) == [0, 1] and whole["dwpred_auroc"].between(0, 1).all()
+    from bench import datasets
+
+    parts = datasets.load("toy").split3(seed=0)
+    assert len(whole) == 2 * 4  # no T-step reference and no held-out row with --no-reference
+    paired = pd.read_csv(tmp_path / "sampler_study_paired.csv")
+    assert sorted(zip(paired["sampler"], paired["steps"])) == [("ddim", 4), ("dpmpp2m", 4), ("dpmpp2m", 8)]
+    assert (paired["dwpred_auroc_blocks"] == 2).all() and (paired["detection_auroc_blocks"] == 2).all()
+    one = run_sampler_study(tmp_path / "one", dataset="toy", samplers=("ddim",), budgets=(4,), quick=True,
+                            score_on="validation")
+    assert int(one.loc[one["sampler"] == "real-heldout", "n_samples"].iloc[0]) == parts.validation.n_records
+    assert main([*args[:-1], "ddim-99"]) == 2  # a baseline that was not run is refused
+    assert main([*args[:-2], "--baseline", "ddim"]) == 2  # and one that is not SAMPLER-STEPS
+
+
+def test_paired_summary_known_answer() -> None:
+    """A sampler that scores 0.01 higher than the baseline in every block: +0.01, higher in all."""
+    from bench.sampler_study import paired_summary
+
+    rows = []
+    for seed in range(4):
+        for name, steps, bump in (("ddim", 20, 0.0), ("dpmpp2m", 10, 0.01)):
+            rows.append({"dataset": "d", "seed": seed, "sampler": name, "steps": steps, "role": "", "nfe_total": steps,
+                         "wall_s": steps / 10, "dwpred_auroc": 0.7 + seed / 100 + bump,
+                         "detection_auroc": 0.9 - bump, "dwp_r": 0.95})
+    out = paired_summary(pd.DataFrame(rows), ("ddim", 20)).iloc[0]
+    assert out["sampler"] == "dpmpp2m" and out["wall_ratio"] == pytest.approx(0.5)
+    assert out["dwpred_auroc_diff"] == pytest.approx(0.01) and out["dwpred_auroc_higher"] == 4
+    assert out["detection_auroc_diff"] == pytest.approx(-0.01) and out["detection_auroc_higher"] == 0
+    assert out["dwp_r_diff"] == 0 and pd.isna(out["dwp_r_p"])  # a tie is a tie: no p-value
