@@ -57,7 +57,7 @@ def test_validation_study_over_seeds_pairs_each_sampler_with_the_baseline(tmp_pa
     parts = datasets.load("toy").split3(seed=0)
     assert len(whole) == 2 * 4  # no T-step reference and no held-out row with --no-reference
     paired = pd.read_csv(tmp_path / "sampler_study_paired.csv")
-    assert sorted(zip(paired["sampler"], paired["steps"])) == [("ddim", 4), ("dpmpp2m", 4), ("dpmpp2m", 8)]
+    assert sorted(zip(paired["sampler"], paired["steps"], strict=True)) == [("ddim", 4), ("dpmpp2m", 4), ("dpmpp2m", 8)]
     assert (paired["dwpred_auroc_blocks"] == 2).all() and (paired["detection_auroc_blocks"] == 2).all()
     one = run_sampler_study(tmp_path / "one", dataset="toy", samplers=("ddim",), budgets=(4,), quick=True,
                             score_on="validation")
