@@ -57,6 +57,17 @@ def policy_text(manifest: dict) -> str:
     if len(set(code.values())) > 1:
         parts.append("Parts built by different code (their numbers may differ for that reason alone): "
                      + "; ".join(f"{d} {c}" for d, c in code.items()) + ".")
+    rebuilt: dict[tuple[str, str], list[str]] = {}  # (rows, code) -> datasets
+    for d, rows in (grid.get("rows_rebuilt") or {}).items():
+        by_code: dict[str, list[str]] = {}
+        for row, c in rows.items():
+            by_code.setdefault(c, []).append(row)
+        for c, names in by_code.items():
+            rebuilt.setdefault((", ".join(names), c), []).append(d)
+    if rebuilt:
+        parts.append("Rows rebuilt by later code than the rest of their part (bench leaderboard --rerun, after a "
+                     "change that moves only their numbers): "
+                     + "; ".join(f"{rows} by {c} on {', '.join(ds)}" for (rows, c), ds in rebuilt.items()) + ".")
     return " ".join(parts)
 
 

@@ -31,7 +31,7 @@ def eunomia_train():
     return efficiency.load_train()
 
 
-@pytest.mark.parametrize("name", efficiency.GENERATORS)
+@pytest.mark.parametrize("name", [*efficiency.GENERATORS, *efficiency.WITNESSES.values()])
 def test_update_efficiency(benchmark, name: str, one_thread: None, eunomia_train) -> None:
     if getattr(benchmark, "disabled", False):
         pytest.skip("benchmark: run with --benchmark-enable")
@@ -39,7 +39,7 @@ def test_update_efficiency(benchmark, name: str, one_thread: None, eunomia_train
     from generators import registry
 
     try:
-        registry.get_class(name)
+        registry.get_class(efficiency._base(name))
     except BenchError as exc:  # e.g. the ctgan package missing from a partial install
         pytest.skip(str(exc))
     if efficiency.START_LOAD is None:

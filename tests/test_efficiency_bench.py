@@ -167,5 +167,15 @@ def test_the_suite_and_its_summary_import_from_a_checkout():
 
     suite = importlib.import_module("benchmarks.test_efficiency")
     summary = importlib.import_module("benchmarks.conftest")
-    assert suite.efficiency is eff and "eff" not in vars(summary)
+    assert suite.efficiency is eff
     assert "from benchmarks import efficiency" in Path(summary.__file__).read_text()
+
+
+def test_a_stated_reason_has_its_witness_measured_beside_it() -> None:
+    """A reason that names one cost (EHR-GPT's dropout masks) comes with a witness row, the same
+    update without that cost: a generator spec the benchmark builds and times like any other."""
+    for name, witness in eff.WITNESSES.items():
+        assert name in eff.GENERATORS and name in eff.REASONS and witness in eff.REASONS[name]
+        gen = eff.build(witness)
+        assert type(gen) is type(eff.build(name)) and eff._boundary_for(witness, gen) == eff._boundary_for(name, gen)
+    assert eff.build("ehrgpt:dropout=0.0").dropout == 0.0 and eff.build("ehrgpt").dropout == 0.1

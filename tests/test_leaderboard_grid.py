@@ -311,9 +311,12 @@ def test_rerun_rebuilds_only_the_named_rows_and_says_which_code_built_them(tmp_p
     times = pd.read_csv(out / "leaderboard" / "build_times.csv")
     assert times["rerun"].fillna("").tolist() == ["", "medgan"] and times["jobs_run"].tolist() == [6, 2]
     assert m["grid"]["build_times"]["toy"]["wall_s"] == round(float(times["wall_s"].iloc[0]), 1)
+    assert "Rows rebuilt by later code than the rest of their part (bench leaderboard --rerun" in (
+        out / "headline.md").read_text() and "medgan by newcode00000 on toy." in (out / "headline.md").read_text()
     # a whole build of the part at the new code: one code again, nothing marked as rebuilt
     assert main([*GRID, "--part", "toy", "--out", str(out)]) == 0
     m = _manifest(out)
     assert m["grid"]["code_by_dataset"]["toy"] == "newcode00000" and m["grid"]["rows_rebuilt"] == {}
+    assert "Rows rebuilt" not in (out / "headline.md").read_text()
     assert main([*GRID, "--rerun", "ctgan", "--out", str(out)]) == 2
     assert "--rerun: 'ctgan' is not a row of the grid" in capsys.readouterr().err
