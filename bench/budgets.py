@@ -68,6 +68,10 @@ def policy_text(manifest: dict) -> str:
         parts.append("Rows rebuilt by later code than the rest of their part (bench leaderboard --rerun, after a "
                      "change that moves only their numbers): "
                      + "; ".join(f"{rows} by {c} on {', '.join(ds)}" for (rows, c), ds in rebuilt.items()) + ".")
+    retired = grid.get("rows_retired") or {}
+    if retired:
+        parts.append("Rows retired from this leaderboard, nothing else rerun (bench leaderboard --retire; "
+                     "docs/generators.md says why): " + ", ".join(f"{r} by {c}" for r, c in retired.items()) + ".")
     return " ".join(parts)
 
 

@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rebuild only these rows (generator specs as in -g) in each part at the current code, "
                          "keeping every other finished job as it is; for a change that moves only their numbers "
                          "(the manifest records which code built which rows)")
+    lb.add_argument("--retire", default=None, metavar="GENERATORS",
+                    help="drop these rows (generator specs as in -g) from the leaderboard rendered in --out and run "
+                         "nothing: every other row's record is kept as it is and the tables rendered again; -g must "
+                         "not name them (the manifest records which rows were retired, and by which code)")
     lb.add_argument("--metrics", "-m", default=None, help="comma-separated metrics (default: the default suite)")
     lb.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
     _add_split_arguments(lb)
@@ -321,7 +325,7 @@ def cmd_leaderboard(args: argparse.Namespace, argv: list[str]) -> int:
         args.generators, args.datasets or leaderboard.GRID_DATASETS,
         seeds=_int_list("--seeds", args.seeds or leaderboard.GRID_SEEDS), preset=preset,
         budget=_budget(args.budget, leaderboard.GRID_BUDGET), parts=args.part, published=args.published_schedules,
-        rerun=args.rerun, out=args.out, metrics=_name_list(args.metrics), device=args.device, split_seed=args.split_seed,
+        rerun=args.rerun, retire=args.retire, out=args.out, metrics=_name_list(args.metrics), device=args.device, split_seed=args.split_seed,
         val_size=args.val_size, test_size=args.test_size)
     kind = "process" if args.jobs > 1 else "local"
     make_executor(kind, jobs=args.jobs, threads=args.threads)  # a bad --jobs / --threads: refused before any work

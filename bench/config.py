@@ -205,8 +205,8 @@ class Prepared:
 
 def parse_generators(text: str | list[str], add_baseline: bool = True) -> list[GeneratorSpec]:
     """Specs from the CLI text; ``all`` stands for every built-in generator, each with the rows its
-    class declares in ``variants`` (MedDiff: the plain conditional model, the guided one and the
-    accelerated sampler, so the table shows what each contribution does)."""
+    class declares in ``variants`` (MedDiff: the plain conditional model and the guided one, so
+    the table shows what guidance does)."""
     specs = []
     for spec in GeneratorSpec.parse_list(",".join(text) if isinstance(text, list) else text):
         if spec.name == "all" and not spec.options:

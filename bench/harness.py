@@ -118,12 +118,17 @@ def run(
     executor=None,
     tables: str = "each",
     rerun: Collection[str] | None = None,
+    run_none: bool = False,
 ) -> Path:
     """Run the grid into ``run_dir``, skipping jobs already finished there with the same key.
 
     ``rerun`` (generator labels): run those generators' jobs whatever their records say, and keep
     every other finished record as it is, even one of older code (a change that moves only these
     generators' numbers; bench.leaderboard records which code built which rows).
+
+    ``run_none``: run no job: every record is kept as it is (ok or failed, of any code) and the
+    tables are rebuilt from them; a job without a record is an error, raised before anything is
+    written (``bench leaderboard --retire``: dropping rows moves no other row's numbers).
 
     ``tables``: ``each`` rebuilds the tables as jobs finish (a reader of the folder sees the
     finished jobs; in a large folder not after every one: :data:`TABLE_REFRESH_FACTOR`) and at the
@@ -135,6 +140,11 @@ def run(
         raise ValueError(f"tables must be one of {TABLES}, got {tables!r}")
     log = log or (lambda msg: print(msg, file=sys.stderr))
     manifest_path = run_dir / "manifest.json"
+    if run_none:
+        lacking = [job.id for job in prep.jobs if not (run_dir / "jobs" / f"{job.id}.json").is_file()]
+        if lacking:
+            raise OptionError(f"{run_dir}: {len(lacking)} of {len(prep.jobs)} jobs have no record (first: "
+                              f"{', '.join(lacking[:3])}), and this run may run none; build them first")
     if manifest_path.exists():
         old = read_json(manifest_path)
         if old.get("config_hash") != prep.config.hash:
@@ -173,7 +183,9 @@ def run(
     pending, skipped = [], 0
     for job in jobs:
         path = jobs_dir / f"{job.id}.json"
-        if rerun is not None:
+        if run_none:
+            keep = True
+        elif rerun is not None:
             keep = job.spec.label not in rerun and _finished(path, None, log)
         else:
             keep = not force and _finished(path, job_key(prep, job), log)
@@ -182,7 +194,8 @@ def run(
         else:
             pending.append(job)
     if skipped:
-        how = f"kept as they are (--rerun {','.join(sorted(rerun))})" if rerun is not None else "reused"
+        how = ("kept as they are (none runs)" if run_none else f"kept as they are (--rerun {','.join(sorted(rerun))})"
+               if rerun is not None else "reused")
         log(f"{skipped} of {len(jobs)} jobs already finished in {run_dir}: {how}")
     done = failed = 0
     # no overall time left: averaged over jobs of very different lengths it misleads; each running

@@ -28,7 +28,7 @@ published defaults (no preset, no budget) in a second run folder, rendered into
 ``<out>/leaderboard-published/`` and marked as such in every caption.
 
 Tuning policy: nothing is tuned on the leaderboard. Every contestant runs its declared defaults
-(at the preset); rows a class declares in ``Generator.variants`` (MedDiff: guided, ParaTAA) are
+(at the preset); rows a class declares in ``Generator.variants`` (MedDiff: guided) are
 ablations of its contributions, fixed before any run; anything else given on the command line is
 named in the caption as set by hand.
 """
@@ -50,10 +50,10 @@ from bench import harness
 from bench.config import Checked, Prepared, RunConfig, check, job_id, parse_generators, prepare
 from bench.core.errors import OptionError
 from bench.core.io import read_json, write_csv, write_json
-from bench.core.options import DatasetSpec, GeneratorSpec
+from bench.core.options import DatasetSpec
 from bench.executors import describe_executor
+from bench.grid_choices import parse_parts, parse_rerun, parse_retire, tuning_policy
 from bench.results import records_from_tables, write_tables
-from generators import registry as generator_registry
 
 GRID_DATASETS = "eunomia,flchain,dialysis,smarto,framingham,rhc"
 GRID_SEEDS = "0-9"
@@ -68,7 +68,7 @@ GRID_STATE = "grid.json"
 KEPT = ("manifest.json", "scores.csv", "timings.csv", "jobs.csv", BUILD_TIMES)
 TOP = ("headline.md", "verdict.md", "leaderboard.md", "leaderboard.tex", "leaderboard.csv", "ranking.md")
 TIME_COLUMNS = ["dataset", "status", "wall_s", "jobs_run", "jobs_reused", "jobs_failed", "parallel_jobs", "threads",
-                "cores", "load_start", "load_end", "started", "finished", "code", "command", "rerun"]
+                "cores", "load_start", "load_end", "started", "finished", "code", "command", "rerun", "retired"]
 
 
 @dataclass
@@ -113,59 +113,13 @@ class Build:
     out: Path
     sessions: list[dict[str, Any]] = field(default_factory=list)
     rerun: list[str] = field(default_factory=list)
-
-
-def parse_parts(items: list[str] | None, labels: list[str]) -> list[str]:
-    """``--part`` (repeatable, each a comma list in the dataset grammar) as grid labels, in grid
-    order; none: every dataset. An unknown name is an error naming the option and the grid."""
-    if not items:
-        return list(labels)
-    wanted = {s.label for item in items for s in DatasetSpec.parse_list(item)}
-    unknown = sorted(wanted - set(labels))
-    if unknown:
-        raise OptionError(f"--part: {', '.join(repr(u) for u in unknown)} is not a dataset of the grid "
-                          f"(its datasets: {', '.join(labels)}; --datasets sets them)")
-    return [d for d in labels if d in wanted]
-
-
-def parse_rerun(text: str | None, labels: list[str]) -> list[str]:
-    """``--rerun`` (generator specs, as in ``-g``) as grid row labels; an unknown one is an error
-    naming the option and the grid's rows."""
-    if not text:
-        return []
-    wanted = [spec.label for spec in GeneratorSpec.parse_list(text)]
-    unknown = [w for w in wanted if w not in labels]
-    if unknown:
-        raise OptionError(f"--rerun: {', '.join(repr(u) for u in unknown)} is not a row of the grid "
-                          f"(its rows: {', '.join(labels)})")
-    return list(dict.fromkeys(wanted))
-
-
-def tuning_policy(config: RunConfig) -> str:
-    """The caption's tuning sentence: nothing tuned; each row at its declared defaults, a class's
-    declared variants named as ablations, anything else set on the command line named too."""
-    ablations, by_hand = [], []
-    for spec in config.generators:
-        if not spec.options:
-            continue
-        cls = generator_registry.get_class(spec.name)
-        declared = {GeneratorSpec.parse(v).label for v in (cls.variants or {}).values()}
-        (ablations if spec.label in declared else by_hand).append(spec.label)
-    preset = f" at the '{config.preset}' preset" if config.preset else " (published defaults)"
-    text = (f"nothing is tuned. Every contestant runs its declared defaults{preset}; no setting was chosen on "
-            "these test records (validation-only re-checks kept every default: docs/generators.md)")
-    if ablations:
-        text += (f"; {', '.join(ablations)}: ablation rows of their class's contributions (Generator.variants), "
-                 "fixed before any run, not tuned")
-    if by_hand:
-        text += f"; set by hand on the command line, not tuned by ehrbench: {', '.join(by_hand)}"
-    return text + "."
+    retire: list[str] = field(default_factory=list)
 
 
 def plan(generators: str = "all", datasets: str = GRID_DATASETS, seeds: list[int] | None = None,
          preset: str | None = GRID_PRESET, budget: int | None = GRID_BUDGET, parts: list[str] | None = None,
          published: str | None = None, out: str | Path = "results", metrics: list[str] | None = None,
-         rerun: str | None = None, **split: Any) -> Build:
+         rerun: str | None = None, retire: str | None = None, **split: Any) -> Build:
     """Every check of a leaderboard build before any work: generators, datasets, seeds, preset,
     budget, ``--part`` names, ``--rerun`` rows and the published-schedule generators. ``split``:
     device, split_seed, val_size, test_size (RunConfig fields).
@@ -173,19 +127,29 @@ def plan(generators: str = "all", datasets: str = GRID_DATASETS, seeds: list[int
     ``rerun``: rebuild only these rows in each part (a change that moves only their numbers, such
     as a generator's own code): their jobs run again at the current code, every other finished
     record of the part is kept as it is, and the manifest's ``grid.rows_rebuilt`` says which rows
-    which code built (``code_by_dataset`` stays the code of the rest of the part)."""
+    which code built (``code_by_dataset`` stays the code of the rest of the part).
+
+    ``retire``: drop these rows from the leaderboard rendered under ``out`` and run nothing: the
+    grid is ``generators`` (without them), every other row's record is kept as it is (of whatever
+    code built it, failed ones too), the tables are rendered again, and the manifest's
+    ``grid.rows_retired`` names the rows and the code that retired them. For a row the evidence
+    shows to add nothing; dropping it moves no other row's numbers, only the ranks it held."""
     base = dict(datasets=DatasetSpec.parse_list(datasets), seeds=list(range(10)) if seeds is None else seeds,
                 metrics=list(metrics or []), **split)
     config = RunConfig(generators=parse_generators(generators), preset=preset, budget=budget, **base)
     grids = [Grid(EQUAL, config, check(config), tuning_policy(config))]
     chosen = parse_parts(parts, config.table_labels)  # after check: the labels are the canonical ones
     rows = parse_rerun(rerun, config.generator_labels)
+    retired = parse_retire(retire, config, Path(out) / FOLDERS[EQUAL])
+    if retired and (rows or published or parts):
+        raise OptionError("--retire renders the whole committed grid again and runs nothing; give it without "
+                          "--rerun, --published-schedules and --part")
     if published:
         if rows:
             raise OptionError("--rerun rebuilds rows of the main grid; build --published-schedules without it")
         pub = RunConfig(generators=parse_generators(published), preset=None, budget=None, **base)
         grids.append(Grid(PUBLISHED, pub, check(pub), tuning_policy(pub)))
-    return Build(grids, chosen, Path(out), rerun=rows)
+    return Build(grids, chosen, Path(out), rerun=rows, retire=retired)
 
 
 def build(b: Build, executor: Callable[[], Any], command: list[str] | None = None, progress: bool = True,
@@ -201,29 +165,34 @@ def build(b: Build, executor: Callable[[], Any], command: list[str] | None = Non
         found = harness.find_resumable(root, g.config)
         dirs[g.kind] = found or harness.new_run_dir(root, g.config)
         if found is None:
-            seed_from_rendered(g, dirs[g.kind], b.out / g.folder, log)
+            seed_from_rendered(g, dirs[g.kind], b.out / g.folder, log, retired=b.retire)
     for part in b.parts:
         for g in b.grids:
             run_dir = dirs[g.kind]
             log(f"{g.title}, part {part}: {len(g.job_ids([part]))} jobs -> {run_dir}")
-            session = _run_part(g, run_dir, b.out, part, executor, command, progress, log, b.rerun)
+            # retiring runs nothing: the tables are rendered once, after the last part
+            last = not b.retire or part == b.parts[-1]
+            session = _run_part(g, run_dir, b.out, part, executor, command, progress, log, b.rerun, b.retire,
+                                render_tables=last)
             b.sessions.append({"grid": g.kind, "title": g.title, **session})
     return dirs
 
 
-def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str], None]) -> int:
+def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str], None],
+                       retired: list[str] | None = None) -> int:
     """Start a new run folder from the grid's rendered folder (the committed leaderboard: its
     tables and manifest, no job records), so that a part built on another day, from a clean
     checkout, merges with the parts committed before it: the records its tables hold
     (bench.results.records_from_tables) become ``jobs/<id>.json``, the built datasets' entries
     and code go to ``grid.json``, and the build times carry over. Only a folder of the same grid
     (its configuration hash) is taken, and what ``run_dir`` already holds is kept (a record, a
-    dataset's entry, a session's time); return the records seeded."""
+    dataset's entry, a session's time); return the records seeded. With ``retired``, the folder's
+    grid is this one with those rows added (``parse_retire`` checked it): their records stay out."""
     try:
         m = read_json(folder / "manifest.json")
     except (OSError, ValueError):
         return 0
-    if m.get("config_hash") != g.config.hash or not (folder / "jobs.csv").is_file():
+    if (m.get("config_hash") != g.config.hash and not retired) or not (folder / "jobs.csv").is_file():
         return 0
     # a merge: a record the run folder already holds is kept as it is
     ours = {(gen, d, s): run_dir / "jobs" / f"{jid}.json" for gen, d, s, jid in g.job_ids()}
@@ -238,7 +207,7 @@ def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str]
     state_path = run_dir / GRID_STATE
     state = read_json(state_path) if state_path.is_file() else {}
     for name, theirs in (("datasets", m.get("datasets")), ("code", grid.get("code_by_dataset")),
-                         ("rows_rebuilt", grid.get("rows_rebuilt"))):
+                         ("rows_rebuilt", grid.get("rows_rebuilt")), ("rows_retired", grid.get("rows_retired"))):
         state[name] = {**(theirs or {}), **(state.get(name) or {})}
     write_json(state_path, state)
     if (folder / BUILD_TIMES).is_file():
@@ -257,7 +226,8 @@ def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str]
 
 def _run_part(g: Grid, run_dir: Path, out: Path, part: str, executor: Callable[[], Any],
               command: list[str] | None, progress: bool, log: Callable[[str], None],
-              rerun: list[str] | None = None) -> dict[str, Any]:
+              rerun: list[str] | None = None, retire: list[str] | None = None,
+              render_tables: bool = True) -> dict[str, Any]:
     """One dataset's jobs of one grid into its run folder (with ``rerun``, only those rows'),
     then the merged manifest and tables and the rendered folder; the session's times are
     appended to build_times.csv."""
@@ -266,16 +236,17 @@ def _run_part(g: Grid, run_dir: Path, out: Path, part: str, executor: Callable[[
     where = describe_executor(ex)
     session = {"dataset": part, "parallel_jobs": where.get("jobs", 1), "threads": where.get("threads_per_job"),
                "cores": _cores(), "load_start": round(load0, 2), "started": started,
-               "command": " ".join(command or []), "rerun": ",".join(rerun or [])}
+               "command": " ".join(command or []), "rerun": ",".join(rerun or []), "retired": ",".join(retire or [])}
     try:
         harness.run(_part_prep(g, part), run_dir, command=command, progress=progress, executor=ex, log=log,
-                    rerun=set(rerun) if rerun else None)
+                    rerun=set(rerun) if rerun else None, run_none=bool(retire),
+                    tables="none" if retire else "each")  # _close writes them
     except BaseException as exc:
         session["status"] = "interrupted"
         _close(g, run_dir, out, session, t0, log, reason=exc)
         raise
     session["status"] = "complete"
-    return _close(g, run_dir, out, session, t0, log)
+    return _close(g, run_dir, out, session, t0, log, render_tables=render_tables)
 
 
 def _cores() -> int:
@@ -292,7 +263,7 @@ def _part_prep(g: Grid, part: str) -> Prepared:
 
 
 def _close(g: Grid, run_dir: Path, out: Path, session: dict[str, Any], t0: float, log: Callable[[str], None],
-           reason: BaseException | None = None) -> dict[str, Any]:
+           reason: BaseException | None = None, render_tables: bool = True) -> dict[str, Any]:
     """After a part (finished or stopped): the counts of its session, the merged manifest, the
     tables, the rendered folder, and the session's row in build_times.csv. Never masks ``reason``."""
     try:
@@ -300,8 +271,9 @@ def _close(g: Grid, run_dir: Path, out: Path, session: dict[str, Any], t0: float
         counts = m.get("jobs") or {}
         session.update(jobs_run=counts.get("run"), jobs_reused=counts.get("reused"), jobs_failed=counts.get("failed"),
                        code=m.get("code_version"))
-        _merge_manifest(g, run_dir, m, session["dataset"], reason, session["rerun"])
-        render(run_dir, g, out)
+        _merge_manifest(g, run_dir, m, session["dataset"], reason, session["rerun"], session.get("retired", ""))
+        if render_tables or reason is not None:
+            render(run_dir, g, out)
     except Exception as err:
         if reason is None:
             raise
@@ -353,7 +325,7 @@ def _time_summary(rows: pd.DataFrame) -> dict[str, Any]:
 
 
 def _merge_manifest(g: Grid, run_dir: Path, m: dict, part: str, reason: BaseException | None,
-                    rerun: str = "") -> None:
+                    rerun: str = "", retired: str = "") -> None:
     """The manifest of the whole grid after a part: every built dataset's entry and the code that
     built it (``rows_rebuilt``: rows a ``--rerun`` rebuilt at later code, per dataset), the grid's
     jobs (missing ones listed: status ``interrupted`` until none is missing), budget and tuning."""
@@ -361,7 +333,13 @@ def _merge_manifest(g: Grid, run_dir: Path, m: dict, part: str, reason: BaseExce
     state = read_json(state_path) if state_path.is_file() else {}
     state.setdefault("datasets", {}).update(m.get("datasets") or {})
     rebuilt = state.setdefault("rows_rebuilt", {})
-    if rerun and part in state.setdefault("code", {}):
+    if retired:  # nothing ran: the code that built each row stays; the retired rows leave the record
+        state.setdefault("code", {})
+        for label in retired.split(","):
+            state.setdefault("rows_retired", {})[label] = m.get("code_version")
+            for rows in rebuilt.values():
+                rows.pop(label, None)
+    elif rerun and part in state.setdefault("code", {}):
         for label in rerun.split(","):
             rebuilt.setdefault(part, {})[label] = m.get("code_version")
     else:  # a whole build of the part (or its first): one code for every row
@@ -376,6 +354,8 @@ def _merge_manifest(g: Grid, run_dir: Path, m: dict, part: str, reason: BaseExce
                  "budget": g.config.budget, "preset": g.config.preset, "tuning": g.tuning,
                  "code_by_dataset": {d: state["code"][d] for d in g.labels if d in state["code"]},
                  "rows_rebuilt": {d: state["rows_rebuilt"][d] for d in g.labels if state["rows_rebuilt"].get(d)},
+                 "rows_retired": {r: c for r, c in (state.get("rows_retired") or {}).items()
+                                  if r not in g.config.generator_labels},
                  "built": [d for d in g.labels if d not in not_built], "not_built": not_built}
     if missing:
         why = [] if reason is None else [_describe(reason)]

@@ -231,8 +231,8 @@ def test_the_default_grid_is_the_issue_s():
     assert g.config.seeds == list(range(10)) and g.config.preset == "cpu" and g.config.budget == lb.GRID_BUDGET
     names = {s.name for s in g.config.generators}
     assert names == set(registry.BUILTIN)
-    assert len(g.config.generators) == 15  # 13 contestants (MedDiff's three rows) and the two references
-    assert "meddiff:guidance_scale=2.0, meddiff:sampler=parataa: ablation rows" in g.tuning
+    assert len(g.config.generators) == 14  # 12 contestants (MedDiff's two rows) and the two references
+    assert "meddiff:guidance_scale=2.0: ablation rows" in g.tuning
     assert "set by hand" not in g.tuning
     helps = {a.dest: a.help for a in _leaderboard_parser()._actions}
     assert lb.GRID_DATASETS in helps["datasets"] and lb.GRID_SEEDS in helps["seeds"]
@@ -320,3 +320,43 @@ def test_rerun_rebuilds_only_the_named_rows_and_says_which_code_built_them(tmp_p
     assert "Rows rebuilt" not in (out / "headline.md").read_text()
     assert main([*GRID, "--rerun", "ctgan", "--out", str(out)]) == 2
     assert "--rerun: 'ctgan' is not a row of the grid" in capsys.readouterr().err
+
+
+def test_retire_drops_a_row_runs_nothing_and_keeps_every_other_record(tmp_path, capsys, monkeypatch):
+    """``--retire medgan`` after a code change: no job runs, the other rows' records and scores stay
+    exactly as they were (their keys stale), medgan leaves every table, and the manifest and the
+    caption name the retired row and the code that retired it. Bad uses are refused by name."""
+    out = tmp_path / "res"
+    assert main([*GRID, "--out", str(out)]) == 0
+    scores0 = pd.read_csv(out / "leaderboard" / "scores.csv")
+    m0 = _manifest(out)
+    import bench.config
+    import bench.harness
+
+    for module in (bench.config, bench.harness):  # "the code changed"
+        monkeypatch.setattr(module, "code_version", lambda: "newcode00000")
+    narrowed = [a if a != "real-copy,medgan" else "real-copy" for a in GRID]
+    capsys.readouterr()
+    assert main([*GRID, "--retire", "medgan", "--out", str(out)]) == 2
+    assert "--retire: 'medgan' is still a row of the grid" in capsys.readouterr().err
+    assert main([*narrowed, "--retire", "ctgan", "--out", str(out)]) == 2
+    assert "--retire: 'ctgan' is not a row of the leaderboard" in capsys.readouterr().err
+    assert main([*narrowed, "--retire", "medgan", "--budget", "31", "--out", str(out)]) == 2
+    assert "its configuration differs in budget" in capsys.readouterr().err
+    assert main([*narrowed, "--retire", "medgan", "--part", "toy", "--out", str(out)]) == 2
+    assert _manifest(out) == m0  # refused before any work
+
+    assert main([*narrowed, "--retire", "medgan", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "kept as they are (none runs)" in err and "medgan" not in _jobs(out)["generator"].tolist()
+    scores1 = pd.read_csv(out / "leaderboard" / "scores.csv")
+    kept = scores0[scores0["generator"] != "medgan"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(scores1.reset_index(drop=True), kept)
+    m = _manifest(out)
+    assert m["jobs"]["missing"] == 0 and m["status"] == "complete"
+    assert m["grid"]["code_by_dataset"] == m0["grid"]["code_by_dataset"]
+    assert m["grid"]["rows_retired"] == {"medgan": "newcode00000"}
+    assert m["grid"]["build_times"] == m0["grid"]["build_times"]  # nothing was built
+    headline = (out / "headline.md").read_text()
+    assert "Rows retired from this leaderboard" in headline and "medgan by newcode00000" in headline
+    assert "| medgan" not in headline
