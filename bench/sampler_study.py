@@ -18,6 +18,10 @@ seeds and datasets (``--seeds 0-4 --dataset eunomia,dialysis``): every (dataset,
 trained model and one block, and ``sampler_study_paired.csv`` gives each sampler's paired
 difference from ``--baseline`` (default: MedDiff's default sampler) over the blocks, with the
 number of blocks where it is higher and a Wilcoxon signed-rank p-value.
+
+``--spacings uniform,quadratic,logsnr`` also runs every sampler and budget on grids spread
+otherwise than evenly (``generators.meddiff.schedule.NoiseSchedule.grid``); each spacing is its own
+row and its own pair against the baseline, which is always on the uniform grid.
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ def run_sampler_study(
     reference: bool = True,
     model: Any = None,
     score_on: str = "train",
+    spacings: Sequence[str] = ("uniform",),
 ) -> pd.DataFrame:
     """Train MedDiff once on ``dataset``'s training split and measure every sampler at every budget.
 
@@ -106,14 +111,20 @@ def run_sampler_study(
     MedDiff (trained on the same split) to study instead of training one. ``score_on``:
     ``train`` (fidelity against the training records only) or ``validation`` (the training part
     of the three-way split is fitted, and the dimension-wise prediction AUROC on the validation
-    part is added; see the module docstring).
+    part is added; see the module docstring). ``spacings``: the grids every (sampler, budget)
+    runs on (``uniform``, ``quadratic``, ``logsnr``); the table's ``spacing`` column says which.
     """
     from generators import registry
     from generators.meddiff.samplers import SAMPLERS
+    from generators.meddiff.schedule import SPACINGS
 
     unknown = [s for s in samplers if s not in SAMPLERS]
     if unknown:
         raise OptionError(f"sampler study: unknown sampler(s) {unknown}; valid: {', '.join(SAMPLERS)}")
+    bad_spacing = [s for s in spacings if s not in SPACINGS]
+    if not spacings or bad_spacing:
+        raise OptionError(f"sampler study: unknown spacing(s) {bad_spacing or list(spacings)}; "
+                          f"valid: {', '.join(SPACINGS)}")
     if budgets is None:
         budgets = QUICK_BUDGETS if quick else DEFAULT_BUDGETS
     if not budgets or any(int(b) <= 0 for b in budgets):
@@ -146,12 +157,13 @@ def run_sampler_study(
     if train.y is not None and gen.mode_ != "none":
         labels = np.random.default_rng(seed).permutation(np.resize(train.y, n))
 
-    runs: list[tuple[str, int, str]] = [(s, int(b), "") for s in samplers for b in budgets]
-    if reference and ("ancestral", T, "") not in runs:
-        runs.append(("ancestral", T, "reference"))
+    runs: list[tuple[str, int, str, str]] = [(s, int(b), sp, "") for sp in spacings for s in samplers
+                                             for b in budgets]
+    if reference and ("ancestral", T, "uniform", "") not in runs:
+        runs.append(("ancestral", T, "uniform", "reference"))
     rows: list[dict[str, Any]] = []
-    for name, steps, role in runs:
-        sampler = gen.make_sampler(name, steps)
+    for name, steps, spacing, role in runs:
+        sampler = gen.make_sampler(name, steps, spacing=spacing)
         gen.reseed(seed)  # the same noise and labels for every sampler
         t1 = time.perf_counter()
         X, _ = gen.sample(n, labels=labels, sampler=sampler)
@@ -161,7 +173,8 @@ def run_sampler_study(
             {
                 "sampler": name,
                 "steps": steps,
-                "role": role or ("reference" if name == "ancestral" and steps == T else ""),
+                "spacing": spacing,
+                "role": role or ("reference" if name == "ancestral" and steps == T and spacing == "uniform" else ""),
                 "nfe": diag.get("nfe", float("nan")),
                 "nfe_total": diag.get("nfe_total", float("nan")),
                 "iterations": diag.get("iterations", float("nan")),
@@ -175,7 +188,7 @@ def run_sampler_study(
         )
     if reference:
         rows.append(
-            {"sampler": "real-heldout", "steps": 0, "role": "noise floor",
+            {"sampler": "real-heldout", "steps": 0, "spacing": "", "role": "noise floor",
              **_fidelity(train, test, test.X, seed, trees, held_out),
              "n_samples": test.n_records, "fit_s": float("nan")}
         )
@@ -232,7 +245,8 @@ def plot_study(df: pd.DataFrame, path: str | Path, title: str = "") -> None:
 
 
 def paired_summary(df: pd.DataFrame, baseline: tuple[str, int]) -> pd.DataFrame:
-    """Each (sampler, steps) against ``baseline`` over the blocks (dataset, seed) of ``df``: per
+    """Each (sampler, steps, spacing) against ``baseline`` (on the uniform grid) over the blocks
+    (dataset, seed) of ``df``: per
     score of :data:`PAIRED_SCORES`, the mean paired difference (sampler minus baseline), the
     number of blocks where it is higher, and the two-sided Wilcoxon signed-rank p-value (nan
     below 2 blocks or when every difference is zero). Every sampler of a block shares the
@@ -240,16 +254,20 @@ def paired_summary(df: pd.DataFrame, baseline: tuple[str, int]) -> pd.DataFrame:
     from scipy.stats import wilcoxon
 
     runs = df[~df["sampler"].isin(["real-heldout"]) & (df["role"] != "reference")].copy()
+    if "spacing" not in runs.columns:  # a table from before spacings were studied: all uniform
+        runs["spacing"] = "uniform"
     keys = ["dataset", "seed"]
-    base = runs[(runs["sampler"] == baseline[0]) & (runs["steps"] == baseline[1])].set_index(keys)
+    base = runs[(runs["sampler"] == baseline[0]) & (runs["steps"] == baseline[1])
+                & (runs["spacing"] == "uniform")].set_index(keys)
     if base.empty:
         raise OptionError(f"sampler study: the baseline {baseline[0]}-{baseline[1]} is not among the samplers "
                           "and budgets run; add it to --samplers and --budgets")
     rows = []
-    for (name, steps), grp in runs.groupby(["sampler", "steps"], sort=False):
-        if (name, steps) == baseline:
+    for (name, steps, spacing), grp in runs.groupby(["sampler", "steps", "spacing"], sort=False):
+        if (name, steps, spacing) == (*baseline, "uniform"):
             continue
-        row: dict[str, Any] = {"sampler": name, "steps": steps, "baseline": f"{baseline[0]}-{baseline[1]}",
+        row: dict[str, Any] = {"sampler": name, "steps": steps, "spacing": spacing,
+                               "baseline": f"{baseline[0]}-{baseline[1]}",
                                "nfe_total": float(grp["nfe_total"].mean()),
                                "wall_ratio": float((grp.set_index(keys)["wall_s"] / base["wall_s"]).mean())}
         for score, better in PAIRED_SCORES.items():
@@ -277,6 +295,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="results/sampler_study", help="output directory")
     p.add_argument("--dataset", default="eunomia", help="dataset, or several comma-separated (one block each per seed)")
     p.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS), help="comma-separated sampler names")
+    p.add_argument("--spacings", default="uniform",
+                   help="comma-separated timestep spacings every sampler and budget runs on: uniform (the "
+                        "default grid), quadratic, logsnr")
     p.add_argument("--budgets", type=_ints, default=None,
                    help=f"comma-separated step budgets (default {DEFAULT_BUDGETS}; quick {QUICK_BUDGETS})")
     p.add_argument("--n-samples", type=int, default=None, help="records per sampler (default: training size)")
@@ -317,9 +338,10 @@ def run_from_args(args: argparse.Namespace) -> int:
                 where, dataset=name, samplers=[s.strip() for s in args.samplers.split(",") if s.strip()],
                 budgets=args.budgets, n_samples=args.n_samples, seed=seed, quick=args.quick,
                 reference=not args.no_reference, params=params, score_on=args.score_on,
+                spacings=[s.strip() for s in args.spacings.split(",") if s.strip()],
             )
             blocks.append(df.assign(dataset=name, seed=seed))
-            cols = [c for c in ("sampler", "steps", "nfe", "nfe_total", "wall_s", "samples_per_s", "dwp_r",
+            cols = [c for c in ("sampler", "steps", "spacing", "nfe", "nfe_total", "wall_s", "samples_per_s", "dwp_r",
                                 "detection_auroc", "dwpred_auroc") if c in df.columns]
             with pd.option_context("display.width", 160, "display.max_columns", 20):
                 print(f"{name}, seed {seed} (scored on {args.score_on}):")

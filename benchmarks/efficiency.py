@@ -93,10 +93,6 @@ REASONS: dict[str, str] = {
     "dpgan": "DP-SGD: opacus materialises one gradient per record (about 126 x 62,464 numbers for the "
              "critic's first layer alone) and zeroes, scales, copies, measures and clips them every "
              "critic update: memory traffic, not arithmetic (profiled: about three quarters of the update)",
-    "ctgan": "third-party ctgan package: a Python loop over the 244 discrete columns (a Gumbel softmax "
-             "and a conditional loss per column) every update",
-    "tvae": "third-party ctgan package: a Python loop over the 244 discrete columns (a log-softmax, a "
-            "loss and an arg-max per column) every update",
     "ehrgpt": "dropout (p 0.1, the published setting): seven random masks over the activations every update; "
               "drawing them (Bernoulli, one number per activation) is work the FLOP count does not see. The "
               "ehrgpt:dropout=0.0 row, measured in the same run, is the same update without them",

@@ -11,7 +11,7 @@ from bench.core.errors import OptionError
 from bench.datasets.toy import make_toy
 from generators import registry
 from generators.meddiff import MedDiff
-from generators.meddiff.samplers import DDIM, Ancestral, DPMSolverPP2M, ParaTAA
+from generators.meddiff.samplers import DDIM, Ancestral, DPMSolverPP2M, ParaTAA, make_sampler
 from generators.meddiff.schedule import make_schedule
 
 TINY = dict(timesteps=100, hidden_dim=48, n_blocks=1, time_dim=16, epochs=60, batch_size=128, steps=10)
@@ -258,6 +258,26 @@ def test_schedules() -> None:
         assert float(s.alpha_bar[-1]) < 1e-3 < float(s.alpha_bar[0])
         g = s.grid(20)
         assert len(g) == 20 and int(g[0]) == 999 and int(g[-1]) == 0
+
+
+def test_grid_spacings_known_answers() -> None:
+    """Every spacing runs from T - 1 down to 0 without repeats; quadratic crowds the steps at low
+    noise (t = 999 u^2), logsnr spaces the half log-SNR evenly; an unknown spacing is refused
+    where the sampler is made, naming the choices."""
+    s = make_schedule("cosine", 1000)
+    assert s.grid(10).tolist() == [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]
+    assert s.grid(10, "quadratic").tolist() == [999, 789, 604, 444, 308, 197, 111, 49, 12, 0]
+    for spacing in ("uniform", "quadratic", "logsnr"):
+        for steps in (2, 10, 50):
+            g = s.grid(steps, spacing)
+            assert int(g[0]) == 999 and int(g[-1]) == 0 and bool((g[1:] < g[:-1]).all())
+    a = s.alpha_bar[s.grid(10, "logsnr")]
+    lam = 0.5 * (a.log() - (1 - a).log())
+    steps = (lam[1:] - lam[:-1])[1:-1]  # the ends are pinned to T - 1 and 0
+    assert float(steps.max() / steps.min()) < 2.5  # evenly spread in log-SNR up to rounding of t
+    assert len(DDIM(s, 100, spacing="quadratic").grid) == DDIM(s, 100, spacing="quadratic").steps < 100
+    with pytest.raises(ValueError, match="uniform, quadratic, logsnr"):
+        make_sampler("ddim", s, 10, spacing="even")
 
 
 @pytest.mark.parametrize("name", ["ddim", "dpmpp2m", "parataa", "ancestral"])

@@ -66,6 +66,26 @@ def test_validation_study_over_seeds_pairs_each_sampler_with_the_baseline(tmp_pa
     assert main([*args[:-2], "--baseline", "ddim"]) == 2  # and one that is not SAMPLER-STEPS
 
 
+def test_spacings_are_rows_of_their_own_paired_with_the_uniform_baseline(tmp_path: Path) -> None:
+    """``--spacings``: every sampler and budget once per spacing, the ``spacing`` column saying
+    which; the baseline is the uniform grid's, and its quadratic twin is a pair like any other.
+    An unknown spacing is refused, naming the valid ones."""
+    args = ["--out", str(tmp_path), "--dataset", "toy", "--quick", "--seeds", "0-1", "--samplers", "ddim",
+            "--budgets", "4,8", "--spacings", "uniform,quadratic", "--no-reference", "--baseline", "ddim-8"]
+    assert main(args) == 0
+    whole = pd.read_csv(tmp_path / "sampler_study_all.csv")
+    assert sorted(set(zip(whole["steps"], whole["spacing"], strict=True))) == [
+        (4, "quadratic"), (4, "uniform"), (8, "quadratic"), (8, "uniform")]
+    uni = whole[whole["spacing"] == "uniform"].set_index(["seed", "steps"])
+    quad = whole[whole["spacing"] == "quadratic"].set_index(["seed", "steps"])
+    assert (uni["nfe"] == quad["nfe"]).all()  # the same cost, on other timesteps
+    paired = pd.read_csv(tmp_path / "sampler_study_paired.csv")
+    assert sorted(zip(paired["steps"], paired["spacing"], strict=True)) == [
+        (4, "quadratic"), (4, "uniform"), (8, "quadratic")]
+    with pytest.raises(OptionError, match="uniform, quadratic, logsnr"):
+        run_sampler_study(tmp_path, dataset=make_toy(n_records=100), spacings=("even",), quick=True)
+
+
 def test_paired_summary_known_answer() -> None:
     """A sampler that scores 0.01 higher than the baseline in every block: +0.01, higher in all."""
     from bench.sampler_study import paired_summary

@@ -358,7 +358,7 @@ class MedDiff(Generator):
         self.rng_.manual_seed(int(seed))
 
     def make_sampler(self, name: str | None = None, steps: int | None = None, **kw: Any) -> Sampler:
-        """A sampler over this model's schedule; defaults come from the generator's options."""
+        """A sampler over this model's schedule; defaults from the options (``spacing``: a study's)."""
         self._check_fitted()
         return make_sampler(
             name or self.sampler,
@@ -369,7 +369,7 @@ class MedDiff(Generator):
             tol=kw.get("tol", self.aa_tol),
             max_iter=kw.get("max_iter", self.aa_max_iter),
             clip=1.0 if self.clip else None,
-            x0_guess=torch.as_tensor(self.mean_),
+            x0_guess=torch.as_tensor(self.mean_), spacing=kw.get("spacing", "uniform"),
         )
 
     def eps_fn(self, labels: torch.Tensor | None, precision: str | None = None) -> EpsFn:

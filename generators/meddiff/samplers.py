@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import torch
 
-from generators.meddiff.schedule import NoiseSchedule
+from generators.meddiff.schedule import SPACINGS, NoiseSchedule
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -31,18 +31,22 @@ class Sampler(ABC):
 
     ``steps`` is the number of timesteps of the grid, i.e. the number of sequential network calls
     of the sequential samplers. ``clip`` bounds every clean-data estimate to ``[-clip, clip]``
-    (the records live in ``[-1, 1]``); ``None`` leaves them free.
+    (the records live in ``[-1, 1]``); ``None`` leaves them free. ``spacing`` spreads the grid
+    (:meth:`NoiseSchedule.grid`; ``uniform`` unless a study asks otherwise); a non-uniform grid
+    whose rounded timesteps coincide is shorter, and ``steps`` is then its length.
     """
 
     name: ClassVar[str] = ""
 
-    def __init__(self, schedule: NoiseSchedule, steps: int, clip: float | None = 1.0) -> None:
+    def __init__(self, schedule: NoiseSchedule, steps: int, clip: float | None = 1.0,
+                 spacing: str = "uniform") -> None:
         if not 1 <= steps <= schedule.T:
             raise ValueError(f"steps must be in 1..{schedule.T}, got {steps}")
         self.schedule = schedule
-        self.steps = int(steps)
         self.clip = clip
-        self.grid = schedule.grid(self.steps)
+        self.spacing = spacing
+        self.grid = schedule.grid(int(steps), spacing)
+        self.steps = len(self.grid)
         self.nfe = 0
         self.nfe_total = 0
 
@@ -124,13 +128,14 @@ class Ancestral(Sampler):
 
 
 class DDIM(Sampler):
-    """DDIM (Song et al. 2021) on ``steps`` evenly spaced timesteps; ``eta = 0`` is the deterministic
+    """DDIM (Song et al. 2021) on the ``steps`` timesteps of the grid; ``eta = 0`` is the deterministic
     probability-flow-like sampler, ``eta = 1`` matches ancestral sampling. Costs ``steps`` NFE."""
 
     name = "ddim"
 
-    def __init__(self, schedule: NoiseSchedule, steps: int, eta: float = 0.0, clip: float | None = 1.0) -> None:
-        super().__init__(schedule, steps, clip)
+    def __init__(self, schedule: NoiseSchedule, steps: int, eta: float = 0.0, clip: float | None = 1.0,
+                 spacing: str = "uniform") -> None:
+        super().__init__(schedule, steps, clip, spacing)
         self.eta = float(eta)
         self.coef = DDIMCoefficients(schedule, self.grid, self.eta)
         self.keep_trajectory = False  # set to keep every state of the next call in ``trajectory``
@@ -216,8 +221,9 @@ class ParaTAA(DDIM):
         clip: float | None = 1.0,
         triangular: bool = True,
         reg: float = 0.1,
+        spacing: str = "uniform",
     ) -> None:
-        super().__init__(schedule, steps, eta, clip)
+        super().__init__(schedule, steps, eta, clip, spacing)
         self.reg = float(reg)
         self.x0_guess: torch.Tensor | None = None  # e.g. the mean training record, to initialise
         if window < 0 or tol <= 0 or max_iter < 0:
@@ -398,17 +404,20 @@ def make_sampler(
     max_iter: int = 0,
     clip: float | None = 1.0,
     x0_guess: torch.Tensor | None = None,
+    spacing: str = "uniform",
 ) -> Sampler:
     """The sampler ``name`` over ``schedule``; ``ancestral`` uses ``steps`` grid points (``T`` for
-    the original sampler)."""
+    the original sampler); ``spacing`` spreads the grid (:data:`SPACINGS`)."""
+    if spacing not in SPACINGS:
+        raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(SPACINGS)}")
     if name == "ancestral":
-        return Ancestral(schedule, steps, clip)
+        return Ancestral(schedule, steps, clip, spacing)
     if name == "ddim":
-        return DDIM(schedule, steps, eta, clip)
+        return DDIM(schedule, steps, eta, clip, spacing)
     if name == "parataa":
-        solver = ParaTAA(schedule, steps, eta, window, tol, max_iter, clip)
+        solver = ParaTAA(schedule, steps, eta, window, tol, max_iter, clip, spacing=spacing)
         solver.x0_guess = x0_guess
         return solver
     if name == "dpmpp2m":
-        return DPMSolverPP2M(schedule, steps, clip)
+        return DPMSolverPP2M(schedule, steps, clip, spacing)
     raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")

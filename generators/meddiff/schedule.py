@@ -12,6 +12,8 @@ import math
 import torch
 
 SCHEDULES = ("linear", "cosine")
+#: how a sampler's timesteps are spread between ``T - 1`` and ``0`` (see :meth:`NoiseSchedule.grid`)
+SPACINGS = ("uniform", "quadratic", "logsnr")
 
 
 class NoiseSchedule:
@@ -41,17 +43,33 @@ class NoiseSchedule:
         padded = torch.cat([torch.ones(1, dtype=torch.float64), self.alpha_bar])
         return padded[t + 1]
 
-    def grid(self, steps: int) -> torch.Tensor:
-        """``steps`` timestep indices from ``T - 1`` down to ``0``, evenly spaced ("trailing").
+    def grid(self, steps: int, spacing: str = "uniform") -> torch.Tensor:
+        """At most ``steps`` timestep indices from ``T - 1`` down to ``0`` ("trailing").
 
         Starting at ``T - 1`` makes every sampler begin from (almost) pure noise whatever the
         step count, and ending at ``0`` lets the last network call see the least noisy input.
+        ``spacing``: ``uniform`` (evenly spaced in ``t``, every sampler's default), ``quadratic``
+        (``t`` proportional to ``u^2`` for ``u`` evenly spaced, so the steps crowd at low noise, the
+        DDIM paper's alternative) or ``logsnr`` (the timesteps whose half log-SNR is nearest to
+        evenly spaced values, DPM-Solver's choice). Indices that coincide after rounding are kept
+        once, so a non-uniform grid of many steps can be shorter than ``steps``.
         """
         if not 1 <= steps <= self.T:
             raise ValueError(f"steps must be in 1..{self.T}, got {steps}")
+        if spacing not in SPACINGS:
+            raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(SPACINGS)}")
         if steps == 1:
             return torch.tensor([self.T - 1], dtype=torch.long)
-        pts = torch.linspace(self.T - 1, 0, steps, dtype=torch.float64).round().long()
+        u = torch.linspace(1.0, 0.0, steps, dtype=torch.float64)
+        if spacing == "uniform":
+            pts = torch.linspace(self.T - 1, 0, steps, dtype=torch.float64).round().long()
+        elif spacing == "quadratic":
+            pts = ((self.T - 1) * u**2).round().long()
+        else:
+            a = self.alpha_bar
+            lam = 0.5 * (a.log() - (1 - a).log())  # decreasing in t
+            targets = lam[0] + u * (lam[-1] - lam[0])
+            pts = (lam[None, :] - targets[:, None]).abs().argmin(dim=1)
         return torch.unique_consecutive(pts)
 
 
