@@ -183,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--more-seeds", action="append", default=None, metavar="GEN@SEEDS",
                      help="with --update: seeds a generator (name or full spec) runs beyond --seeds, e.g. "
                           "'medgan@8,9,10,11,12,13,14,15' for one whose scores spread widely; repeatable")
+    chk.add_argument("--refresh", default=None, metavar="GENERATORS",
+                     help="with --update: rerun only these generators of the stored grid (name or full spec; not "
+                          "the anchors) and keep every other generator's values as stored, then apply the rule "
+                          "again: for a change that moves only their numbers")
     chk.add_argument("--datasets", "-d", default=None, help="check: only these; --update: the grid's datasets")
     chk.add_argument("--metrics", "-m", default=None,
                      help="check: only these metric families or scores; --update: the grid's families")

@@ -414,3 +414,44 @@ def test_committed_baseline_meets_the_rule():
     for ds in LABEL_ONLY_DATASETS:
         for name, scores in LABEL_GUARDED.items():
             assert {(ds, name, m) for m in scores} <= checked, (ds, name, scores)
+
+
+def test_refresh_reruns_only_the_named_generators_and_keeps_the_rest_as_stored(tmp_path, capsys):
+    """``--update --refresh G``: G's values come from a fresh run, every other generator's from the
+    stored file as it is (here a stored anchor value altered by hand survives), the rule is applied
+    to the whole again, and the history names what was refreshed. Anchors, a changed grid and a
+    refresh outside --update are refused."""
+    path = tmp_path / "b.json"
+    gen = "medgan:ae_epochs=1,epochs=2"
+    assert main(["check", "--update", "--baseline", str(path), "-g", f"independent,{gen}", *TOY,
+                 "--reason", "first", "--force"]) == 0
+    first = json.loads(path.read_text())
+    label = next(s["generator"] for s in first["scores"] if s["generator"].startswith("medgan"))
+    assert any(s["generator"] == "independent" and s["metric"] == "dwp_pearson_r" for s in first["scores"])
+    stored = json.loads(path.read_text())
+    for s in stored["scores"]:
+        if s["generator"] == label:
+            s["values"] = {k: 0.123 for k in s["values"]}  # stale values the refresh must replace
+        if s["generator"] == "independent" and s["metric"] == "dwp_pearson_r":
+            s["values"]["0"] += 1e-6  # a stored value the refresh must keep
+    path.write_text(json.dumps(stored))
+    assert main(["check", "--update", "--baseline", str(path), "--refresh", "medgan", "--reason", "refresh",
+                 "--force", "--no-progress"]) == 0
+    after = json.loads(path.read_text())
+    by_key = {(s["generator"], s["dataset"], s["metric"]): s for s in after["scores"]}
+    for s in first["scores"]:
+        now = by_key[(s["generator"], s["dataset"], s["metric"])]
+        if s["generator"] == label:
+            assert now["values"] == s["values"]  # rerun: the first build's numbers, not the stale ones
+        elif s["generator"] == "independent" and s["metric"] == "dwp_pearson_r":
+            assert now["values"]["0"] == s["values"]["0"] + 1e-6
+        else:
+            assert now["values"] == s["values"]
+    assert after["history"][-1]["refreshed"] == [label] and after["config"] == first["config"]
+    capsys.readouterr()
+    for extra, message in ((["--refresh", "independent"], "anchor"), (["--refresh", "medgan", "-s", "0,1,2,3,4"], "--refresh"),
+                           (["--refresh", "ctgan"], "not in the stored grid")):
+        assert main(["check", "--update", "--baseline", str(path), *extra, "--reason", "x", "--force"]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["check", "--baseline", str(path), "--refresh", "medgan"]) == 2
+    assert "go with --update" in capsys.readouterr().err

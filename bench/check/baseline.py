@@ -164,8 +164,14 @@ def git_state(cwd: Path | None = None, ignore: Path | None = None) -> dict[str, 
 def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, force: bool = False,
                   progress: bool = True, rule: Rule | None = None, previous: dict | None = None,
                   jobs: int = 1, more_seeds: dict[str, list[int]] | None = None, keep: bool = False,
-                  scopes: Mapping[str, Mapping[str, list]] | None = None) -> dict:
+                  scopes: Mapping[str, Mapping[str, list]] | None = None, refresh: list[str] | None = None) -> dict:
     """Run the grid, apply the rule and write the baseline to ``path`` (atomically).
+
+    ``refresh`` (generator labels of ``previous``'s grid, anchors excluded): run only their jobs
+    and keep every other generator's per-seed values from ``previous`` as they are, then apply
+    the rule to the whole again. For a change that moves only those generators' numbers: a whole
+    rebuild on another machine moves every generator's values by float noise and can move a score
+    across the rule's cap for reasons that have nothing to do with the change.
 
     ``more_seeds``: seeds some generators (by label) run beyond ``cfg.seeds``; ``scopes``: the
     seeds, datasets and metric families of the generators that run on part of the grid
@@ -193,16 +199,27 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
             shown = ", ".join(state["dirty"][:5]) + (" ..." if len(state["dirty"]) > 5 else "")
             raise OptionError(f"--update: the git tree has uncommitted changes ({shown}); a baseline must come "
                               "from committed code. Commit them, or pass --force")
-    now = run_grid(cfg, seeds, work, progress, jobs, keep=keep, scopes=scopes)
+    run_cfg, run_scopes = cfg, scopes
+    if refresh:
+        run_cfg = replace(cfg, generators=[g for g in cfg.generators if g.label in refresh])
+        run_scopes = {g: sc for g, sc in scopes.items() if g in refresh}
+    now = run_grid(run_cfg, {g: seeds[g] for g in run_cfg.generator_labels}, work, progress, jobs, keep=keep,
+                   scopes=run_scopes)
     failed = now.jobs[now.jobs["status"] != "ok"]
     if len(failed):
         first = failed.iloc[0]
         raise OptionError(f"--update: {len(failed)} job(s) failed, e.g. {first['generator']} / {first['dataset']} / "
                           f"seed {first['seed']}: {first['error']}; nothing written to {path}")
-    entries = derive(entries_from(now, score_specs(cfg.metrics)), seeds, rule)
+    fresh = entries_from(now, score_specs(cfg.metrics))
+    if refresh:
+        assert previous is not None
+        kept = [entry_from_dict(d) for d in previous["scores"] if d["generator"] not in refresh]
+        fresh = kept + fresh
+    entries = derive(fresh, seeds, rule)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     update = {
         "date": created, "reason": reason.strip(), "commit": state["commit"],
+        **({"refreshed": list(refresh)} if refresh else {}),
         "dirty": state["dirty"], "forced": bool(force), "ehrbench_commit": git_commit(),
         "code_version": code_version(), "rule": rule.describe(),
     }

@@ -59,6 +59,19 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
     except StaleBaseline:
         cfg, more, scopes = ci_config(), ci_more_seeds(), ci_scopes()
         origin = f"ehrbench's CI grid ({path} is of an older format)"
+    refresh = None
+    if args.refresh:
+        if previous is None or args.ci_grid or args.generators or args.seeds or args.datasets or args.metrics \
+                or args.more_seeds:
+            raise OptionError("--refresh keeps the stored baseline's grid and reruns only the generators it names: "
+                              "it needs a stored baseline and goes without --ci-grid, --generators, --seeds, "
+                              "--datasets, --metrics and --more-seeds")
+        refresh = select_generators(cfg.generator_labels, args.refresh, option="--refresh", grid="the stored grid")
+        anchors = [g for g in refresh if g in ANCHORS]
+        if anchors:
+            raise OptionError(f"--refresh: {anchors[0]!r} is an anchor of every score's cap; refreshing it moves the "
+                              "rule for every generator: rebuild the whole baseline (--update without --refresh)")
+        origin += f", rerunning only {', '.join(refresh)}"
     if args.generators:
         specs = harness.parse_generators(args.generators, add_baseline=False)
         labels = [s.label for s in specs]
@@ -83,7 +96,8 @@ def update(args: argparse.Namespace, path: Path, progress: bool) -> int:
         work = Path(args.keep) if args.keep else Path(tmp)
         jobs = args.jobs or int(((previous or {}).get("execution") or {}).get("jobs") or 1)
         base = make_baseline(cfg, path, work, args.reason or "", force=args.force, progress=progress,
-                             previous=previous, jobs=jobs, more_seeds=more, keep=bool(args.keep), scopes=scopes)
+                             previous=previous, jobs=jobs, more_seeds=more, keep=bool(args.keep), scopes=scopes,
+                             refresh=refresh)
     for (ds, gen), lead in sorted(dwp_leads(base).items()):
         if lead < MIN_DWP_LEAD and ds not in LABEL_ONLY_DATASETS:
             print(f"note: {gen} leads independent on {ds}'s dwpred_auroc_syn by {lead:.3f} < {MIN_DWP_LEAD}: it "
@@ -122,8 +136,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     progress = not args.no_progress and os.environ.get("EHRBENCH_PROGRESS", "1") != "0"
     if args.update:
         return update(args, path, progress)
-    if args.reason or args.force or args.ci_grid or args.more_seeds:
-        raise OptionError("--reason, --force, --ci-grid and --more-seeds go with --update")
+    if args.reason or args.force or args.ci_grid or args.more_seeds or args.refresh:
+        raise OptionError("--reason, --force, --ci-grid, --more-seeds and --refresh go with --update")
     res = check(path, generators=args.generators, seeds=_ints("--seeds", args.seeds) if args.seeds else None,
                 datasets=args.datasets, metrics=args.metrics, work=Path(args.keep) if args.keep else None,
                 progress=progress, jobs=args.jobs)
