@@ -445,8 +445,8 @@ def test_refresh_reruns_only_the_named_generators_and_keeps_the_rest_as_stored(t
             assert now["values"] == s["values"]  # rerun: the first build's numbers, not the stale ones
         elif s["generator"] == "independent" and s["metric"] == "dwp_pearson_r":
             assert now["values"]["0"] == s["values"]["0"] + 1e-6
-        else:
-            assert now["values"] == s["values"]
+        elif s["metric"] != "dwp_pearson_r":
+            assert now == s  # kept whole: values, the rule's verdict and its reason, written once
     assert after["history"][-1]["refreshed"] == [label] and after["config"] == first["config"]
     capsys.readouterr()
     for extra, message in ((["--refresh", "independent"], "anchor"), (["--refresh", "medgan", "-s", "0,1,2,3,4"], "--refresh"),
@@ -455,3 +455,17 @@ def test_refresh_reruns_only_the_named_generators_and_keeps_the_rest_as_stored(t
         assert message in capsys.readouterr().err
     assert main(["check", "--baseline", str(path), "--refresh", "medgan"]) == 2
     assert "go with --update" in capsys.readouterr().err
+
+
+def test_a_kept_entry_gets_the_rules_verdict_written_once():
+    """A stored score the rule had marked missing keeps the run's own note under one prefix when
+    the rule runs on it again (a refresh), and a stored verdict is recomputed, not carried."""
+    from bench.check.baseline import entry_to_dict, kept_entry
+
+    rule = Rule()
+    entries = derive([_entry("independent", "s", [0.5] * 5), _entry("real-copy", "s", [0.9] * 5),
+                      _entry("g", "s", [0.7, 0.71, 0.69, 0.7, 0.7]), _entry("g", "m", [])], range(5), rule)
+    entries[-1].reason = "missing for seeds [0, 1, 2, 3, 4]: not applicable: no sex columns"
+    once = [entry_to_dict(e, rule) for e in entries]
+    twice = [entry_to_dict(e, rule) for e in derive([kept_entry(d) for d in once], range(5), rule)]
+    assert twice == once

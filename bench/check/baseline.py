@@ -11,6 +11,7 @@ score, ehrbench before the rule) are refused with the command that rebuilds them
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import time
 from collections.abc import Mapping
@@ -125,6 +126,16 @@ def entry_from_dict(d: Mapping[str, Any]) -> Entry:
     )
 
 
+def kept_entry(d: Mapping[str, Any]) -> Entry:
+    """A stored score as it was before the rule ran on it, to run the rule again: the rule's
+    verdict is dropped, and a stored "missing for seeds ...: " prefix (the rule's own) is taken off
+    the reason the run gave, so that applying the rule again writes it once."""
+    e = entry_from_dict(d)
+    e.checked = False
+    e.reason = re.sub(r"^missing for seeds \[[^\]]*\](: )?", "", e.reason) if e.reason.startswith("missing for seeds") else ""
+    return e
+
+
 def _num(x: float | None) -> float | str | None:
     """JSON has no inf or nan: store them as text."""
     if x is None or math.isnan(x):
@@ -213,7 +224,7 @@ def make_baseline(cfg: harness.RunConfig, path: Path, work: Path, reason: str, f
     fresh = entries_from(now, score_specs(cfg.metrics))
     if refresh:
         assert previous is not None
-        kept = [entry_from_dict(d) for d in previous["scores"] if d["generator"] not in refresh]
+        kept = [kept_entry(d) for d in previous["scores"] if d["generator"] not in refresh]
         fresh = kept + fresh
     entries = derive(fresh, seeds, rule)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
