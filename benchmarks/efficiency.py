@@ -93,6 +93,10 @@ REASONS: dict[str, str] = {
     "dpgan": "DP-SGD: opacus materialises one gradient per record (about 126 x 62,464 numbers for the "
              "critic's first layer alone) and zeroes, scales, copies, measures and clips them every "
              "critic update: memory traffic, not arithmetic (profiled: about three quarters of the update)",
+    "tvae": "a small update (0.52 GFLOP: 128-wide networks on batches of 500) whose reconstruction loss is a "
+            "softmax cross-entropy per code, 244 one-hot spans on 500 x 488 logits and their gradient, "
+            "element-wise work the FLOP count does not see (about 2 ms of its 11-12): it measures 0.51-0.59 on a "
+            "quiet machine and dips below 0.5 when the machine slows (docs/generators.md)",
     "ehrgpt": "dropout (p 0.1, the published setting): seven random masks over the activations every update; "
               "drawing them (Bernoulli, one number per activation) is work the FLOP count does not see. The "
               "ehrgpt:dropout=0.0 row, measured in the same run, is the same update without them",
