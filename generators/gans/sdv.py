@@ -337,7 +337,7 @@ class TVAEGenerator(_SDVAdapter):
     vectorised (:mod:`generators.gans._sdv_vectorised`: the same loss in one call per run of
     equal columns, two categories in closed form; the same batches, read a batch at a time from
     a row-major copy of the package's matrix): an update at the defaults on eunomia fell from
-    33-63 ms to 11-12 ms of one thread, efficiency 0.06-0.17 to 0.55 (docs/generators.md).
+    33-63 ms to 11-12 ms of one thread, efficiency 0.06-0.17 to 0.51-0.59 (docs/generators.md).
 
     Budget: ``max_updates=N`` (0: off) trains for the whole number of epochs closest to ``N``
     optimiser updates (``ceil(n / batch_size)`` per epoch; at least one epoch); ``budget_``,
