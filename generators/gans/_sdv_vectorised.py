@@ -16,7 +16,7 @@ is the package's, column for column: the same activations, temperatures, targets
 reductions. What differs is the order of floating-point sums and the Gumbel noise: the package
 draws one noise tensor per column, this code one per run, from the same generator, so a fit is
 a different draw from the same distribution, not the same numbers
-(``tests/test_gans.py`` checks each piece against the package's loop).
+(``tests/test_sdv_vectorised.py`` checks each piece against the package's loop).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import torch
 
-from generators.meddiff.schedule import SPACINGS, NoiseSchedule
+from generators.meddiff.schedule import NoiseSchedule
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -44,7 +44,6 @@ class Sampler(ABC):
             raise ValueError(f"steps must be in 1..{schedule.T}, got {steps}")
         self.schedule = schedule
         self.clip = clip
-        self.spacing = spacing
         self.grid = schedule.grid(int(steps), spacing)
         self.steps = len(self.grid)
         self.nfe = 0
@@ -407,9 +406,8 @@ def make_sampler(
     spacing: str = "uniform",
 ) -> Sampler:
     """The sampler ``name`` over ``schedule``; ``ancestral`` uses ``steps`` grid points (``T`` for
-    the original sampler); ``spacing`` spreads the grid (:data:`SPACINGS`)."""
-    if spacing not in SPACINGS:
-        raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(SPACINGS)}")
+    the original sampler); ``spacing`` spreads the grid (``SPACINGS``; :meth:`NoiseSchedule.grid`
+    refuses any other)."""
     if name == "ancestral":
         return Ancestral(schedule, steps, clip, spacing)
     if name == "ddim":
