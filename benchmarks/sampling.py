@@ -7,7 +7,11 @@ of seed 0's split. On one thread (``torch.set_num_threads(1)``) the script print
 
 * seconds per 10,000 records (CPU time of the thread, median of ``--repeats``; wall beside it) of
   medGAN and of MedDiff's default sampler (DDIM, 20 steps) at ``precision=float32`` and
-  ``precision=bfloat16``, and their ratio to medGAN;
+  ``precision=bfloat16``, and their ratio to medGAN. The ratio is taken pair by pair: each
+  MedDiff sample is timed between two medGAN samples and divided by their mean, so a machine
+  whose speed drifts between minutes (medGAN's 10,000 records took 38-70 ms in separate
+  processes on one 2-core EPYC) moves both sides of a ratio together; the median ratio is
+  printed with its range over the pairs;
 * the arithmetic floor: the counted FLOPs of one MedDiff network call per record times the NFE,
   over the rate of the same matrix products run alone, so how far any implementation of this
   sampler could go;
@@ -51,6 +55,28 @@ def timed(fn, repeats: int) -> tuple[float, float, Any]:
         cpu.append(time.thread_time() - c)
         wall.append(time.perf_counter() - w)
     return statistics.median(cpu), statistics.median(wall), out
+
+
+def paired(ref, fn, repeats: int) -> tuple[float, float, list[float], Any]:
+    """``fn``'s median CPU seconds, its wall seconds, and its ratio to ``ref`` pair by pair: each
+    call of ``fn`` is timed between two calls of ``ref`` and divided by their mean CPU time (the
+    machine's drift between minutes then moves both sides of a ratio together). Returns the
+    median CPU and wall seconds of ``fn``, the ratios, and ``fn``'s last result."""
+    cpu, wall, ratios, out = [], [], [], None
+    before = timed(ref, 1)[0]
+    for _ in range(repeats):
+        c, w, out = timed(fn, 1)
+        after = timed(ref, 1)[0]
+        cpu.append(c)
+        wall.append(w)
+        ratios.append(c / ((before + after) / 2))
+        before = after
+    return statistics.median(cpu), statistics.median(wall), ratios, out
+
+
+def ratio_text(ratios: list[float]) -> str:
+    """The median of the per-pair ratios and their range."""
+    return f"{statistics.median(ratios):.0f} ({min(ratios):.0f}-{max(ratios):.0f})"
 
 
 def scores(train: Any, test: Any, X: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
@@ -115,9 +141,10 @@ def run(updates: int, repeats: int, n: int, n_parataa: int) -> dict[str, Any]:
             return meddiff.sample(n)
 
         draw()  # warm-up
-        c, w, (X, y) = timed(draw, repeats)
+        c, w, ratios, (X, y) = paired(lambda: medgan.sample(n), draw, repeats)
         samples[precision] = (X, y)
-        rows[precision] = {"cpu_s": c, "wall_s": w, "ratio_to_medgan": c / out["medgan"]["cpu_s"],
+        rows[precision] = {"cpu_s": c, "wall_s": w, "ratio_to_medgan": statistics.median(ratios),
+                           "ratios_to_medgan": ratios,
                            **floor_seconds(meddiff, n, meddiff.diagnostics()["nfe"]),
                            **scores(train, test, X, y)}
         rows[precision]["floor_ratio_to_medgan"] = rows[precision]["floor_s"] / out["medgan"]["cpu_s"]
@@ -138,8 +165,9 @@ def run(updates: int, repeats: int, n: int, n_parataa: int) -> dict[str, Any]:
             return meddiff.sample(n, sampler=smp)
 
         draw_fast()
-        c, w, _ = timed(draw_fast, repeats)
-        fast[f"{name}-{steps}"] = {"cpu_s": c, "wall_s": w, "ratio_to_medgan": c / out["medgan"]["cpu_s"]}
+        c, w, ratios, _ = paired(lambda: medgan.sample(n), draw_fast, repeats)
+        fast[f"{name}-{steps}"] = {"cpu_s": c, "wall_s": w, "ratio_to_medgan": statistics.median(ratios),
+                                   "ratios_to_medgan": ratios}
     out["meddiff_ten_calls"] = fast
 
     para: dict[str, Any] = {}
@@ -176,18 +204,21 @@ def report(r: dict[str, Any]) -> str:
     g = r["medgan"]
     lines = [f"Seconds per {n:,} records, one thread (CPU time; wall in brackets), "
              f"{r['cpu_capability']}, load {r['load_avg_start']} -> {r['load_avg_end']}:", "",
-             "| sampler | s / 10k records | records / s | x medGAN | GFLOP | matmul floor s | floor x medGAN |",
+             "| sampler | s / 10k records | records / s | x medGAN (paired; range) | GFLOP | matmul floor s | "
+             "floor x medGAN |",
              "|---|---|---|---|---|---|---|",
              f"| medGAN | {g['cpu_s']:.3f} ({g['wall_s']:.3f}) | {n / g['cpu_s']:,.0f} | 1 | | | |"]
     for p, row in r["meddiff_ddim20"].items():
         lines.append(f"| MedDiff DDIM-20, {p} | {row['cpu_s']:.2f} ({row['wall_s']:.2f}) | {n / row['cpu_s']:,.0f} | "
-                     f"{row['ratio_to_medgan']:.0f} | {row['gflop']:.0f} | {row['floor_s']:.2f} | "
+                     f"{ratio_text(row['ratios_to_medgan'])} | {row['gflop']:.0f} | {row['floor_s']:.2f} | "
                      f"{row['floor_ratio_to_medgan']:.0f} |")
     for name, row in r.get("meddiff_ten_calls", {}).items():
         lines.append(f"| MedDiff {name}, auto (not the default) | {row['cpu_s']:.2f} ({row['wall_s']:.2f}) | "
-                     f"{n / row['cpu_s']:,.0f} | {row['ratio_to_medgan']:.0f} | | | |")
+                     f"{n / row['cpu_s']:,.0f} | {ratio_text(row['ratios_to_medgan'])} | | | |")
     b = r["meddiff_ddim20"]["bfloat16"]
     f = r["meddiff_ddim20"]["float32"]
+    lines += ["", f"The matrix products alone run at {f['gflop'] / f['floor_s']:.0f} GFLOP/s in float32 and "
+                  f"{b['gflop'] / b['floor_s']:.0f} GFLOP/s in bfloat16 (one thread)."]
     lines += ["", f"bfloat16 against float32, same noise: {100 * b['entries_differing_from_float32']:.3f} % of "
                   f"entries and {100 * b['records_differing_from_float32']:.1f} % of records differ; "
                   f"dwp r {f['dwp_pearson_r']:.4f} / {b['dwp_pearson_r']:.4f}, dim-wise prediction AUROC "
