@@ -84,17 +84,16 @@ class MedDiff(Generator):
     does so in hardware (AVX512-BF16, AMX), float32 elsewhere; ``diagnostics()["sample_bf16"]``
     says which ran. Measured on eunomia (docs/generators.md): 2.8-3x faster, ~0.02 % of entries differ.
 
-    Scaling from the published defaults (TabDDPM: MLPs of width 256-1024, lr ~2e-3, batch
-    1024-4096, T = 1000, cosine schedule; EHRDiff: width 1024+): width 256, 3 blocks, batch 256
-    and 500 epochs (~4,500 steps), set by a 3-minute budget on 2 CPU cores on eunomia, not by
-    scores (width 128, the smallest of TabDDPM's tuning range, lost on validation: detection
-    0.99 against 0.90 on eunomia; docs/generators.md); DDIM-20 by the sampler study (fidelity
-    against training records). ``guidance_scale`` was re-checked on validation (``--score-on validation``, cpu, seeds 0-2; docs/generators.md):
-    1 and 2 tie on every facet but label fidelity (AUROC 0.654 / 0.782, real 0.630), so the
-    default stays 1. No default was chosen on test records. ``quick`` (the first run's and
-    ``--quick``'s): width 128, 2 blocks, ``T = 200``, DDIM-10, 60 epochs (480 updates on eunomia,
-    ``schedule_fraction`` 0.12), the CI grid's schedule; it beats independent by over 0.15 where
-    the former 15 epochs at width 64 learned nothing (docs/generators.md).
+    Scaling from the published defaults (TabDDPM: MLPs of width 256-1024, tuned over 128-1024,
+    lr ~2e-3, batch 1024-4096, T = 1000, cosine schedule; EHRDiff: width 1024+): width 256, 3
+    blocks, batch 256 and 500 epochs (~4,500 steps), set by a 3-minute budget on 2 CPU cores on
+    eunomia, not by scores (width 128 lost on validation: docs/generators.md); DDIM-20 by the
+    sampler study. ``guidance_scale`` was re-checked on validation (cpu, seeds 0-2): 1 and 2 tie
+    on every facet but label fidelity (AUROC 0.654 / 0.782, real 0.630), so the default stays 1.
+    No default was chosen on test records. ``quick`` (the first run's and ``--quick``'s): width
+    128, 2 blocks, ``T = 200``, DDIM-10, 60 epochs (480 updates on eunomia, ``schedule_fraction``
+    0.12), the CI grid's schedule; it beats independent by over 0.15 where the former 15 epochs
+    at width 64 learned nothing (docs/generators.md).
 
     ``aa_max_iter=0`` (default) lets ParaTAA iterate up to ``steps`` times, where its answer is
     exact; a smaller cap that stops it early raises a ``RuntimeWarning`` (``converged`` 0 in
