@@ -20,7 +20,8 @@ def test_each_ratio_is_taken_against_the_reference_samples_beside_it(monkeypatch
     # pair would read 20: the drift, not the sampler.
     clock = iter([1.0, 10.0, 1.0, 20.0, 2.0, 20.0, 2.0])
     monkeypatch.setattr(sampling, "timed", lambda fn, repeats: (next(clock), 0.0, fn()))
-    cpu, _, ratios, out = sampling.paired(lambda: "ref", lambda: "records", 3)
+    cpu, _, ratios, ref, out = sampling.paired(lambda: "ref", lambda: "records", 3)
     assert ratios == [10.0, 20.0 / 1.5, 10.0]
     assert cpu == 20.0 and out == "records"
+    assert ref == 1.5  # the median of the four reference samples: 1, 1, 2, 2
     assert sampling.ratio_text(ratios) == "10 (10-13)"
