@@ -21,7 +21,9 @@ number of blocks where it is higher and a Wilcoxon signed-rank p-value.
 
 ``--spacings uniform,quadratic,logsnr`` also runs every sampler and budget on grids spread
 otherwise than evenly (``generators.meddiff.schedule.NoiseSchedule.grid``); each spacing is its own
-row and its own pair against the baseline, which is always on the uniform grid.
+row and its own pair against the baseline, which is always on the uniform grid. ``fitted`` fits,
+for each sequential sampler under 20 steps, the grid that best reproduces the model's own DDIM-20
+records (``generators.meddiff.grid_fit``; the search is not part of the timed sampling).
 """
 
 from __future__ import annotations
@@ -112,19 +114,20 @@ def run_sampler_study(
     ``train`` (fidelity against the training records only) or ``validation`` (the training part
     of the three-way split is fitted, and the dimension-wise prediction AUROC on the validation
     part is added; see the module docstring). ``spacings``: the grids every (sampler, budget)
-    runs on (``uniform``, ``quadratic``, ``logsnr``); the table's ``spacing`` column says which.
+    runs on (``uniform``, ``quadratic``, ``logsnr``, ``fitted``); the table's ``spacing`` column says which.
     """
     from generators import registry
+    from generators.meddiff.grid_fit import fittable
     from generators.meddiff.samplers import SAMPLERS
     from generators.meddiff.schedule import SPACINGS
 
     unknown = [s for s in samplers if s not in SAMPLERS]
     if unknown:
         raise OptionError(f"sampler study: unknown sampler(s) {unknown}; valid: {', '.join(SAMPLERS)}")
-    bad_spacing = [s for s in spacings if s not in SPACINGS]
+    bad_spacing = [s for s in spacings if s not in (*SPACINGS, "fitted")]
     if not spacings or bad_spacing:
         raise OptionError(f"sampler study: unknown spacing(s) {bad_spacing or list(spacings)}; "
-                          f"valid: {', '.join(SPACINGS)}")
+                          f"valid: {', '.join((*SPACINGS, 'fitted'))}")
     if budgets is None:
         budgets = QUICK_BUDGETS if quick else DEFAULT_BUDGETS
     if not budgets or any(int(b) <= 0 for b in budgets):
@@ -158,7 +161,7 @@ def run_sampler_study(
         labels = np.random.default_rng(seed).permutation(np.resize(train.y, n))
 
     runs: list[tuple[str, int, str, str]] = [(s, int(b), sp, "") for sp in spacings for s in samplers
-                                             for b in budgets]
+                                             for b in budgets if sp != "fitted" or fittable(s, int(b))]
     if reference and ("ancestral", T, "uniform", "") not in runs:
         runs.append(("ancestral", T, "uniform", "reference"))
     rows: list[dict[str, Any]] = []
@@ -297,7 +300,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS), help="comma-separated sampler names")
     p.add_argument("--spacings", default="uniform",
                    help="comma-separated timestep spacings every sampler and budget runs on: uniform (the "
-                        "default grid), quadratic, logsnr")
+                        "default grid), quadratic, logsnr, fitted (the grid that best reproduces DDIM-20's records on "
+                        "this model: generators.meddiff.grid_fit; ddim and dpmpp2m under 20 steps only)")
     p.add_argument("--budgets", type=_ints, default=None,
                    help=f"comma-separated step budgets (default {DEFAULT_BUDGETS}; quick {QUICK_BUDGETS})")
     p.add_argument("--n-samples", type=int, default=None, help="records per sampler (default: training size)")
@@ -310,7 +314,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-updates", type=int, default=None,
                    help="train MedDiff for this many optimiser updates (the leaderboard's equal budget is 300)")
     p.add_argument("--baseline", default=None,
-                   help="SAMPLER-STEPS the paired summary compares against (default: MedDiff's default, ddim-20)")
+                   help="SAMPLER-STEPS (uniform grid) the paired summary compares against (default: ddim-20, the "
+                        "trajectory a fitted grid reproduces)")
     p.add_argument("--quick", action="store_true", help="tiny model and budgets, for smoke runs")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-reference", action="store_true", help="skip the T-step ancestral reference")
@@ -360,12 +365,13 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def _baseline(text: str | None) -> tuple[str, int]:
-    """``SAMPLER-STEPS`` (e.g. ``ddim-20``); None: MedDiff's default sampler and steps."""
+    """``SAMPLER-STEPS`` (e.g. ``ddim-20``); None: DDIM-20 on the uniform grid, the trajectory a
+    fitted grid reproduces (the teacher of :mod:`generators.meddiff.grid_fit`) and so the one every
+    few-step sampler is judged against."""
     if text is None:
-        from generators.meddiff import MedDiff
+        from generators.meddiff.grid_fit import TEACHER_STEPS
 
-        defaults = MedDiff.param_defaults()
-        return str(defaults["sampler"]), int(defaults["steps"])
+        return "ddim", TEACHER_STEPS
     name, _, steps = text.rpartition("-")
     if not name or not steps.isdigit() or int(steps) <= 0:
         raise OptionError(f"sampler study: --baseline must be SAMPLER-STEPS (e.g. ddim-20), got {text!r}")

@@ -6,8 +6,9 @@ cost does not depend on how long it trained, so it trains one epoch) on eunomia'
 of seed 0's split. On one thread (``torch.set_num_threads(1)``) the script prints:
 
 * seconds per 10,000 records (CPU time of the thread, median of ``--repeats``; wall beside it) of
-  medGAN and of MedDiff's default sampler (DDIM, 20 steps) at ``precision=float32`` and
-  ``precision=bfloat16``, and their ratio to medGAN. The ratio is taken pair by pair: each
+  medGAN and of MedDiff's default sampler at ``precision=float32`` and ``precision=bfloat16``,
+  then of the other samplers (``OTHER_SAMPLERS``: DDIM-20, ten calls, a fitted grid of five or
+  six) at the default precision, and their ratio to medGAN. The ratio is taken pair by pair: each
   MedDiff sample is timed between two medGAN samples and divided by their mean, so a machine
   whose speed drifts between minutes (medGAN's 10,000 records took 38-70 ms in separate
   processes on one 2-core EPYC) moves both sides of a ratio together; the median ratio is
@@ -15,7 +16,7 @@ of seed 0's split. On one thread (``torch.set_num_threads(1)``) the script print
 * the arithmetic floor: the counted FLOPs of one MedDiff network call per record times the NFE,
   over the rate of the same matrix products run alone, so how far any implementation of this
   sampler could go;
-* ParaTAA against sequential DDIM on the same trajectory (same noise, same labels): sequential
+* ParaTAA against sequential DDIM-20 on the same trajectory (same noise, same labels): sequential
   NFE, total NFE, iterations, seconds, and whether the two give the same records and scores
   (dimension-wise probability r against the training part, dimension-wise prediction AUROC on
   the test part);
@@ -44,6 +45,14 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+#: the other samplers timed beside the default, at its precision: (sampler, steps, spacing)
+OTHER_SAMPLERS = (("ddim", 20, "uniform"), ("ddim", 10, "uniform"), ("dpmpp2m", 10, "uniform"),
+                  ("dpmpp2m", 6, "fitted"), ("dpmpp2m", 5, "fitted"))
+
+
+def sampler_label(name: str, steps: int, spacing: str) -> str:
+    return f"{name}-{steps}" + ("" if spacing == "uniform" else f", {spacing} grid")
 
 
 def timed(fn, repeats: int) -> tuple[float, float, Any]:
@@ -132,6 +141,7 @@ def run(updates: int, repeats: int, n: int, n_parataa: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     meddiff.fit(train)
     out["meddiff_fit_s"] = time.perf_counter() - t0
+    default = sampler_label(meddiff.sampler, meddiff.steps, meddiff.spacing)
     rows: dict[str, Any] = {}
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for precision in ("float32", "bfloat16"):
@@ -153,14 +163,18 @@ def run(updates: int, repeats: int, n: int, n_parataa: int) -> dict[str, Any]:
     (a, _), (b, _) = samples["float32"], samples["bfloat16"]
     rows["bfloat16"]["entries_differing_from_float32"] = float((a != b).mean())
     rows["bfloat16"]["records_differing_from_float32"] = float((a != b).any(axis=1).mean())
-    out["meddiff_ddim20"] = rows
+    out["meddiff_default"] = rows
+    out["default_sampler"] = default
 
-    # ten network calls instead of twenty, at the default precision: what the 20x goal would
-    # cost in fidelity is the validation study's question (docs/generators.md); here, the time
+    # the other samplers, at the default precision: what each costs in fidelity is the validation
+    # study's question (docs/generators.md); here, the time. A grid is fitted before the timing
+    # (it is part of training: the generator fits its own in ``fit``)
     meddiff.precision = "auto"
     fast: dict[str, Any] = {}
-    for name, steps in (("ddim", 10), ("dpmpp2m", 10)):
-        smp = meddiff.make_sampler(name, steps)
+    for name, steps, spacing in OTHER_SAMPLERS:
+        if sampler_label(name, steps, spacing) == default:
+            continue
+        smp = meddiff.make_sampler(name, steps, spacing=spacing)
 
         def draw_fast(smp=smp) -> tuple[np.ndarray, np.ndarray]:
             meddiff.reseed(1)
@@ -168,16 +182,16 @@ def run(updates: int, repeats: int, n: int, n_parataa: int) -> dict[str, Any]:
 
         draw_fast()
         c, w, ratios, _, _ = paired(lambda: medgan.sample(n), draw_fast, repeats)
-        fast[f"{name}-{steps}"] = {"cpu_s": c, "wall_s": w, "ratio_to_medgan": statistics.median(ratios),
+        fast[sampler_label(name, steps, spacing)] = {"cpu_s": c, "wall_s": w, "ratio_to_medgan": statistics.median(ratios),
                                    "ratios_to_medgan": ratios}
-    out["meddiff_ten_calls"] = fast
+    out["meddiff_other_samplers"] = fast
 
     para: dict[str, Any] = {}
     for precision in ("float32", "bfloat16"):
         meddiff.precision = precision
         per: dict[str, Any] = {}
-        for name in ("ddim", "parataa"):
-            smp = meddiff.make_sampler(name)
+        for name in ("ddim", "parataa"):  # ParaTAA solves DDIM-20's trajectory
+            smp = meddiff.make_sampler(name, 20, spacing="uniform")
 
             def draw(smp=smp) -> tuple[np.ndarray, np.ndarray]:
                 meddiff.reseed(1)
@@ -210,15 +224,15 @@ def report(r: dict[str, Any]) -> str:
              "floor x medGAN |",
              "|---|---|---|---|---|---|---|",
              f"| medGAN | {g['cpu_s']:.3f} ({g['wall_s']:.3f}) | {n / g['cpu_s']:,.0f} | 1 | | | |"]
-    for p, row in r["meddiff_ddim20"].items():
-        lines.append(f"| MedDiff DDIM-20, {p} | {row['cpu_s']:.2f} ({row['wall_s']:.2f}) | {n / row['cpu_s']:,.0f} | "
+    for p, row in r["meddiff_default"].items():
+        lines.append(f"| MedDiff {r['default_sampler']} (the default), {p} | {row['cpu_s']:.2f} ({row['wall_s']:.2f}) | {n / row['cpu_s']:,.0f} | "
                      f"{ratio_text(row['ratios_to_medgan'])} | {row['gflop']:.0f} | {row['floor_s']:.2f} | "
                      f"{row['floor_ratio_to_medgan']:.0f} |")
-    for name, row in r.get("meddiff_ten_calls", {}).items():
-        lines.append(f"| MedDiff {name}, auto (not the default) | {row['cpu_s']:.2f} ({row['wall_s']:.2f}) | "
+    for name, row in r.get("meddiff_other_samplers", {}).items():
+        lines.append(f"| MedDiff {name}, auto | {row['cpu_s']:.2f} ({row['wall_s']:.2f}) | "
                      f"{n / row['cpu_s']:,.0f} | {ratio_text(row['ratios_to_medgan'])} | | | |")
-    b = r["meddiff_ddim20"]["bfloat16"]
-    f = r["meddiff_ddim20"]["float32"]
+    b = r["meddiff_default"]["bfloat16"]
+    f = r["meddiff_default"]["float32"]
     lines += ["", f"The matrix products alone run at {f['gflop'] / f['floor_s']:.0f} GFLOP/s in float32 and "
                   f"{b['gflop'] / b['floor_s']:.0f} GFLOP/s in bfloat16 (one thread). medGAN's 10,000 records "
                   f"took {1000 * g['cpu_s']:.0f} ms at the start and {1000 * f['medgan_cpu_s']:.0f} / "

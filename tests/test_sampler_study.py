@@ -86,6 +86,17 @@ def test_spacings_are_rows_of_their_own_paired_with_the_uniform_baseline(tmp_pat
         run_sampler_study(tmp_path, dataset=make_toy(n_records=100), spacings=("even",), quick=True)
 
 
+def test_fitted_spacing_runs_only_where_a_grid_can_be_fitted(tmp_path: Path) -> None:
+    """``fitted``: a grid fitted to the model's DDIM-20 for each sequential sampler under 20
+    steps; ParaTAA and budgets of 20 or more have none and get no fitted row."""
+    data = make_toy(n_records=200, seed=2)
+    df = run_sampler_study(tmp_path, dataset=data, samplers=("ddim", "parataa"), budgets=(4, 20), n_samples=100,
+                           quick=True, params=TINY, spacings=("uniform", "fitted"), reference=False)
+    fitted = df[df["spacing"] == "fitted"]
+    assert list(zip(fitted["sampler"], fitted["steps"], strict=True)) == [("ddim", 4)]
+    assert (fitted["nfe"] == 4).all() and len(df) == 5
+
+
 def test_paired_summary_known_answer() -> None:
     """A sampler that scores 0.01 higher than the baseline in every block: +0.01, higher in all."""
     from bench.sampler_study import paired_summary

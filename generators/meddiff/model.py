@@ -31,13 +31,15 @@ from generators._torch import (
 from generators.base import Generator, budget_diagnostics, check_choice, check_positive, record_budget
 from generators.meddiff.classifier import NoisyClassifier
 from generators.meddiff.denoiser import Denoiser, EpsilonModel
+from generators.meddiff.grid_fit import FITTABLE, TEACHER_STEPS, fit_grid, fittable
 from generators.meddiff.guidance import guided_eps
 from generators.meddiff.samplers import SAMPLERS, EpsFn, ParaTAA, Sampler, make_sampler
-from generators.meddiff.schedule import SCHEDULES, make_schedule
+from generators.meddiff.schedule import SCHEDULES, SPACINGS, make_schedule
 from generators.meddiff.transform import decode, encode
 
 GUIDANCE = ("auto", "classifier-free", "classifier", "none")
 PARATAA_RECORDS = 256  # records per ParaTAA solve (see sample)
+GRID_RECORDS = 512  # noise draws a fitted grid is searched on (grid_fit; 1,024 fit the same grids, slower)
 
 
 class MedDiff(Generator):
@@ -51,66 +53,57 @@ class MedDiff(Generator):
     Model: epsilon prediction (the loss is the MSE of the predicted noise) by an MLP of
     ``n_blocks`` pre-norm residual blocks of width ``hidden_dim`` with a sinusoidal time embedding
     of ``time_dim`` features and, for classifier-free guidance, a label embedding with a "no label"
-    entry used with probability ``label_dropout`` during training. The network output is
-    preconditioned, ``eps = sqrt(1 - abar) x_t + sqrt(abar) F(x_t, t, y)``, so the clean-data
-    estimate stays well conditioned near pure noise (see ``EpsilonModel``). ``T = timesteps``
-    (1000) with a cosine or linear schedule, AdamW with a cosine learning-rate decay to 10 %, and
-    an exponential moving average (``ema_decay``) of the weights, which is the network every
-    sampler uses. Clean-data estimates are clipped to ``[-1, 1]`` while sampling (``clip``).
+    entry used with probability ``label_dropout`` during training. The output is preconditioned,
+    ``eps = sqrt(1 - abar) x_t + sqrt(abar) F(x_t, t, y)``, so the clean-data estimate stays well
+    conditioned near pure noise (``EpsilonModel``). ``T = timesteps`` (1000), cosine or linear
+    schedule, AdamW with a cosine learning-rate decay to 10 %, and an exponential moving average
+    (``ema_decay``) of the weights, the network every sampler uses. Clean-data estimates are
+    clipped to ``[-1, 1]`` while sampling (``clip``).
 
     Guidance (``guidance``; ``auto``: classifier-free when the data has a label, none otherwise),
-    with one scale ``s = guidance_scale`` for both kinds, ``s = 1`` meaning the plain conditional:
+    one scale ``s = guidance_scale`` for both kinds, ``s = 1`` meaning the plain conditional:
+    ``classifier-free``: ``eps = eps(x, none) + s (eps(x, y) - eps(x, none))`` (``s = 1``: the
+    conditional model alone, one pass; ``s > 1`` sharpens the label, two passes, EHRDiff's ``w`` is
+    ``s - 1``; ``s = 0`` ignores it); ``classifier``: an unconditional denoiser plus a noise-aware
+    classifier ``p(y | x_t, t)`` trained on the same noised batches, ``eps = eps(x) - s sqrt(1 -
+    abar_t) grad_x log p(y | x_t)`` (``s = 1``: Bayes' rule); ``none``: unconditional, no labels.
 
-    * ``classifier-free``: ``eps = eps(x, none) + s (eps(x, y) - eps(x, none))``; ``s = 1`` is the
-      conditional model alone (one network pass), ``s > 1`` sharpens the label (two passes;
-      EHRDiff's ``w`` is ``s - 1``), ``s = 0`` ignores it;
-    * ``classifier``: an unconditional denoiser plus a noise-aware classifier ``p(y | x_t, t)``
-      trained in the same loop on the same noised batches;
-      ``eps = eps(x) - s sqrt(1 - abar_t) grad_x log p(y | x_t)`` (``s = 1``: Bayes' rule);
-    * ``none``: an unconditional model; ``sample`` returns no labels.
-
-    Samplers (``sampler``, ``steps``): ``ddim`` (default, ``eta``), ``parataa`` (MedDiff's
-    accelerated sampler: the ``steps``-step DDIM trajectory solved by fixed-point iteration with
-    triangular Anderson acceleration; ``aa_window``, ``aa_tol``, ``aa_max_iter``), ``dpmpp2m``
-    (DPM-Solver++(2M)) and ``ancestral`` (``steps = timesteps`` is the original T-step DDPM
-    sampler; fewer steps respace it). ``diagnostics()["nfe"]`` is the number of sequential network
-    calls per record; ``nfe_total`` counts every (record, timestep) evaluation. ParaTAA cuts the
-    sequential calls, not the total: it pays off where one call evaluates many timesteps in
-    parallel (a GPU), which is why the CPU default is sequential DDIM with 20 steps (it matches
-    1000-step ancestral sampling on eunomia).
+    Samplers (``sampler``, ``steps``, ``spacing``): ``ddim`` (the default, 20 steps; ``eta``),
+    ``parataa`` (MedDiff's accelerated sampler: the DDIM trajectory solved by fixed-point
+    iteration with triangular Anderson acceleration; ``aa_window``, ``aa_tol``, ``aa_max_iter``:
+    0 iterates up to ``steps`` times, where it is exact; a smaller cap that stops it early
+    warns), ``dpmpp2m`` (DPM-Solver++(2M)) and ``ancestral`` (``steps = timesteps``: the original
+    DDPM sampler). ``spacing`` spreads the configured sampler's timesteps: ``uniform`` (default),
+    ``quadratic``, ``logsnr`` or ``fitted`` (``ddim``/``dpmpp2m`` under 20 steps): at the end of
+    ``fit`` the grid whose records best reproduce this model's own DDIM-20 records is searched
+    for (:mod:`generators.meddiff.grid_fit`; no data read; ``grid_``, ``diagnostics()
+    ["grid_mismatch"]``). ``sampler=dpmpp2m,steps=6,spacing=fitted`` samples in 0.3x DDIM-20's
+    time and tied it within 0.005 on every headline score over 30 validation blocks at the
+    leaderboard's budget, but at the default schedule it lost 0.012 of detection and dim-wise
+    prediction on eunomia (docs/generators.md), so DDIM-20 stays the default.
+    ``diagnostics()["nfe"]``: sequential calls per record; ``nfe_total``: every (record, timestep)
+    evaluation. ParaTAA cuts the first, not the second: it can pay off only where one call
+    evaluates many timesteps in parallel (a GPU; not measured at a size that would show it).
 
     Precision while sampling (``precision``; training is always float32): ``auto`` multiplies in
-    bfloat16 (float32 accumulation; residual stream and sampler state float32) where the CPU
-    does so in hardware (AVX512-BF16, AMX), float32 elsewhere; ``diagnostics()["sample_bf16"]``
-    says which ran. Measured on eunomia (docs/generators.md): 2.8-3x faster, ~0.02 % of entries differ.
+    bfloat16 (float32 accumulation, state float32) where the CPU does so in hardware (AVX512-BF16,
+    AMX), float32 elsewhere; ``diagnostics()["sample_bf16"]`` says which (2.8-3x faster on eunomia).
 
     Scaling from the published defaults (TabDDPM: MLPs of width 256-1024, tuned over 128-1024,
-    lr ~2e-3, batch 1024-4096, T = 1000, cosine schedule; EHRDiff: width 1024+): width 256, 3
-    blocks, batch 256 and 500 epochs (~4,500 steps), set by a 3-minute budget on 2 CPU cores on
-    eunomia, not by scores (width 128 lost on validation: docs/generators.md); DDIM-20 by the
-    sampler study. ``guidance_scale`` was re-checked on validation (cpu, seeds 0-2): 1 and 2 tie
-    on every facet but label fidelity (AUROC 0.654 / 0.782, real 0.630), so the default stays 1.
-    No default was chosen on test records. ``quick`` (the first run's and ``--quick``'s): width
-    128, 2 blocks, ``T = 200``, DDIM-10, 60 epochs (480 updates on eunomia, ``schedule_fraction``
-    0.12), the CI grid's schedule; it beats independent by over 0.15 where the former 15 epochs
-    at width 64 learned nothing (docs/generators.md).
+    lr ~2e-3, batch 1024-4096, T = 1000, cosine; EHRDiff: width 1024+): width 256, 3 blocks,
+    batch 256, 500 epochs (~4,500 steps), set by a 3-minute budget on 2 CPU cores on eunomia
+    (width 128 lost on validation). ``guidance_scale`` re-checked on validation: 1 and 2 tie but
+    on label fidelity (AUROC 0.654 / 0.782, real 0.630), so it stays 1. No default was chosen on
+    test records. ``quick`` (the first run's and ``--quick``'s, the CI grid's): width 128, 2
+    blocks, ``T = 200``, DDIM-10 on the uniform grid, 60 epochs (480 updates on eunomia); it
+    beats independent by over 0.15. Budget: ``max_updates=N`` (0: off) trains ``N`` optimiser
+    updates instead (equal budgets, Lucic et al. 2018; the decay spans them); with no public
+    code, ``budget_`` and the diagnostics are relative to this class's defaults.
 
-    ``aa_max_iter=0`` (default) lets ParaTAA iterate up to ``steps`` times, where its answer is
-    exact; a smaller cap that stops it early raises a ``RuntimeWarning`` (``converged`` 0 in
-    the diagnostics).
-
-    Budget: ``max_updates=N`` (0: off) trains for ``N`` optimiser updates instead of the epochs
-    (equal-budget comparisons, Lucic et al. 2018; the learning-rate decay spans the ``N``
-    updates). MedDiff has no public code and so no published schedule: ``budget_``,
-    ``schedule_fraction_`` and the diagnostics are relative to this class's defaults.
-
-    The contributions as configurations (:attr:`variants`, one table row each): ``meddiff``,
-    the plain conditional model (classifier-free training, ``guidance_scale=1``: the
-    conditional network alone, sampled by DDIM-20); ``meddiff:guidance_scale=2``, the guided
-    variant (EHRDiff's ``w = 1``; no MedDiff document gives a value; validated above). The
-    accelerated sampler (``sampler=parataa``) is no row: it solves the same DDIM-20 trajectory
-    (its scores equal DDIM's to three decimals on every block of the leaderboard), so a row adds
-    nothing but a CPU sampling time; benchmarks/sampling.py and ``bench sampler-study`` measure it.
+    Rows (:attr:`variants`): ``meddiff`` (classifier-free training, ``guidance_scale=1``) and
+    ``meddiff:guidance_scale=2`` (the guided variant; no MedDiff document gives a value). ParaTAA
+    is no row: it solves DDIM's trajectory (its scores equalled DDIM-20's to three decimals on
+    every block), so a row adds only a CPU time; benchmarks/sampling.py measures it.
     """
 
     #: the rows that show each contribution: row label -> generator spec
@@ -148,6 +141,7 @@ class MedDiff(Generator):
         label_dropout: float = 0.1,
         sampler: str = "ddim",
         steps: int = 20,
+        spacing: str = "uniform",
         eta: float = 0.0,
         aa_window: int = 3,
         aa_tol: float = 1e-3,
@@ -177,6 +171,7 @@ class MedDiff(Generator):
         self.label_dropout = label_dropout
         self.sampler = sampler
         self.steps = steps
+        self.spacing = spacing
         self.eta = eta
         self.aa_window = aa_window
         self.aa_tol = aa_tol
@@ -195,10 +190,8 @@ class MedDiff(Generator):
         return OptionError(f"generator {self.name!r}: option {option}={getattr(self, option)!r} {why}")
 
     def validate_params(self) -> None:
-        check_positive(
-            self, "timesteps", "hidden_dim", "n_blocks", "time_dim", "epochs", "batch_size", "steps",
-            "aa_window", "sample_batch",
-        )
+        check_positive(self, "timesteps", "hidden_dim", "n_blocks", "time_dim", "epochs", "batch_size", "steps",
+                       "aa_window", "sample_batch")
         for opt in ("aa_max_iter", "max_updates"):
             v = getattr(self, opt)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
@@ -207,18 +200,17 @@ class MedDiff(Generator):
         check_choice(self, "schedule", SCHEDULES)
         check_choice(self, "guidance", GUIDANCE)
         check_choice(self, "sampler", SAMPLERS)
+        check_choice(self, "spacing", (*SPACINGS, "fitted"))
+        if self.spacing == "fitted" and not fittable(self.sampler, self.steps):
+            raise self._bad("spacing", f"needs sampler in {FITTABLE} and 2 <= steps < {TEACHER_STEPS} (the grid "
+                            f"reproduces DDIM-{TEACHER_STEPS}); got sampler={self.sampler!r}, steps={self.steps}")
         check_choice(self, "precision", PRECISIONS)
         if self.steps > self.timesteps:
             raise self._bad("steps", f"exceeds the number of diffusion steps timesteps={self.timesteps}")
-        for opt, lo, hi in (
-            ("dropout", 0.0, 1.0),
-            ("ema_decay", 0.0, 1.0),
-            ("label_dropout", 0.0, 1.0),
-            ("threshold", 0.0, 1.0),
-        ):
+        for opt in ("dropout", "ema_decay", "label_dropout", "threshold"):
             v = getattr(self, opt)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v < hi:
-                raise self._bad(opt, f"must be a number in [{lo}, {hi})")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+                raise self._bad(opt, "must be a number in [0.0, 1.0)")
         for opt in ("weight_decay", "guidance_scale", "count_scale", "eta"):
             v = getattr(self, opt)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -348,6 +340,9 @@ class MedDiff(Generator):
         self.classifier_ = clf.eval() if clf is not None else None
         self.diagnostics_: dict[str, float] = {}
         self.fitted_ = True
+        self.grid_, self.grid_info_ = None, {}
+        if self.spacing == "fitted":
+            self.grid_, self.grid_info_ = self.fitted_grid(self.sampler, self.steps)
         return self
 
     # ------------------------------------------------------------------ sampling
@@ -358,19 +353,29 @@ class MedDiff(Generator):
         self.rng_.manual_seed(int(seed))
 
     def make_sampler(self, name: str | None = None, steps: int | None = None, **kw: Any) -> Sampler:
-        """A sampler over this model's schedule; defaults from the options (``spacing``: a study's)."""
+        """A sampler over this model's schedule, defaults from the options; the ``spacing`` option is
+        the configured sampler's (another sampler or step count: ``uniform``, unless ``spacing``)."""
         self._check_fitted()
-        return make_sampler(
-            name or self.sampler,
-            self.schedule_,
-            steps or self.steps,
-            eta=kw.get("eta", self.eta),
-            window=kw.get("window", self.aa_window),
-            tol=kw.get("tol", self.aa_tol),
-            max_iter=kw.get("max_iter", self.aa_max_iter),
-            clip=1.0 if self.clip else None,
-            x0_guess=torch.as_tensor(self.mean_), spacing=kw.get("spacing", "uniform"),
-        )
+        name, steps = name or self.sampler, steps or self.steps
+        own = (name, steps) == (self.sampler, self.steps)  # the option's spacing is the configured sampler's
+        spacing = kw.get("spacing", self.spacing if own else "uniform")
+        if spacing == "fitted":  # the configured sampler's grid was fitted with the model; others now
+            spacing = self.grid_ if own and self.grid_ is not None else self.fitted_grid(name, steps)[0]
+        return make_sampler(name, self.schedule_, steps, eta=kw.get("eta", self.eta),
+                            window=kw.get("window", self.aa_window), tol=kw.get("tol", self.aa_tol),
+                            max_iter=kw.get("max_iter", self.aa_max_iter), clip=1.0 if self.clip else None,
+                            x0_guess=torch.as_tensor(self.mean_), spacing=spacing)
+
+    def fitted_grid(self, name: str, steps: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The ``steps`` timesteps for sampler ``name`` that best reproduce this model's DDIM-20
+        records (:mod:`generators.meddiff.grid_fit`), searched on noise and labels of a stream
+        of their own (seeded ``random_state + 1``), so the sampling stream is left as it was."""
+        self._check_fitted()
+        g = torch_generator(None if self.random_state is None else int(self.random_state) + 1, self.device_)
+        y = None if self.mode_ == "none" else (torch.rand(GRID_RECORDS, generator=g, device=self.device_) < self.prior_)
+        x_T = torch.randn((GRID_RECORDS, self.n_codes_), generator=g, device=self.device_)
+        return fit_grid(name, self.schedule_, steps, self.eps_fn(None if y is None else y.long()), x_T, self._decode,
+                        1.0 if self.clip else None)
 
     def eps_fn(self, labels: torch.Tensor | None, precision: str | None = None) -> EpsFn:
         """The guided noise predictor for records with ``labels`` (``(n,)``), in the samplers'
@@ -434,17 +439,12 @@ class MedDiff(Generator):
         self.diagnostics_ = {"nfe": nfe, "nfe_total": nfe_total, "steps": float(smp.steps), "sample_bf16": bf16,
                              **extra}
         if "converged" in extra and extra["converged"] < 1:
-            warnings.warn(
-                f"generator {self.name!r}: sampler {smp.name!r} did not converge on every batch; "
-                "raise aa_max_iter (0 means steps, where it is exact)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            warnings.warn(f"generator {self.name!r}: sampler {smp.name!r} did not converge on every batch; "
+                          "raise aa_max_iter (0 means steps, where it is exact)", RuntimeWarning, stacklevel=2)
         return self._decode(Z), y
 
     def diagnostics(self) -> dict[str, float]:
-        """NFE of the last ``sample`` call: ``nfe`` sequential-equivalent (the most over the
-        record batches), ``nfe_total`` every evaluation per record; for ParaTAA also its
-        iterations, whether every batch converged, and the largest final residual; and the
-        training budget (``updates``, ``schedule_fraction`` of the default schedule, ...)."""
-        return {**getattr(self, "diagnostics_", {}), **budget_diagnostics(self)}
+        """NFE of the last ``sample`` call (``nfe`` sequential-equivalent, the most over the record
+        batches; ``nfe_total`` every evaluation per record; ParaTAA's iterations, convergence and
+        largest residual), the fitted grid's mismatch, and the training budget (``updates``, ...)."""
+        return {**getattr(self, "diagnostics_", {}), **getattr(self, "grid_info_", {}), **budget_diagnostics(self)}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import torch
@@ -24,6 +24,8 @@ import torch
 from generators.meddiff.schedule import NoiseSchedule
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: a named spread of the grid (``SPACINGS``) or the timesteps themselves (a fitted grid)
+Spacing = str | Sequence[int] | torch.Tensor
 
 
 class Sampler(ABC):
@@ -32,14 +34,15 @@ class Sampler(ABC):
     ``steps`` is the number of timesteps of the grid, i.e. the number of sequential network calls
     of the sequential samplers. ``clip`` bounds every clean-data estimate to ``[-clip, clip]``
     (the records live in ``[-1, 1]``); ``None`` leaves them free. ``spacing`` spreads the grid
-    (:meth:`NoiseSchedule.grid`; ``uniform`` unless a study asks otherwise); a non-uniform grid
-    whose rounded timesteps coincide is shorter, and ``steps`` is then its length.
+    (:meth:`NoiseSchedule.grid`; ``uniform`` unless a study asks otherwise) or gives the timesteps
+    themselves (a fitted grid); a non-uniform grid whose rounded timesteps coincide is shorter,
+    and ``steps`` is then its length.
     """
 
     name: ClassVar[str] = ""
 
     def __init__(self, schedule: NoiseSchedule, steps: int, clip: float | None = 1.0,
-                 spacing: str = "uniform") -> None:
+                 spacing: Spacing = "uniform") -> None:
         if not 1 <= steps <= schedule.T:
             raise ValueError(f"steps must be in 1..{schedule.T}, got {steps}")
         self.schedule = schedule
@@ -133,7 +136,7 @@ class DDIM(Sampler):
     name = "ddim"
 
     def __init__(self, schedule: NoiseSchedule, steps: int, eta: float = 0.0, clip: float | None = 1.0,
-                 spacing: str = "uniform") -> None:
+                 spacing: Spacing = "uniform") -> None:
         super().__init__(schedule, steps, clip, spacing)
         self.eta = float(eta)
         self.coef = DDIMCoefficients(schedule, self.grid, self.eta)
@@ -220,7 +223,7 @@ class ParaTAA(DDIM):
         clip: float | None = 1.0,
         triangular: bool = True,
         reg: float = 0.1,
-        spacing: str = "uniform",
+        spacing: Spacing = "uniform",
     ) -> None:
         super().__init__(schedule, steps, eta, clip, spacing)
         self.reg = float(reg)
@@ -403,7 +406,7 @@ def make_sampler(
     max_iter: int = 0,
     clip: float | None = 1.0,
     x0_guess: torch.Tensor | None = None,
-    spacing: str = "uniform",
+    spacing: Spacing = "uniform",
 ) -> Sampler:
     """The sampler ``name`` over ``schedule``; ``ancestral`` uses ``steps`` grid points (``T`` for
     the original sampler); ``spacing`` spreads the grid (``SPACINGS``; :meth:`NoiseSchedule.grid`

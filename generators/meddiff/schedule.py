@@ -8,6 +8,7 @@ would lose the digits that the fixed-point sampler needs to reproduce DDIM to 1e
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -43,7 +44,7 @@ class NoiseSchedule:
         padded = torch.cat([torch.ones(1, dtype=torch.float64), self.alpha_bar])
         return padded[t + 1]
 
-    def grid(self, steps: int, spacing: str = "uniform") -> torch.Tensor:
+    def grid(self, steps: int, spacing: str | Sequence[int] | torch.Tensor = "uniform") -> torch.Tensor:
         """At most ``steps`` timestep indices from ``T - 1`` down to ``0`` ("trailing").
 
         Starting at ``T - 1`` makes every sampler begin from (almost) pure noise whatever the
@@ -52,10 +53,19 @@ class NoiseSchedule:
         (``t`` proportional to ``u^2`` for ``u`` evenly spaced, so the steps crowd at low noise, the
         DDIM paper's alternative) or ``logsnr`` (the timesteps whose half log-SNR is nearest to
         evenly spaced values, DPM-Solver's choice). Indices that coincide after rounding are kept
-        once, so a non-uniform grid of many steps can be shorter than ``steps``.
+        once, so a non-uniform grid of many steps can be shorter than ``steps``. A sequence of
+        ``steps`` indices (e.g. a fitted grid, :mod:`generators.meddiff.grid_fit`) is taken as it
+        is, once checked: it must fall strictly from ``T - 1`` and stay at or above ``0``.
         """
         if not 1 <= steps <= self.T:
             raise ValueError(f"steps must be in 1..{self.T}, got {steps}")
+        if not isinstance(spacing, str):
+            pts = torch.as_tensor(spacing, dtype=torch.long).reshape(-1)
+            ok = len(pts) == steps and int(pts[0]) == self.T - 1 and int(pts[-1]) >= 0 and bool((pts.diff() < 0).all())
+            if not ok:
+                raise ValueError(f"a grid of {steps} steps must fall strictly from {self.T - 1} to >= 0, "
+                                 f"got {pts.tolist()}")
+            return pts
         if spacing not in SPACINGS:
             raise ValueError(f"unknown spacing {spacing!r}; valid: {', '.join(SPACINGS)}")
         if steps == 1:

@@ -1,0 +1,93 @@
+"""A few-step sampler's timesteps fitted to the trained model's own many-step trajectory.
+
+Why: on a CPU every network call costs the same, so the only way to sample faster without a
+smaller network is fewer calls, and on an evenly spaced grid fewer calls cost fidelity
+(docs/generators.md). Where the calls fall matters too: the trajectory of a trained model bends
+in a few places, and steps placed there follow it more closely. This is the idea of fitting a
+solver's time steps to the model's own trajectory (Align Your Steps, Sabour et al. 2024; GITS,
+Chen et al. 2024), done here by a deterministic coordinate search with the decoded records as
+the target. Measured on eunomia: six DPM-Solver++(2M) calls on a fitted grid differ from DDIM-20
+in 0.4 % of entries (2.1 % on the uniform grid; ten DDIM calls 0.5 %), and they tie DDIM-20
+at the leaderboard's budget but not at the default schedule (docs/generators.md).
+
+What is fitted: the ``steps`` timesteps of ``kind`` (a sequential sampler), the first fixed at
+``T - 1`` (start from pure noise), chosen so that on ``x_T`` the sampler's decoded records differ
+from the teacher's (DDIM on ``teacher_steps`` evenly spaced steps, the same noise) in as few
+entries as possible. Only the model's own outputs enter: no training, validation or test record
+is read, so the fitted grid is a learned hyperparameter of the sampler and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from generators.meddiff.samplers import EpsFn, make_sampler
+from generators.meddiff.schedule import NoiseSchedule
+
+#: the trajectory the fitted grid reproduces: DDIM on this many evenly spaced steps
+TEACHER_STEPS = 20
+#: coarse sweeps (candidates spread over each timestep's whole free range), then local sweeps
+COARSE_SWEEPS, COARSE_CANDIDATES, LOCAL_SWEEPS = 2, 10, 2
+FITTABLE = ("ddim", "dpmpp2m")
+
+
+def fittable(kind: str, steps: int, teacher_steps: int = TEACHER_STEPS) -> bool:
+    """Whether a grid can be fitted: a sequential sampler with fewer steps than the teacher."""
+    return kind in FITTABLE and 2 <= steps < teacher_steps
+
+
+def fit_grid(
+    kind: str,
+    schedule: NoiseSchedule,
+    steps: int,
+    eps_fn: EpsFn,
+    x_T: torch.Tensor,
+    decode: Callable[[np.ndarray], np.ndarray],
+    clip: float | None = 1.0,
+    teacher_steps: int = TEACHER_STEPS,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The grid of ``steps`` timesteps for ``kind`` whose records best match the teacher's.
+
+    Coordinate search: each timestep after the first in turn takes the candidate value (between
+    its neighbours) that lowers the fraction of differing decoded entries most; a change is kept
+    only when it lowers it, so the result is never worse than the evenly spaced start and the
+    same inputs always give the same grid. Returns the grid (``long``, decreasing from ``T - 1``)
+    and ``{"grid_mismatch_uniform", "grid_mismatch"}``: the fractions of entries that differ
+    from the teacher's records before and after the search, on the search's own noise.
+    """
+    if kind not in FITTABLE:
+        raise ValueError(f"a fitted grid needs a sequential sampler ({', '.join(FITTABLE)}), got {kind!r}")
+    T = schedule.T
+    if not fittable(kind, steps, min(teacher_steps, T)):
+        raise ValueError(f"a fitted grid needs 2 <= steps < {min(teacher_steps, T)} (the teacher's), got {steps}")
+
+    def records(name: str, grid: list[int] | str, n_steps: int) -> np.ndarray:
+        sampler = make_sampler(name, schedule, n_steps, clip=clip, spacing=grid)
+        with torch.no_grad():
+            return decode(sampler(eps_fn, x_T).cpu().numpy())
+
+    target = records("ddim", "uniform", teacher_steps)
+
+    def mismatch(grid: list[int]) -> float:
+        return float((records(kind, grid, len(grid)) != target).mean())
+
+    grid = [int(t) for t in schedule.grid(steps, "uniform")]
+    start = best = mismatch(grid)
+    for sweep in range(COARSE_SWEEPS + LOCAL_SWEEPS):
+        for i in range(1, steps):
+            lo = grid[i + 1] + 1 if i + 1 < steps else 0
+            hi = grid[i - 1] - 1
+            if sweep < COARSE_SWEEPS:
+                cands = np.linspace(lo, hi, COARSE_CANDIDATES).round().astype(int)
+            else:  # a window around the current value that narrows sweep by sweep
+                w = max(2, (hi - lo) // (4 * (sweep - COARSE_SWEEPS + 1)))
+                cands = np.arange(max(lo, grid[i] - w), min(hi, grid[i] + w) + 1, max(1, w // 4))
+            for c in sorted(set(int(v) for v in cands) - {grid[i]}):
+                trial = grid[:i] + [c] + grid[i + 1:]
+                m = mismatch(trial)
+                if m < best:
+                    best, grid = m, trial
+    return torch.tensor(grid, dtype=torch.long), {"grid_mismatch_uniform": start, "grid_mismatch": best}
