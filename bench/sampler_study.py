@@ -117,17 +117,16 @@ def run_sampler_study(
     runs on (``uniform``, ``quadratic``, ``logsnr``, ``fitted``); the table's ``spacing`` column says which.
     """
     from generators import registry
-    from generators.meddiff.grid_fit import fittable
+    from generators.meddiff.grid_fit import SPACING_CHOICES, fittable
     from generators.meddiff.samplers import SAMPLERS
-    from generators.meddiff.schedule import SPACINGS
 
     unknown = [s for s in samplers if s not in SAMPLERS]
     if unknown:
         raise OptionError(f"sampler study: unknown sampler(s) {unknown}; valid: {', '.join(SAMPLERS)}")
-    bad_spacing = [s for s in spacings if s not in (*SPACINGS, "fitted")]
+    bad_spacing = [s for s in spacings if s not in SPACING_CHOICES]
     if not spacings or bad_spacing:
         raise OptionError(f"sampler study: unknown spacing(s) {bad_spacing or list(spacings)}; "
-                          f"valid: {', '.join((*SPACINGS, 'fitted'))}")
+                          f"valid: {', '.join(SPACING_CHOICES)}")
     if budgets is None:
         budgets = QUICK_BUDGETS if quick else DEFAULT_BUDGETS
     if not budgets or any(int(b) <= 0 for b in budgets):

@@ -182,8 +182,8 @@ def run(updates: int, repeats: int, n: int, n_parataa: int) -> dict[str, Any]:
 
         draw_fast()
         c, w, ratios, _, _ = paired(lambda: medgan.sample(n), draw_fast, repeats)
-        fast[sampler_label(name, steps, spacing)] = {"cpu_s": c, "wall_s": w, "ratio_to_medgan": statistics.median(ratios),
-                                   "ratios_to_medgan": ratios}
+        fast[sampler_label(name, steps, spacing)] = {
+            "cpu_s": c, "wall_s": w, "ratio_to_medgan": statistics.median(ratios), "ratios_to_medgan": ratios}
     out["meddiff_other_samplers"] = fast
 
     para: dict[str, Any] = {}

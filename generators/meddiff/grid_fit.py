@@ -25,13 +25,15 @@ import numpy as np
 import torch
 
 from generators.meddiff.samplers import EpsFn, make_sampler
-from generators.meddiff.schedule import NoiseSchedule
+from generators.meddiff.schedule import SPACINGS, NoiseSchedule
 
 #: the trajectory the fitted grid reproduces: DDIM on this many evenly spaced steps
 TEACHER_STEPS = 20
 #: coarse sweeps (candidates spread over each timestep's whole free range), then local sweeps
 COARSE_SWEEPS, COARSE_CANDIDATES, LOCAL_SWEEPS = 2, 10, 2
 FITTABLE = ("ddim", "dpmpp2m")
+#: every value of a ``spacing`` option: the schedule's named spreads, and the fitted grid
+SPACING_CHOICES = (*SPACINGS, "fitted")
 
 
 def fittable(kind: str, steps: int, teacher_steps: int = TEACHER_STEPS) -> bool:

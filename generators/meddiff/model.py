@@ -31,10 +31,10 @@ from generators._torch import (
 from generators.base import Generator, budget_diagnostics, check_choice, check_positive, record_budget
 from generators.meddiff.classifier import NoisyClassifier
 from generators.meddiff.denoiser import Denoiser, EpsilonModel
-from generators.meddiff.grid_fit import FITTABLE, TEACHER_STEPS, fit_grid, fittable
+from generators.meddiff.grid_fit import FITTABLE, SPACING_CHOICES, TEACHER_STEPS, fit_grid, fittable
 from generators.meddiff.guidance import guided_eps
 from generators.meddiff.samplers import SAMPLERS, EpsFn, ParaTAA, Sampler, make_sampler
-from generators.meddiff.schedule import SCHEDULES, SPACINGS, make_schedule
+from generators.meddiff.schedule import SCHEDULES, make_schedule
 from generators.meddiff.transform import decode, encode
 
 GUIDANCE = ("auto", "classifier-free", "classifier", "none")
@@ -200,7 +200,7 @@ class MedDiff(Generator):
         check_choice(self, "schedule", SCHEDULES)
         check_choice(self, "guidance", GUIDANCE)
         check_choice(self, "sampler", SAMPLERS)
-        check_choice(self, "spacing", (*SPACINGS, "fitted"))
+        check_choice(self, "spacing", SPACING_CHOICES)
         if self.spacing == "fitted" and not fittable(self.sampler, self.steps):
             raise self._bad("spacing", f"needs sampler in {FITTABLE} and 2 <= steps < {TEACHER_STEPS} (the grid "
                             f"reproduces DDIM-{TEACHER_STEPS}); got sampler={self.sampler!r}, steps={self.steps}")
