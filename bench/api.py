@@ -38,6 +38,7 @@ from bench.config import Checked, RunConfig, check, parse_generators
 from bench.core.errors import OptionError
 from bench.core.io import check_writable, read_json
 from bench.core.options import DatasetSpec, GeneratorSpec, parse_ints
+from bench.results import read_jobs_csv
 from bench.run_status import check_not_held, read_manifest
 from generators import registry as generator_registry
 from generators.base import Generator
@@ -327,7 +328,8 @@ class BenchmarkResult:
     @cached_property
     def jobs(self) -> pd.DataFrame:
         """One row per job: status, times, memory, the generator's diagnostics (``jobs.csv``)."""
-        return self._csv("jobs.csv")
+        path = self.run_dir / "jobs.csv"
+        return read_jobs_csv(path) if path.is_file() else pd.DataFrame()
 
     @cached_property
     def summary(self) -> pd.DataFrame:

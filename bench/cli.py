@@ -274,13 +274,12 @@ def _verdict_text(run_dir: Path, pairs: list[tuple[str, str]] | None) -> str:
 
 def _where_the_tables_are(run_dir: Path) -> str:
     """What follows the headline: where every per-score table is, and how to get the figures."""
-    import pandas as pd
-
+    from bench.results import read_jobs_csv
     from bench.tables import CATEGORY_ORDER
 
     lines = []
     if (run_dir / "jobs.csv").is_file():  # a failed job leaves no row in the headline: say so here
-        jobs = pd.read_csv(run_dir / "jobs.csv")
+        jobs = read_jobs_csv(run_dir / "jobs.csv")
         failed = jobs[jobs["status"] != "ok"]
         if len(failed):
             lines.append(f"{len(failed)} of {len(jobs)} jobs failed (their scores are missing above):")

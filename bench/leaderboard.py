@@ -211,9 +211,9 @@ def seed_from_rendered(g: Grid, run_dir: Path, folder: Path, log: Callable[[str]
         state[name] = {**(theirs or {}), **(state.get(name) or {})}
     write_json(state_path, state)
     if (folder / BUILD_TIMES).is_file():
-        times = pd.read_csv(folder / BUILD_TIMES)
+        times = _read_times(folder / BUILD_TIMES)
         if (run_dir / BUILD_TIMES).is_file():
-            kept = pd.read_csv(run_dir / BUILD_TIMES)
+            kept = _read_times(run_dir / BUILD_TIMES)
             seen = set(zip(kept["dataset"], kept["started"], strict=True))
             times = pd.concat([times[[(d, t) not in seen for d, t in zip(times["dataset"], times["started"], strict=True)]],
                                kept], ignore_index=True)
@@ -285,12 +285,18 @@ def _close(g: Grid, run_dir: Path, out: Path, session: dict[str, Any], t0: float
     return session
 
 
+def _read_times(path: Path) -> pd.DataFrame:
+    """build_times.csv, its ``code`` (a commit's hex digits) kept as text: type inference would
+    turn one of digits into a number and drop its leading zeros (see results.read_jobs_csv)."""
+    return pd.read_csv(path, dtype={"code": str})
+
+
 def _append_time(g: Grid, run_dir: Path, out: Path, session: dict[str, Any]) -> None:
     """build_times.csv (one row per part session) and the manifest's grid entry, then the copy in
     the rendered folder."""
     path = run_dir / BUILD_TIMES
     row = pd.DataFrame([session]).reindex(columns=TIME_COLUMNS)
-    rows = pd.concat([pd.read_csv(path), row], ignore_index=True) if path.is_file() else row
+    rows = pd.concat([_read_times(path), row], ignore_index=True) if path.is_file() else row
     write_csv(path, rows)
     m = read_json(run_dir / "manifest.json")
     m.setdefault("grid", {})["build_times"] = _time_summary(rows)

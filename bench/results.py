@@ -148,8 +148,16 @@ def load_tables(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise BenchError(f"{run_dir} holds neither job records (jobs/*.json) nor per-block scores (scores.csv)")
     parts = [read_scores_csv(run_dir / name) for name in ("scores.csv", "timings.csv") if (run_dir / name).is_file()]
     scores = pd.concat(parts, ignore_index=True)
-    jobs = pd.read_csv(run_dir / "jobs.csv") if (run_dir / "jobs.csv").is_file() else pd.DataFrame(columns=JOB_COLUMNS)
+    jobs = read_jobs_csv(run_dir / "jobs.csv") if (run_dir / "jobs.csv").is_file() else pd.DataFrame(columns=JOB_COLUMNS)
     return scores, jobs
+
+
+def read_jobs_csv(path: Path) -> pd.DataFrame:
+    """A jobs.csv as written by :func:`write_tables`, its ``key`` kept as the text it is (16 hex
+    digits). Left to pandas' type inference, a key of digits reads as a number that loses its
+    leading zeros, one like ``12e0034`` as a float, and ``5e54420781278992`` crashed pandas 2.3's
+    C parser outright (a segmentation fault): a resumed run would then never find the key again."""
+    return pd.read_csv(path, dtype={"key": str})
 
 
 def read_scores_csv(path: Path) -> pd.DataFrame:

@@ -360,3 +360,14 @@ def test_retire_drops_a_row_runs_nothing_and_keeps_every_other_record(tmp_path, 
     headline = (out / "headline.md").read_text()
     assert "Rows retired from this leaderboard" in headline and "medgan by newcode00000" in headline
     assert "| medgan" not in headline
+
+
+def test_build_times_keep_a_code_of_digits_as_text(tmp_path):
+    """A part's code (a commit's hex digits) may be all digits or read as a float; build_times.csv
+    is read back and rewritten at every session, so it must come back as written."""
+    from bench.leaderboard import TIME_COLUMNS, _read_times
+
+    path = tmp_path / "build_times.csv"
+    pd.DataFrame([{c: None for c in TIME_COLUMNS} | {"dataset": d, "code": code}
+                  for d, code in (("toy", "012345678901"), ("eunomia", "00000012e034"))]).to_csv(path, index=False)
+    assert list(_read_times(path)["code"]) == ["012345678901", "00000012e034"]

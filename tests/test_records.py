@@ -54,3 +54,22 @@ def test_records_written_before_the_column_rename_read_back_in_todays_names():
                       "goal": "minimize", "ideal": 0.0, "reference": False, "note": ""}]
     [row] = JobRecord.from_json(old).scores
     assert (row["metric"], row["score"]) == ("dimwise_probability", "dwp_apd") and "family" not in row
+
+
+def test_job_keys_that_look_like_numbers_read_back_as_written(tmp_path):
+    """A job key is 16 hex digits; some are all digits ('0123...') or read as a float ('...12e0034').
+    The rendered jobs.csv, and the records rebuilt from the tables alone (a resumed leaderboard
+    part), keep it as the text it is, or the resumed run would never find the job finished."""
+    from bench.results import read_jobs_csv, records_from_tables
+
+    keys = ["0123456789012345", "00000000012e0034"]
+    for seed, key in enumerate(keys):
+        write_json(tmp_path / "run" / "jobs" / f"meddiff__toy__s{seed}.json", _record(seed=seed, key=key).to_json())
+    write_tables(tmp_path / "run")
+    assert list(read_jobs_csv(tmp_path / "run" / "jobs.csv")["key"]) == keys
+    tables = tmp_path / "tables"  # what the committed leaderboard keeps: the tables, no job records
+    tables.mkdir()
+    for name in ("scores.csv", "timings.csv", "jobs.csv"):
+        if (tmp_path / "run" / name).is_file():
+            (tables / name).write_bytes((tmp_path / "run" / name).read_bytes())
+    assert sorted(r.key for r in records_from_tables(tables)) == sorted(keys)
