@@ -56,16 +56,18 @@ class ResidualBlock(nn.Module):
 
         Sampling (no autograd) writes the same sums in place: at 2,048 records a layer's output
         is megabytes, and not allocating three of them per block made DDIM 5-7 % faster on a
-        CPU with the records unchanged bit for bit. The conditioning rows and the block's output
-        are made float32 before they meet the float32 stream, as a mixed-dtype sum would do."""
+        CPU with the records unchanged bit for bit. The conditioning rows are gathered by an
+        embedding lookup (a tenth of advanced indexing's time at 2,048 records) and the block's
+        bfloat16 output is added into the float32 stream in place, which widens it exactly as a
+        float32 copy would: 3-4 % off DDIM-20 on eunomia (paired, one thread), records unchanged."""
         if torch.is_grad_enabled():  # training: autograd keeps every intermediate
             z = self.norm(h) + self.cond(c)[index]
             return h + self.fc2(self.drop(self.act(self.fc1(z))))
         z = self.norm(h)
-        z += self.cond(c).float()[index]
+        z += nn.functional.embedding(index, self.cond(c).float())
         u = self.fc1(z)
         nn.functional.silu(u, inplace=True)
-        return h.add_(self.fc2(self.drop(u)).float())
+        return h.add_(self.fc2(self.drop(u)))
 
 
 class Denoiser(nn.Module):

@@ -75,12 +75,12 @@ class MedDiff(Generator):
     warns), ``dpmpp2m`` (DPM-Solver++(2M)) and ``ancestral`` (``steps = timesteps``: the original
     DDPM sampler). ``spacing`` spreads the configured sampler's timesteps: ``uniform`` (default),
     ``quadratic``, ``logsnr`` or ``fitted`` (``ddim``/``dpmpp2m`` under 20 steps): at the end of
-    ``fit`` the grid whose records best reproduce this model's own DDIM-20 records is searched
-    for (:mod:`generators.meddiff.grid_fit`; no data read; ``grid_``, ``diagnostics()
-    ["grid_mismatch"]``). ``sampler=dpmpp2m,steps=6,spacing=fitted`` samples in 0.3x DDIM-20's
-    time and tied it within 0.005 on every headline score over 30 validation blocks at the
-    leaderboard's budget, but at the default schedule it lost 0.012 of detection and dim-wise
-    prediction on eunomia (docs/generators.md), so DDIM-20 stays the default.
+    ``fit`` the grid whose code prevalences best match this model's own DDIM-20 records' is
+    searched for (:mod:`generators.meddiff.grid_fit`; no data read; ``grid_``, ``diagnostics()
+    ["grid_gap"]``). ``sampler=dpmpp2m,steps=6,spacing=fitted`` samples in 0.3x DDIM-20's
+    time and ties it within 0.005 at the default schedule on eunomia, but at the leaderboard's
+    budget of 300 updates it lost up to 0.009 (the other target tried did the reverse;
+    docs/generators.md), so DDIM-20 stays the default.
     ``diagnostics()["nfe"]``: sequential calls per record; ``nfe_total``: every (record, timestep)
     evaluation. ParaTAA cuts the first, not the second: it can pay off only where one call
     evaluates many timesteps in parallel (a GPU; not measured at a size that would show it).
@@ -446,5 +446,5 @@ class MedDiff(Generator):
     def diagnostics(self) -> dict[str, float]:
         """NFE of the last ``sample`` call (``nfe`` sequential-equivalent, the most over the record
         batches; ``nfe_total`` every evaluation per record; ParaTAA's iterations, convergence and
-        largest residual), the fitted grid's mismatch, and the training budget (``updates``, ...)."""
+        largest residual), the fitted grid's prevalence gap, and the training budget (``updates``, ...)."""
         return {**getattr(self, "diagnostics_", {}), **getattr(self, "grid_info_", {}), **budget_diagnostics(self)}
