@@ -303,3 +303,36 @@ def test_conditioning_moves_the_real_classifier(
     p_prior, p1, p0 = (clf.predict_proba(X)[:, 1].mean() for X in (X_prior, X1, X0))
     assert p1 > p_prior + 0.05
     assert p0 < p_prior
+
+
+def test_training_is_the_same_at_two_threads() -> None:
+    """Known answer for a bug: the conditioning rows were gathered by advanced indexing, whose
+    backward on a CPU adds into the shared rows from several threads at once, so at two threads
+    the gradient (and every update after it) changed from run to run (200 of 200 repeats of this
+    block differed; MedDiff's weights ended 0.5 apart after its default schedule). Both the
+    block's gradient under contention and a short fit must now repeat exactly."""
+    from generators.meddiff.denoiser import ResidualBlock
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        block = ResidualBlock(64)
+        h = torch.randn(4096, 64, generator=gen)
+        c = torch.randn(2, 64, generator=gen)  # two rows shared by 4,096 records: heavy contention
+        index = torch.randint(0, 2, (4096,), generator=gen)
+
+        def grads() -> list[torch.Tensor]:
+            block.zero_grad(set_to_none=True)
+            block(h, c, index).square().sum().backward()
+            return [p.grad.clone() for p in block.parameters()]
+
+        first = grads()
+        for _ in range(20):
+            assert all(torch.equal(a, b) for a, b in zip(first, grads(), strict=True))
+        data = make_toy(n_records=400, seed=0).split(seed=0)[0]
+        fits = [MedDiff(**TINY, max_updates=40, random_state=0).fit(data) for _ in range(2)]
+        a, b = (f.model_.state_dict() for f in fits)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    finally:
+        torch.set_num_threads(before)

@@ -52,16 +52,20 @@ class ResidualBlock(nn.Module):
     def forward(self, h: torch.Tensor, c: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """``c`` holds one conditioning row per distinct (timestep, label); ``index`` maps records
         to rows, so during sampling (one timestep for many records) the conditioning costs one
-        row, not one per record.
+        row, not one per record. The rows are gathered by an embedding lookup, never by advanced
+        indexing: the backward of ``rows[index]`` on a CPU adds into the few shared rows from
+        several threads at once (atomic adds), so its sum, and with it every later update, changed
+        from run to run at two threads (weights 0.5 apart after MedDiff's default schedule on
+        eunomia); the lookup's backward sums in a fixed order, the same numbers at one thread.
 
         Sampling (no autograd) writes the same sums in place: at 2,048 records a layer's output
         is megabytes, and not allocating three of them per block made DDIM 5-7 % faster on a
-        CPU with the records unchanged bit for bit. The conditioning rows are gathered by an
-        embedding lookup (a tenth of advanced indexing's time at 2,048 records) and the block's
-        bfloat16 output is added into the float32 stream in place, which widens it exactly as a
-        float32 copy would: 3-4 % off DDIM-20 on eunomia (paired, one thread), records unchanged."""
+        CPU with the records unchanged bit for bit. The lookup takes a tenth of advanced
+        indexing's time there (2,048 records), and the block's bfloat16 output is added into the
+        float32 stream in place, which widens it exactly as a float32 copy would: 3-4 % off
+        DDIM-20 on eunomia (paired, one thread), records unchanged."""
         if torch.is_grad_enabled():  # training: autograd keeps every intermediate
-            z = self.norm(h) + self.cond(c)[index]
+            z = self.norm(h) + nn.functional.embedding(index, self.cond(c))
             return h + self.fc2(self.drop(self.act(self.fc1(z))))
         z = self.norm(h)
         z += nn.functional.embedding(index, self.cond(c).float())
