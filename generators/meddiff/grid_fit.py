@@ -16,11 +16,11 @@ first target was the share of entries that differ record by record; it is domina
 codes, while what a few-step sampler loses is the rare ones, and a detector and the dimension-wise
 prediction read every code. Measured on eunomia at the default schedule (seeds 0-4, six
 DPM-Solver++(2M) calls): the entry-wise target left detection +0.011 and dimension-wise
-prediction -0.011 from DDIM-20, this one +0.001 and -0.003; at the leaderboard's short budget
-(300 updates) it is the other way round, +0.003 / -0.002 for the entry-wise target and +0.009 /
--0.005 for this one (docs/generators.md). Only the model's own outputs enter: no training,
-validation or test record is read, so the fitted grid is a learned hyperparameter of the
-sampler and nothing else.
+prediction -0.011 from DDIM-20, this one +0.001 / -0.003 and +0.004 / -0.005 (two studies);
+at the leaderboard's short budget (300 updates) it is the other way round, +0.003 / -0.002 for
+the entry-wise target and +0.009 / -0.005 for this one (docs/generators.md). Only the model's
+own outputs enter: no training, validation or test record is read, so the fitted grid is a
+learned hyperparameter of the sampler and nothing else.
 """
 
 from __future__ import annotations
