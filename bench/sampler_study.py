@@ -160,7 +160,7 @@ def run_sampler_study(
         labels = np.random.default_rng(seed).permutation(np.resize(train.y, n))
 
     runs: list[tuple[str, int, str, str]] = [(s, int(b), sp, "") for sp in spacings for s in samplers
-                                             for b in budgets if sp != "fitted" or fittable(s, int(b))]
+                                             for b in budgets if sp != "fitted" or fittable(s, int(b), T)]
     if reference and ("ancestral", T, "uniform", "") not in runs:
         runs.append(("ancestral", T, "uniform", "reference"))
     rows: list[dict[str, Any]] = []

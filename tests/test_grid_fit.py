@@ -96,12 +96,22 @@ def test_a_grid_for_another_budget_is_fitted_on_request(fitted: MedDiff) -> None
         ("meddiff:spacing=fitted,sampler=parataa,steps=6", "needs sampler in"),
         ("meddiff:spacing=fitted,steps=20", "2 <= steps < 20"),
         ("meddiff:spacing=even", "spacing='even' is not one of"),
+        # a schedule shorter than 20 steps: the teacher is DDIM over every timestep, refused before training
+        ("meddiff:spacing=fitted,sampler=dpmpp2m,steps=6,timesteps=6", "2 <= steps < 6"),
     ],
 )
 def test_what_cannot_be_fitted_is_refused_by_name(spec: str, why: str) -> None:
     with pytest.raises(OptionError, match="spacing") as exc:
         registry.make(spec).validate_params()
     assert why in str(exc.value)
+
+
+def test_a_schedule_shorter_than_the_teacher_fits_against_ddim_over_every_timestep(train: EHRDataset) -> None:
+    """With ``timesteps`` under 20 the teacher is DDIM over all of them: the fit must finish (it
+    asked the sampler for 20 steps of a 10-step schedule and failed after training)."""
+    gen = MedDiff(**{**TINY, "timesteps": 10, "epochs": 5}, **FEW, spacing="fitted", random_state=0).fit(train)
+    assert len(gen.grid_) == FEW["steps"] and int(gen.grid_[0]) == 9
+    assert gen.diagnostics()["grid_gap"] <= gen.diagnostics()["grid_gap_uniform"]
 
 
 def test_explicit_grids_are_checked() -> None:

@@ -42,9 +42,16 @@ FITTABLE = ("ddim", "dpmpp2m")
 SPACING_CHOICES = (*SPACINGS, "fitted")
 
 
-def fittable(kind: str, steps: int, teacher_steps: int = TEACHER_STEPS) -> bool:
-    """Whether a grid can be fitted: a sequential sampler with fewer steps than the teacher."""
-    return kind in FITTABLE and 2 <= steps < teacher_steps
+def teacher_steps_for(timesteps: int, teacher_steps: int = TEACHER_STEPS) -> int:
+    """The teacher's steps over a schedule of ``timesteps``: ``teacher_steps``, or every timestep
+    of a shorter schedule."""
+    return min(teacher_steps, timesteps)
+
+
+def fittable(kind: str, steps: int, timesteps: int, teacher_steps: int = TEACHER_STEPS) -> bool:
+    """Whether a grid can be fitted over ``timesteps``: a sequential sampler with fewer steps than
+    the teacher (:func:`teacher_steps_for`)."""
+    return kind in FITTABLE and 2 <= steps < teacher_steps_for(timesteps, teacher_steps)
 
 
 def prevalence_gap(records: np.ndarray, target: np.ndarray) -> float:
@@ -81,15 +88,16 @@ def fit_grid(
     if kind not in FITTABLE:
         raise ValueError(f"a fitted grid needs a sequential sampler ({', '.join(FITTABLE)}), got {kind!r}")
     T = schedule.T
-    if not fittable(kind, steps, min(teacher_steps, T)):
-        raise ValueError(f"a fitted grid needs 2 <= steps < {min(teacher_steps, T)} (the teacher's), got {steps}")
+    teacher = teacher_steps_for(T, teacher_steps)
+    if not fittable(kind, steps, T, teacher_steps):
+        raise ValueError(f"a fitted grid needs 2 <= steps < {teacher} (the teacher's), got {steps}")
 
     def records(name: str, grid: list[int] | str, n_steps: int) -> np.ndarray:
         sampler = make_sampler(name, schedule, n_steps, clip=clip, spacing=grid)
         with torch.no_grad():
             return decode(sampler(eps_fn, x_T).cpu().numpy())
 
-    target = records("ddim", "uniform", teacher_steps)
+    target = records("ddim", "uniform", teacher)
 
     def gap(grid: list[int]) -> float:
         return prevalence_gap(records(kind, grid, len(grid)), target)

@@ -31,7 +31,7 @@ from generators._torch import (
 from generators.base import Generator, budget_diagnostics, check_choice, check_positive, record_budget
 from generators.meddiff.classifier import NoisyClassifier
 from generators.meddiff.denoiser import Denoiser, EpsilonModel
-from generators.meddiff.grid_fit import FITTABLE, SPACING_CHOICES, TEACHER_STEPS, fit_grid, fittable
+from generators.meddiff.grid_fit import FITTABLE, SPACING_CHOICES, fit_grid, fittable, teacher_steps_for
 from generators.meddiff.guidance import guided_eps
 from generators.meddiff.samplers import SAMPLERS, EpsFn, ParaTAA, Sampler, make_sampler
 from generators.meddiff.schedule import SCHEDULES, make_schedule
@@ -100,10 +100,9 @@ class MedDiff(Generator):
     updates instead (equal budgets, Lucic et al. 2018; the decay spans them); with no public
     code, ``budget_`` and the diagnostics are relative to this class's defaults.
 
-    Rows (:attr:`variants`): ``meddiff`` (classifier-free training, ``guidance_scale=1``) and
-    ``meddiff:guidance_scale=2`` (the guided variant; no MedDiff document gives a value). ParaTAA
-    is no row: it solves DDIM's trajectory (its scores equalled DDIM-20's to three decimals on
-    every block), so a row adds only a CPU time; benchmarks/sampling.py measures it.
+    Rows (:attr:`variants`): ``meddiff`` (classifier-free, ``guidance_scale=1``) and
+    ``meddiff:guidance_scale=2`` (guided; no MedDiff document gives a value). ParaTAA is no row: it
+    solves DDIM's trajectory (scores equal to DDIM-20's to three decimals on every block).
     """
 
     #: the rows that show each contribution: row label -> generator spec
@@ -201,9 +200,10 @@ class MedDiff(Generator):
         check_choice(self, "guidance", GUIDANCE)
         check_choice(self, "sampler", SAMPLERS)
         check_choice(self, "spacing", SPACING_CHOICES)
-        if self.spacing == "fitted" and not fittable(self.sampler, self.steps):
-            raise self._bad("spacing", f"needs sampler in {FITTABLE} and 2 <= steps < {TEACHER_STEPS} (the grid "
-                            f"reproduces DDIM-{TEACHER_STEPS}); got sampler={self.sampler!r}, steps={self.steps}")
+        if self.spacing == "fitted" and not fittable(self.sampler, self.steps, self.timesteps):
+            k = teacher_steps_for(self.timesteps)
+            raise self._bad("spacing", f"needs sampler in {FITTABLE} and 2 <= steps < {k} (the grid reproduces "
+                            f"DDIM-{k}); got sampler={self.sampler!r}, steps={self.steps}, timesteps={self.timesteps}")
         check_choice(self, "precision", PRECISIONS)
         if self.steps > self.timesteps:
             raise self._bad("steps", f"exceeds the number of diffusion steps timesteps={self.timesteps}")
