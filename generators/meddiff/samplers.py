@@ -16,16 +16,14 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
 
-from generators.meddiff.schedule import NoiseSchedule
+from generators.meddiff.schedule import NoiseSchedule, Spacing
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-#: a named spread of the grid (``SPACINGS``) or the timesteps themselves (a fitted grid)
-Spacing = str | Sequence[int] | torch.Tensor
 
 
 class Sampler(ABC):

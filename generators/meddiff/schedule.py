@@ -15,6 +15,8 @@ import torch
 SCHEDULES = ("linear", "cosine")
 #: how a sampler's timesteps are spread between ``T - 1`` and ``0`` (see :meth:`NoiseSchedule.grid`)
 SPACINGS = ("uniform", "quadratic", "logsnr")
+#: a named spread of the grid (``SPACINGS``) or the timesteps themselves (a fitted grid)
+Spacing = str | Sequence[int] | torch.Tensor
 
 
 class NoiseSchedule:
@@ -44,7 +46,7 @@ class NoiseSchedule:
         padded = torch.cat([torch.ones(1, dtype=torch.float64), self.alpha_bar])
         return padded[t + 1]
 
-    def grid(self, steps: int, spacing: str | Sequence[int] | torch.Tensor = "uniform") -> torch.Tensor:
+    def grid(self, steps: int, spacing: Spacing = "uniform") -> torch.Tensor:
         """At most ``steps`` timestep indices from ``T - 1`` down to ``0`` ("trailing").
 
         Starting at ``T - 1`` makes every sampler begin from (almost) pure noise whatever the
