@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--metrics", "-m", default=None,
                      help="check: only these metric families or scores; --update: the grid's families")
     chk.add_argument("--keep", default=None, help="keep the rerun's run directory under this folder")
+    chk.add_argument("--save-synthetic", action="store_true",
+                     help="with --keep: also save each job's synthetic records there (.npz; never real-copy's), "
+                          "e.g. for the mutant tests to score what this rerun sampled instead of fitting again")
     chk.add_argument("--jobs", "-j", type=int, default=None,
                      help="worker processes of one thread each (default: as the baseline ran; 1: in this process); "
                           "a baseline and its check should run alike, since thread counts move float results")

@@ -82,7 +82,7 @@ def _run_job(prep: Prepared, job: Job, synthetic_dir: Path | None, report: Progr
         record.status = "error"
         record.error = describe_error(exc)
         return record
-    if synthetic_dir is not None:
+    if synthetic_dir is not None and not gen.releases_training_records:  # real rows stay in the loader
         with atomic_file(synthetic_dir / f"{job.id}.npz", "wb", fsync=False) as fh:
             np.savez_compressed(fh, X=X, y=np.array([]) if y is None else y, columns=np.array(train.columns))
     info = {

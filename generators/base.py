@@ -117,6 +117,9 @@ class Generator(BaseEstimator, ABC):
     # a reference point, not a contestant (the independent-codes and copy baselines): tables show
     # it apart, marked, and never rank or bold it
     is_reference: ClassVar[bool] = False
+    #: its records are the training records themselves (the copy baseline): never written to disk,
+    #: not even by ``--save-synthetic``, since real patient rows must not leave the data loader
+    releases_training_records: ClassVar[bool] = False
     #: rows that show what each contribution of the method does (row label -> generator spec), expanded by
     #: ``-g all`` and the leaderboard: e.g. MedDiff's plain, guided and accelerated configurations
     variants: ClassVar[dict[str, str]] = {}

@@ -74,6 +74,7 @@ class RealCopyGenerator(Generator):
 
     name = "real-copy"
     is_reference = True
+    releases_training_records = True
     supports_conditioning = True
 
     def __init__(self, random_state: int | None = None) -> None:

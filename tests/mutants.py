@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,11 +17,14 @@ import pytest
 from bench.check import check, format_moved, load_baseline, make_baseline
 from bench.check.baseline import DEFAULT_BASELINE, StaleBaseline
 from bench.check.grid import CI_DATASETS, CI_GENERATORS, CI_SEEDS, ci_config, ci_more_seeds, ci_scopes
+from bench.config import job_id
 from bench.core.errors import OptionError
 from bench.core.options import GeneratorSpec
+from bench.provenance import code_version
 
 MEDDIFF = GeneratorSpec.parse(next(g for g in CI_GENERATORS if g.startswith("meddiff"))).label
 MEDGAN = GeneratorSpec.parse(next(g for g in CI_GENERATORS if g.startswith("medgan"))).label
+TVAE = next(g for g in ci_scopes() if g.startswith("tvae:"))
 FAMILIES = ["dimwise_prediction", "column_correlation", "tstr_lr", "label_fidelity"]
 EUNOMIA, LABELLED, UNLABELLED = CI_DATASETS  # codes' structure / a label that depends on the codes / toy's structure without it
 SEEDS = list(CI_SEEDS)  # the CI grid's eight
@@ -123,24 +128,78 @@ def _fingerprint(data) -> str:
     return h.hexdigest()
 
 
-def reuse_fits(cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
+def reuse_fits(cls: type, monkeypatch: pytest.MonkeyPatch, label: str | None = None) -> None:
     """``cls`` fits each (hyperparameters, training data) once per test session: a later fit of the
     same restores a copy of the first one's learned state, random generators included, so what
     it samples is what a fresh fit would sample, bit for bit (the unmodified-code test checks
-    exactly that against the committed baseline). Only for faults applied after ``fit``."""
-    original = cls.fit
+    exactly that against the committed baseline). Only for faults applied after ``fit``.
+
+    Where ``bench check`` has just rerun the CI grid with this code and kept what each job sampled
+    (:data:`KEPT_ENV`; ``.ci/run`` runs the check before this tier), a job of ``label`` (the grid's
+    spec of ``cls``) fits nothing and samples those records: the same records a fit here would
+    sample (one thread either way), without fitting the same models a second time."""
+    original_fit, original_sample = cls.fit, cls.sample
+    original_diagnostics, original_history = cls.diagnostics, cls.training_history
 
     def fit(self, data, *args, **kwargs):
+        kept = _kept_records(label, self.random_state, data) if label else None
+        if kept is not None:
+            self._kept_records = kept
+            return self
         key = (cls.__qualname__, repr(sorted(self.get_params().items())), _fingerprint(data), args,
                tuple(sorted(kwargs.items())))
         if key in _FITS:
             self.__dict__.update(copy.deepcopy(_FITS[key]))
             return self
-        out = original(self, data, *args, **kwargs)
+        out = original_fit(self, data, *args, **kwargs)
         _FITS[key] = copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in _NOT_KEPT})
         return out
 
+    def sample(self, n, labels=None):
+        kept = getattr(self, "_kept_records", None)
+        if kept is None:
+            return original_sample(self, n, labels) if labels is not None else original_sample(self, n)
+        X, y, label_column = kept
+        assert len(X) == n, f"the kept records are {len(X)}, the job asks for {n}"
+        if labels is not None:
+            assert y is not None and np.array_equal(y, labels), "the kept records were sampled for other labels"
+        if label_column:  # an unconditional generator's output: the label as its last column
+            return np.column_stack([X, y]).astype(np.float32), None
+        return X.copy(), None if y is None else y.copy()
+
     monkeypatch.setattr(cls, "fit", fit)
+    monkeypatch.setattr(cls, "sample", sample)
+    # a replayed job trained nothing: no diagnostics or history to report
+    monkeypatch.setattr(cls, "diagnostics", lambda self: {} if hasattr(self, "_kept_records") else original_diagnostics(self))
+    monkeypatch.setattr(cls, "training_history",
+                        lambda self: [] if hasattr(self, "_kept_records") else original_history(self))
+
+
+#: a directory that ``bench check --keep DIR --save-synthetic`` filled (``.ci/run`` sets it for
+#: the second tier): each job's sampled records, which :func:`reuse_fits` replays
+KEPT_ENV = "EHRBENCH_CHECK_KEPT"
+
+
+def _kept_records(label: str, seed: int, data) -> tuple[np.ndarray, np.ndarray | None, bool] | None:
+    """The records the kept check's job (``label``, the dataset whose codes ``data`` holds, ``seed``)
+    sampled, its labels, and whether the generator takes the label as a column; None where there
+    is no such check, no such job, or the check ran other code (then the test fits)."""
+    root = os.environ.get(KEPT_ENV)
+    if not root:
+        return None
+    label_column = bool(data.columns) and str(data.columns[-1]).startswith("__label__")
+    codes = list(data.columns[:-1] if label_column else data.columns)
+    for dataset in CI_DATASETS:
+        for path in sorted(Path(root).glob(f"*/synthetic/{job_id(label, dataset, seed)}.npz")):
+            manifest = json.loads((path.parent.parent / "manifest.json").read_text())
+            if manifest.get("code_version") != code_version():
+                continue
+            with np.load(path, allow_pickle=False) as z:
+                if list(z["columns"]) != codes:
+                    continue
+                y = z["y"] if z["y"].size else None
+                return z["X"], y, label_column
+    return None
 
 
 def mutant_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -174,6 +174,11 @@ def test_missing_or_malformed_baseline_exits_2(tmp_path, capsys):
     assert "bad.json" in capsys.readouterr().err
 
 
+def test_saving_a_checks_records_needs_a_kept_folder(capsys):
+    assert main(["check", "--save-synthetic"]) == 2
+    assert "--save-synthetic needs --keep" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------ the CLI
 @pytest.fixture(scope="module")
 def toy_baseline(tmp_path_factory):
@@ -235,6 +240,15 @@ def test_a_kept_rerun_has_its_tables_rendered_once(toy_baseline, tmp_path, capsy
     (run_dir,) = [d for d in tmp_path.iterdir() if (d / "manifest.json").is_file()]
     assert (run_dir / "headline.md").is_file() and (run_dir / "scores.csv").is_file()
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_a_kept_rerun_can_save_what_each_job_sampled(toy_baseline, tmp_path, capsys):
+    """What the mutant tests replay (tests/mutants.py): the records of each job, named by the job."""
+    assert main(["check", "--baseline", str(toy_baseline), "-g", "independent,real-copy", "-s", "0",
+                 "-m", "trtr_lr_auroc", "--keep", str(tmp_path), "--save-synthetic", "--no-progress"]) == 0
+    assert "check passed" in capsys.readouterr().out
+    saved = sorted(p.name for p in tmp_path.glob("*/synthetic/*.npz"))
+    assert saved == ["independent__toy__s0.npz"], saved  # never real-copy's: those are the training rows
 
 
 def test_check_runs_part_of_the_grid(toy_baseline, capsys):

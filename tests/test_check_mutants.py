@@ -31,7 +31,7 @@ pytestmark = pytest.mark.tier2  # minutes of CI-grid fits: the second tier (docs
 def test_unmodified_code_passes(ci_baseline, monkeypatch):
     from generators.meddiff import MedDiff
 
-    reuse_fits(MedDiff, monkeypatch)  # the shuffles below sample from these same fits
+    reuse_fits(MedDiff, monkeypatch, MEDDIFF)  # the shuffles below sample from these same fits
     res = check_part(ci_baseline, f"independent,{MEDDIFF}", "dimwise_prediction,column_correlation")
     assert res.passed and res.checked > 10, format_moved(res.moved)
 
@@ -39,7 +39,7 @@ def test_unmodified_code_passes(ci_baseline, monkeypatch):
 def test_meddiff_structure_lost_fails(ci_baseline, monkeypatch):
     from generators.meddiff import MedDiff
 
-    reuse_fits(MedDiff, monkeypatch)
+    reuse_fits(MedDiff, monkeypatch, MEDDIFF)
     shuffle_within_label(MedDiff, monkeypatch)
     res = check_part(ci_baseline, "meddiff", "dimwise_prediction,column_correlation")
     moved = moved_scores(res)
@@ -53,7 +53,7 @@ def test_meddiff_half_of_the_codes_shuffled_fails(ci_baseline, monkeypatch):
     label, the other half as sampled. The margin is printed (``-s`` shows it; docs/ci.md records it)."""
     from generators.meddiff import MedDiff
 
-    reuse_fits(MedDiff, monkeypatch)
+    reuse_fits(MedDiff, monkeypatch, MEDDIFF)
     shuffle_within_label(MedDiff, monkeypatch, fraction=0.5)
     res = check_part(ci_baseline, "meddiff", "dimwise_prediction,column_correlation")
     print(f"half-shuffle, MedDiff: {margin(res)}")

@@ -7,15 +7,16 @@ not generated for; each label's prevalence is unchanged, and so is every relatio
 On eunomia the CI-schedule MedDiff barely learns the label (GI hemorrhage: real-trained AUROC
 0.64), so the check can only guard the label on the grid's labelled dataset, the simulated toy set
 whose label follows each record's latent group (``bench/check/grid.py``). There the fault must
-fail TSTR or label fidelity, and the unmodified code must pass the same scores. About a minute of
-one test worker per generator: ten fits on 3,000 x 24 records. The margin is printed (``-s``).
+fail TSTR or label fidelity, and the unmodified code must pass the same scores. The fault is in
+sampling, so it samples from the unmodified test's fits (``reuse_fits``): five fits on 3,000 x 24
+records per generator, about half a minute of one test worker. The margin is printed (``-s``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from mutants import LABELLED, check_part, generator_moves, margin
+from mutants import LABELLED, check_part, generator_moves, margin, reuse_fits
 
 from bench.check import format_moved
 
@@ -33,7 +34,8 @@ def _classes():
 
 
 @pytest.mark.parametrize("name", ["meddiff", "ehrgpt"])
-def test_unmodified_conditioning_passes(ci_baseline, name):
+def test_unmodified_conditioning_passes(ci_baseline, monkeypatch, name):
+    reuse_fits(_classes()[name], monkeypatch)  # the fault below samples from these same fits
     res = check_part(ci_baseline, name, LABEL_SCORES, datasets=LABELLED)
     assert res.passed, format_moved(res.moved)
     assert res.checked >= 2, f"the labelled set's label scores of {name} are not checked"
@@ -42,6 +44,7 @@ def test_unmodified_conditioning_passes(ci_baseline, name):
 @pytest.mark.parametrize("name", ["meddiff", "ehrgpt"])
 def test_conditioned_on_permuted_labels_fails(ci_baseline, monkeypatch, name):
     cls = _classes()[name]
+    reuse_fits(cls, monkeypatch)  # the fault is in what a fitted model samples: the unmodified test's fits
     original = cls.sample
 
     def sample(self, n, labels=None):

@@ -5,7 +5,8 @@ medGAN's structure scores spread widely over seeds at the CI grid's budget (dwpr
 about 0.033), so the grid gives it sixteen seeds (``CI_MORE_SEEDS`` in bench/check/grid.py) and
 these tests check all of them. Both faults touch only what a fitted medGAN samples, so the
 sixteen fits are made once and the second test samples from copies of them (``reuse_fits``,
-restored bit for bit): about 2.5 minutes of one test worker on an idle core for both. The
+restored bit for bit): about 2.5 minutes of one test worker on an idle core for both; under
+``.ci/run`` none is made, both scoring the records ``bench check`` has just sampled. The
 autoencoder-loss mutant, which must fit again, is in its own file,
 ``test_check_mutants_medgan_loss.py``, so a parallel run gives the two files to different workers.
 Shared pieces are in ``mutants.py``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import pytest
 from mutants import (
+    MEDGAN,
     check_part,
     generator_moves,
     margin,
@@ -32,7 +34,7 @@ pytestmark = pytest.mark.tier2  # minutes of CI-grid fits: the second tier (docs
 def test_medgan_structure_lost_fails(ci_baseline, monkeypatch):
     from generators.gans.medgan import MedGAN
 
-    reuse_fits(MedGAN, monkeypatch)
+    reuse_fits(MedGAN, monkeypatch, MEDGAN)
     shuffle_within_label(MedGAN, monkeypatch)
     res = check_part(ci_baseline, "medgan", "dimwise_prediction,column_correlation", seeds=None)  # all sixteen
     moved = moved_scores(res)
@@ -48,7 +50,7 @@ def test_medgan_half_of_the_codes_shuffled_fails(ci_baseline, monkeypatch):
     tolerances lets through. The margin is printed (``-s`` shows it; docs/ci.md records it)."""
     from generators.gans.medgan import MedGAN
 
-    reuse_fits(MedGAN, monkeypatch)
+    reuse_fits(MedGAN, monkeypatch, MEDGAN)
     shuffle_within_label(MedGAN, monkeypatch, fraction=0.5)
     res = check_part(ci_baseline, "medgan", "dimwise_prediction,column_correlation", seeds=None)  # all sixteen
     print(f"half-shuffle, medGAN: {margin(res)}")

@@ -8,7 +8,7 @@ so that a parallel run gives it a worker of its own. Shared pieces are in ``muta
 from __future__ import annotations
 
 import pytest
-from mutants import UNLABELLED, check_part, generator_moves, margin, shuffle_within_label
+from mutants import TVAE, UNLABELLED, check_part, generator_moves, margin, reuse_fits, shuffle_within_label
 
 from bench.check import format_moved
 
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.tier2  # CI-grid fits: the second tier (docs/ci.md), af
 def test_tvae_structure_lost_on_the_unlabelled_set_fails(ci_baseline, monkeypatch):
     from generators.gans.sdv import TVAEGenerator
 
+    reuse_fits(TVAEGenerator, monkeypatch, TVAE)  # the kept check's records where .ci/run kept them
     shuffle_within_label(TVAEGenerator, monkeypatch, unlabelled=True)
     res = check_part(ci_baseline, "tvae", "dimwise_prediction", seeds=None, datasets=UNLABELLED)  # its five
     print(f"structure lost, TVAE on the unlabelled toy set: {margin(res)}")

@@ -120,6 +120,14 @@ def test_results_hold_aggregates_only(tmp_path, toy):
     assert not (d / "synthetic").exists()  # synthetic rows only when asked
 
 
+def test_saved_synthetic_records_never_include_the_copy_baselines_real_rows(tmp_path):
+    """``--save-synthetic`` writes what each generator made; real-copy's records are the training
+    rows themselves, so they are never written (they would put real patients under results/)."""
+    assert _run(tmp_path, "--seeds", "0", "--save-synthetic") == 0
+    saved = sorted(p.name for p in (_only_run_dir(tmp_path) / "synthetic").iterdir())
+    assert saved and all(name.startswith("independent") for name in saved), saved
+
+
 def test_membership_inference_flags_the_copying_generator(tmp_path):
     _run(tmp_path)
     scores = pd.read_csv(_only_run_dir(tmp_path) / "scores.csv")

@@ -138,9 +138,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         return update(args, path, progress)
     if args.reason or args.force or args.ci_grid or args.more_seeds or args.refresh:
         raise OptionError("--reason, --force, --ci-grid, --more-seeds and --refresh go with --update")
+    if args.save_synthetic and not args.keep:
+        raise OptionError("--save-synthetic needs --keep DIR: the records are saved in the kept run directories")
     res = check(path, generators=args.generators, seeds=_ints("--seeds", args.seeds) if args.seeds else None,
                 datasets=args.datasets, metrics=args.metrics, work=Path(args.keep) if args.keep else None,
-                progress=progress, jobs=args.jobs)
+                progress=progress, jobs=args.jobs, save_synthetic=args.save_synthetic)
     tail = (f"{res.excluded} excluded by rule (listed in {path})"
             + (f", {len(res.skipped)} too noisy at these seeds" if res.skipped else ""))
     if res.passed:
@@ -161,12 +163,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def check(path: Path, generators: str | None = None, seeds: list[int] | None = None,
           datasets: str | None = None, metrics: str | None = None, work: Path | None = None,
-          progress: bool = True, jobs: int | None = None) -> CheckResult:
+          progress: bool = True, jobs: int | None = None, save_synthetic: bool = False) -> CheckResult:
     """Rerun the baseline's grid, or the part named, and compare with the rule's tolerances.
 
     ``jobs``: worker processes (one thread each); None reruns the grid as the baseline ran it,
     1 runs it in this process (where a test's monkeypatched fault reaches the jobs). ``work``: where
-    the rerun's run directories go and stay (default: a temporary directory)."""
+    the rerun's run directories go and stay (default: a temporary directory); ``save_synthetic``
+    (with ``work``): each job's records saved there too (``synthetic/<job id>.npz``), so that the
+    mutant tests can score what this rerun sampled (``tests/mutants.py``) instead of fitting the
+    same models again."""
     base = load_baseline(path)
     if jobs is None:
         jobs = int((base.get("execution") or {}).get("jobs") or 1)
@@ -191,7 +196,7 @@ def check(path: Path, generators: str | None = None, seeds: list[int] | None = N
     gens = [g for g in gens if any(e.generator == g for e in wanted)]
     own = {g: own[g] for g in gens}
     sub = replace(cfg, generators=gens, datasets=dsets, seeds=sorted({s for ss in own.values() for s in ss}),
-                  metrics=families)
+                  metrics=families, save_synthetic=save_synthetic and work is not None)
     expected = expect(wanted, own, base["_rule"])
     if not expected.usable:
         raise OptionError(f"nothing to check: none of the {len(wanted)} selected scores of {path} is checked by the "
