@@ -114,7 +114,7 @@ def run_sampler_study(
     ``train`` (fidelity against the training records only) or ``validation`` (the training part
     of the three-way split is fitted, and the dimension-wise prediction AUROC on the validation
     part is added; see the module docstring). ``spacings``: the grids every (sampler, budget)
-    runs on (``uniform``, ``quadratic``, ``logsnr``, ``fitted``); the table's ``spacing`` column says which.
+    runs on (``uniform``, ``quadratic``, ``logsnr``, ``tuned``, ``fitted``); the table's ``spacing`` column says which.
     """
     from generators import registry
     from generators.meddiff.grid_fit import SPACING_CHOICES, fittable
@@ -299,7 +299,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS), help="comma-separated sampler names")
     p.add_argument("--spacings", default="uniform",
                    help="comma-separated timestep spacings every sampler and budget runs on: uniform (the "
-                        "default grid), quadratic, logsnr, fitted (the grid that best reproduces DDIM-20's records on "
+                        "default grid), quadratic, logsnr, tuned (a fixed grid tuned for six calls), fitted (the grid "
+                        "that best reproduces DDIM-20's records on "
                         "this model: generators.meddiff.grid_fit; ddim and dpmpp2m under 20 steps only)")
     p.add_argument("--budgets", type=_ints, default=None,
                    help=f"comma-separated step budgets (default {DEFAULT_BUDGETS}; quick {QUICK_BUDGETS})")

@@ -276,8 +276,20 @@ def test_grid_spacings_known_answers() -> None:
     steps = (lam[1:] - lam[:-1])[1:-1]  # the ends are pinned to T - 1 and 0
     assert float(steps.max() / steps.min()) < 2.5  # evenly spread in log-SNR up to rounding of t
     assert len(DDIM(s, 100, spacing="quadratic").grid) == DDIM(s, 100, spacing="quadratic").steps < 100
-    with pytest.raises(ValueError, match="uniform, quadratic, logsnr"):
+    with pytest.raises(ValueError, match="uniform, quadratic, logsnr, tuned"):
         make_sampler("ddim", s, 10, spacing="even")
+
+
+def test_the_tuned_grid_is_the_fixed_six_steps_and_interpolates_the_others() -> None:
+    """``tuned``: at six steps exactly the grid found on validation (fractions of T - 1), at any
+    other count strictly falling from T - 1 through the same curve, at every T."""
+    assert make_schedule("cosine", 1000).grid(6, "tuned").tolist() == [999, 980, 700, 378, 72, 14]
+    assert make_schedule("cosine", 200).grid(6, "tuned").tolist() == [199, 195, 139, 75, 14, 3]
+    for T in (50, 200, 1000):
+        s = make_schedule("cosine", T)
+        for steps in (2, 5, 10, 20):
+            g = s.grid(steps, "tuned")
+            assert int(g[0]) == T - 1 and int(g[-1]) == round(0.014 * (T - 1)) and bool((g[1:] < g[:-1]).all())
 
 
 @pytest.mark.parametrize("name", ["ddim", "dpmpp2m", "parataa", "ancestral"])

@@ -82,7 +82,7 @@ def test_spacings_are_rows_of_their_own_paired_with_the_uniform_baseline(tmp_pat
     paired = pd.read_csv(tmp_path / "sampler_study_paired.csv")
     assert sorted(zip(paired["steps"], paired["spacing"], strict=True)) == [
         (4, "quadratic"), (4, "uniform"), (8, "quadratic")]
-    with pytest.raises(OptionError, match="uniform, quadratic, logsnr"):
+    with pytest.raises(OptionError, match="uniform, quadratic, logsnr, tuned"):
         run_sampler_study(tmp_path, dataset=make_toy(n_records=100), spacings=("even",), quick=True)
 
 

@@ -74,9 +74,9 @@ class MedDiff(Generator):
     0 iterates up to ``steps`` times, where it is exact; a smaller cap that stops it early
     warns), ``dpmpp2m`` (DPM-Solver++(2M)) and ``ancestral`` (``steps = timesteps``: the original
     DDPM sampler). ``spacing`` spreads the configured sampler's timesteps: ``uniform`` (default),
-    ``quadratic``, ``logsnr`` or ``fitted`` (``ddim``/``dpmpp2m`` under 20 steps): at the end of
-    ``fit`` the grid whose code prevalences best match this model's own DDIM-20 records' is
-    searched for (:mod:`generators.meddiff.grid_fit`; no data read; ``grid_``, ``diagnostics()
+    ``quadratic``, ``logsnr``, ``tuned`` (a fixed six-call grid, ``schedule.TUNED_GRID``) or
+    ``fitted`` (``ddim``/``dpmpp2m`` under 20 steps): at the end of ``fit`` the grid whose code
+    prevalences best match this model's own DDIM-20 records' is searched for (:mod:`generators.meddiff.grid_fit`; no data read; ``grid_``, ``diagnostics()
     ["grid_gap"]``). ``sampler=dpmpp2m,steps=6,spacing=fitted`` samples in 0.3x DDIM-20's time
     and ties it, or nearly (0.0052), at the default schedule on eunomia, but at the leaderboard's
     budget of 300 updates it lost up to 0.009 (the other target tried did the reverse;
