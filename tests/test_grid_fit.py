@@ -76,13 +76,14 @@ def test_fitting_is_deterministic_and_leaves_the_sampling_stream(fitted: MedDiff
 
 
 def test_the_default_searches_nothing(train: EHRDataset) -> None:
-    """The default, DDIM-20 on the uniform grid, fits no grid (a spec without ``spacing`` keeps
-    the meaning it had), and another sampler asked of a fitted model runs on the uniform grid."""
+    """The default, DPM-Solver++(2M) on the fixed tuned grid of six calls, fits no grid, and
+    another sampler asked of a fitted model runs on the uniform grid."""
     defaults = MedDiff.param_defaults()
-    assert (defaults["sampler"], defaults["steps"], defaults["spacing"]) == ("ddim", 20, "uniform")
-    gen = MedDiff(**TINY, steps=6, random_state=0).fit(train)
+    assert (defaults["sampler"], defaults["steps"], defaults["spacing"]) == ("dpmpp2m", 6, "tuned")
+    gen = MedDiff(**TINY, random_state=0).fit(train)
     assert gen.grid_ is None and gen.diagnostics().get("grid_gap") is None
-    assert gen.make_sampler().grid.tolist() == gen.schedule_.grid(6).tolist()
+    assert gen.make_sampler().grid.tolist() == gen.schedule_.grid(6, "tuned").tolist()
+    assert gen.make_sampler("ddim", 20).grid.tolist() == gen.schedule_.grid(20).tolist()
 
 
 def test_a_grid_for_another_budget_is_fitted_on_request(fitted: MedDiff) -> None:

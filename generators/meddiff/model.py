@@ -119,7 +119,7 @@ class MedDiff(Generator):
         "published defaults where it is silent",))
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {"timesteps": 200, "hidden_dim": 128, "n_blocks": 2, "time_dim": 64, "epochs": 60, "batch_size": 256,
-                  "steps": 10},
+                  "sampler": "ddim", "steps": 10, "spacing": "uniform"},
     }
 
     def __init__(
@@ -138,9 +138,9 @@ class MedDiff(Generator):
         guidance: str = "auto",
         guidance_scale: float = 1.0,
         label_dropout: float = 0.1,
-        sampler: str = "ddim",
-        steps: int = 20,
-        spacing: str = "uniform",
+        sampler: str = "dpmpp2m",
+        steps: int = 6,
+        spacing: str = "tuned",
         eta: float = 0.0,
         aa_window: int = 3,
         aa_tol: float = 1e-3,
