@@ -86,7 +86,7 @@ def tuning_policy(config: RunConfig) -> str:
         (ablations if spec.label in declared else by_hand).append(spec.label)
     preset = f" at the '{config.preset}' preset" if config.preset else " (published defaults)"
     text = (f"nothing is tuned. Every contestant runs its declared defaults{preset}; no setting was chosen on "
-            "these test records (validation-only re-checks kept every default: docs/generators.md)")
+            "these test records (every default was set or re-checked on validation data only: docs/generators.md)")
     if ablations:
         text += (f"; {', '.join(ablations)}: ablation rows of their class's contributions (Generator.variants), "
                  "fixed before any run, not tuned")

@@ -16,7 +16,7 @@ validation``: the training part of each seed's three-way split is fitted, the di
 prediction AUROC is measured on the validation part, the test part is never read) over several
 seeds and datasets (``--seeds 0-4 --dataset eunomia,dialysis``): every (dataset, seed) is one
 trained model and one block, and ``sampler_study_paired.csv`` gives each sampler's paired
-difference from ``--baseline`` (default: MedDiff's default sampler) over the blocks, with the
+difference from ``--baseline`` (default: DDIM-20, the fitted grids' teacher) over the blocks, with the
 number of blocks where it is higher and a Wilcoxon signed-rank p-value.
 
 ``--spacings uniform,quadratic,logsnr`` also runs every sampler and budget on grids spread

@@ -68,19 +68,19 @@ class MedDiff(Generator):
     classifier ``p(y | x_t, t)`` trained on the same noised batches, ``eps = eps(x) - s sqrt(1 -
     abar_t) grad_x log p(y | x_t)`` (``s = 1``: Bayes' rule); ``none``: unconditional, no labels.
 
-    Samplers (``sampler``, ``steps``, ``spacing``): ``ddim`` (the default, 20 steps; ``eta``),
+    Samplers (``sampler``, ``steps``, ``spacing``): ``dpmpp2m`` (DPM-Solver++(2M); the default: six
+    calls on ``spacing=tuned``, the fixed grid of ``schedule.TUNED_GRID``), ``ddim`` (``eta``),
     ``parataa`` (MedDiff's accelerated sampler: the DDIM trajectory solved by fixed-point
     iteration with triangular Anderson acceleration; ``aa_window``, ``aa_tol``, ``aa_max_iter``:
-    0 iterates up to ``steps`` times, where it is exact; a smaller cap that stops it early
-    warns), ``dpmpp2m`` (DPM-Solver++(2M)) and ``ancestral`` (``steps = timesteps``: the original
-    DDPM sampler). ``spacing`` spreads the configured sampler's timesteps: ``uniform`` (default),
-    ``quadratic``, ``logsnr``, ``tuned`` (a fixed six-call grid, ``schedule.TUNED_GRID``) or
-    ``fitted`` (``ddim``/``dpmpp2m`` under 20 steps): at the end of ``fit`` the grid whose code
-    prevalences best match this model's own DDIM-20 records' is searched for (:mod:`generators.meddiff.grid_fit`; no data read; ``grid_``, ``diagnostics()
-    ["grid_gap"]``). ``sampler=dpmpp2m,steps=6,spacing=fitted`` samples in 0.3x DDIM-20's time
-    and ties it, or nearly (0.0052), at the default schedule on eunomia, but at the leaderboard's
-    budget of 300 updates it lost up to 0.009 (the other target tried did the reverse;
-    docs/generators.md), so DDIM-20 stays the default.
+    0 iterates up to ``steps`` times, where it is exact; a smaller cap warns) and ``ancestral``
+    (``steps = timesteps``: the original DDPM sampler); with another sampler set ``steps`` and
+    ``spacing`` too. ``spacing``: ``tuned``, ``uniform``, ``quadratic``, ``logsnr`` or ``fitted``
+    (``ddim``/``dpmpp2m`` under 20 steps: at the end of ``fit`` the grid whose code prevalences
+    best match this model's own DDIM-20 records'; :mod:`generators.meddiff.grid_fit`, no data
+    read; ``grid_``, ``diagnostics()["grid_gap"]``). The default is DDIM-20's fidelity at 0.3x its
+    time: every headline score within 0.005 of DDIM-20's over 30 validation blocks at the
+    leaderboard's budget and, at the default schedule on eunomia, on fresh models; DDIM-20 was
+    the default before 2026-12-07 (docs/generators.md).
     ``diagnostics()["nfe"]``: sequential calls per record; ``nfe_total``: every (record, timestep)
     evaluation. ParaTAA cuts the first, not the second: it can pay off only where one call
     evaluates many timesteps in parallel (a GPU; not measured at a size that would show it).
@@ -115,8 +115,8 @@ class MedDiff(Generator):
     supports_conditioning = True
     reference = "He, Zhao, Xi & Ho, arXiv 2302.04355 (2023); ParaTAA: Tang et al., ICML 2024"
     departures = Departures(OWN_DEFAULT, changes=(
-        "no public code: the denoiser, guidance and sampler follow the paper's description and TabDDPM's "
-        "published defaults where it is silent",))
+        "no public code: the denoiser and guidance follow the paper, TabDDPM's published defaults where it is "
+        "silent; the default sampler is ehrbench's: DPM-Solver++(2M), six calls on a grid tuned on validation",))
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {"timesteps": 200, "hidden_dim": 128, "n_blocks": 2, "time_dim": 64, "epochs": 60, "batch_size": 256,
                   "sampler": "ddim", "steps": 10, "spacing": "uniform"},
