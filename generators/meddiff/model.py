@@ -78,9 +78,8 @@ class MedDiff(Generator):
     (``ddim``/``dpmpp2m`` under 20 steps: at the end of ``fit`` the grid whose code prevalences
     best match this model's own DDIM-20 records'; :mod:`generators.meddiff.grid_fit`, no data
     read; ``grid_``, ``diagnostics()["grid_gap"]``). The default is DDIM-20's fidelity at 0.3x its
-    time: every headline score within 0.005 of DDIM-20's over 30 validation blocks at the
-    leaderboard's budget and, at the default schedule on eunomia, on fresh models; DDIM-20 was
-    the default before 2026-12-07 (docs/generators.md).
+    time: every headline score within 0.005 of DDIM-20's over 30 validation blocks at the budget
+    and at the default schedule on eunomia; DDIM-20 was the default before 2026-12-07.
     ``diagnostics()["nfe"]``: sequential calls per record; ``nfe_total``: every (record, timestep)
     evaluation. ParaTAA cuts the first, not the second: it can pay off only where one call
     evaluates many timesteps in parallel (a GPU; not measured at a size that would show it).
@@ -116,7 +115,8 @@ class MedDiff(Generator):
     reference = "He, Zhao, Xi & Ho, arXiv 2302.04355 (2023); ParaTAA: Tang et al., ICML 2024"
     departures = Departures(OWN_DEFAULT, changes=(
         "no public code: the denoiser and guidance follow the paper, TabDDPM's published defaults where it is "
-        "silent; the default sampler is ehrbench's: DPM-Solver++(2M), six calls on a grid tuned on validation",))
+        "silent; the default sampler is ehrbench's: DPM-Solver++(2M), six calls on a grid tuned on validation",),
+        presets={"quick": "sampler DDIM-10 on the uniform grid; T = 200, width 128, 2 blocks, time embedding 64"})
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {"timesteps": 200, "hidden_dim": 128, "n_blocks": 2, "time_dim": 64, "epochs": 60, "batch_size": 256,
                   "sampler": "ddim", "steps": 10, "spacing": "uniform"},
