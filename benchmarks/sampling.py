@@ -141,7 +141,9 @@ def run(updates: int, repeats: int, n: int, n_parataa: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     meddiff.fit(train)
     out["meddiff_fit_s"] = time.perf_counter() - t0
-    default = sampler_label(meddiff.sampler, meddiff.steps, meddiff.spacing)
+    from generators.meddiff.samplers import sampler_setup
+
+    default = sampler_label(meddiff.sampler, *sampler_setup(meddiff.sampler, meddiff.steps, meddiff.spacing))
     rows: dict[str, Any] = {}
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for precision in ("float32", "bfloat16"):

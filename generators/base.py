@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+import typing
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -230,6 +231,22 @@ class Generator(BaseEstimator, ABC):
             for p in sig.parameters.values()
             if p.name != "self" and p.default is not inspect.Parameter.empty
         }
+
+    @classmethod
+    def param_types(cls) -> dict[str, type]:
+        """The type of each option whose default is None, from its annotation (``int | None``: int),
+        so a spec's text is read and checked as that type (``steps=abc`` is not an integer), as it
+        is for an option with a typed default. An option without one plain type is left out."""
+        try:
+            hints = typing.get_type_hints(cls.__init__)
+        except (NameError, TypeError):  # a plug-in's annotation that does not resolve: no types
+            return {}
+        out: dict[str, type] = {}
+        for name, default in cls.param_defaults().items():
+            args = [a for a in typing.get_args(hints.get(name)) if a is not type(None)]
+            if default is None and len(args) == 1 and args[0] in (bool, int, float, str):
+                out[name] = args[0]
+        return out
 
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):

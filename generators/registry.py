@@ -77,11 +77,11 @@ def resolve_params(spec: GeneratorSpec, preset: str | None = None) -> dict[str, 
     run's job keys and manifest name exactly what was changed."""
     cls = get_class(spec.name)
     check_preset(cls, spec.name, preset)
-    defaults = cls.param_defaults()
+    defaults, types = cls.param_defaults(), cls.param_types()
     params: dict[str, Any] = dict(cls.presets.get(preset, {})) if preset else {}
     check_known(spec.kind, spec.name, spec.options, (k for k in defaults if k != "random_state"))
     for key, value in spec.options.items():
-        params[key] = coerce(spec.kind, spec.name, key, value, defaults[key])
+        params[key] = coerce(spec.kind, spec.name, key, value, defaults[key], types.get(key))
     return params
 
 

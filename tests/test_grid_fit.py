@@ -17,7 +17,7 @@ from bench.datasets.toy import make_toy
 from generators import registry
 from generators.meddiff import MedDiff
 from generators.meddiff.grid_fit import fit_grid, prevalence_gap
-from generators.meddiff.samplers import make_sampler
+from generators.meddiff.samplers import make_sampler, sampler_setup
 from generators.meddiff.schedule import make_schedule
 
 TINY = dict(timesteps=100, hidden_dim=48, n_blocks=1, time_dim=16, epochs=60, batch_size=128)
@@ -79,11 +79,29 @@ def test_the_default_searches_nothing(train: EHRDataset) -> None:
     """The default, DPM-Solver++(2M) on the fixed tuned grid of six calls, fits no grid, and
     another sampler asked of a fitted model runs on the uniform grid."""
     defaults = MedDiff.param_defaults()
-    assert (defaults["sampler"], defaults["steps"], defaults["spacing"]) == ("dpmpp2m", 6, "tuned")
+    assert defaults["sampler"] == "dpmpp2m"
+    assert sampler_setup("dpmpp2m", defaults["steps"], defaults["spacing"]) == (6, "tuned")
     gen = MedDiff(**TINY, random_state=0).fit(train)
     assert gen.grid_ is None and gen.diagnostics().get("grid_gap") is None
     assert gen.make_sampler().grid.tolist() == gen.schedule_.grid(6, "tuned").tolist()
     assert gen.make_sampler("ddim", 20).grid.tolist() == gen.schedule_.grid(20).tolist()
+
+
+def test_a_sampler_named_alone_gets_its_own_steps_and_spacing(train: EHRDataset) -> None:
+    """The six calls on the tuned grid are DPM-Solver++(2M)'s own: ``meddiff:sampler=parataa``
+    stays ParaTAA over DDIM-20's uniform trajectory, ``sampler=ddim,steps=50`` a uniform grid;
+    what a spec sets is kept, and an unset budget too long for the schedule is named as such."""
+    for spec, want in [("meddiff", (6, "tuned")), ("meddiff:sampler=parataa", (20, "uniform")),
+                       ("meddiff:sampler=ddim", (20, "uniform")), ("meddiff:sampler=ancestral", (20, "uniform")),
+                       ("meddiff:sampler=ddim,steps=50", (50, "uniform")),
+                       ("meddiff:sampler=ddim,spacing=tuned", (20, "tuned")),
+                       ("meddiff:steps=10", (10, "tuned"))]:
+        gen = registry.make(spec)
+        assert sampler_setup(gen.sampler, gen.steps, gen.spacing) == want, spec
+    gen = MedDiff(**TINY, sampler="ddim", random_state=0).fit(train)
+    assert gen.make_sampler().grid.tolist() == gen.schedule_.grid(20).tolist()
+    with pytest.raises(OptionError, match=r"steps=None \(6 for dpmpp2m\) exceeds the diffusion steps timesteps=5"):
+        registry.make("meddiff:timesteps=5")
 
 
 def test_a_grid_for_another_budget_is_fitted_on_request(fitted: MedDiff) -> None:

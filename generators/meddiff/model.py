@@ -33,7 +33,7 @@ from generators.meddiff.classifier import NoisyClassifier
 from generators.meddiff.denoiser import Denoiser, EpsilonModel
 from generators.meddiff.grid_fit import FITTABLE, SPACING_CHOICES, fit_grid, fittable, teacher_steps_for
 from generators.meddiff.guidance import guided_eps
-from generators.meddiff.samplers import SAMPLERS, EpsFn, ParaTAA, Sampler, make_sampler
+from generators.meddiff.samplers import SAMPLERS, EpsFn, ParaTAA, Sampler, make_sampler, sampler_setup
 from generators.meddiff.schedule import SCHEDULES, make_schedule
 from generators.meddiff.transform import decode, encode
 
@@ -68,40 +68,36 @@ class MedDiff(Generator):
     classifier ``p(y | x_t, t)`` trained on the same noised batches, ``eps = eps(x) - s sqrt(1 -
     abar_t) grad_x log p(y | x_t)`` (``s = 1``: Bayes' rule); ``none``: unconditional, no labels.
 
-    Samplers (``sampler``, ``steps``, ``spacing``): ``dpmpp2m`` (DPM-Solver++(2M); the default: six
-    calls on ``spacing=tuned``, the fixed grid of ``schedule.TUNED_GRID``), ``ddim`` (``eta``),
-    ``parataa`` (MedDiff's accelerated sampler: the DDIM trajectory solved by fixed-point
-    iteration with triangular Anderson acceleration; ``aa_window``, ``aa_tol``, ``aa_max_iter``:
-    0 iterates up to ``steps`` times, where it is exact; a smaller cap warns) and ``ancestral``
-    (``steps = timesteps``: the original DDPM sampler); with another sampler set ``steps`` and
-    ``spacing`` too. ``spacing``: ``tuned``, ``uniform``, ``quadratic``, ``logsnr`` or ``fitted``
-    (``ddim``/``dpmpp2m`` under 20 steps: at the end of ``fit`` the grid whose code prevalences
-    best match this model's own DDIM-20 records'; :mod:`generators.meddiff.grid_fit`, no data
-    read; ``grid_``, ``diagnostics()["grid_gap"]``). The default is DDIM-20's fidelity at 0.3x its
-    time: every headline score within 0.005 of DDIM-20's over 30 validation blocks at the budget
-    and at the default schedule on eunomia; DDIM-20 was the default before 2026-12-07.
-    ``diagnostics()["nfe"]``: sequential calls per record; ``nfe_total``: every (record, timestep)
-    evaluation. ParaTAA cuts the first, not the second: it can pay off only where one call
-    evaluates many timesteps in parallel (a GPU; not measured at a size that would show it).
+    Samplers (``sampler``; ``steps`` and ``spacing``, unset: the sampler's own, ``SAMPLER_DEFAULTS``):
+    ``dpmpp2m`` (DPM-Solver++(2M); the default, six calls on the fixed grid ``spacing=tuned``,
+    ``schedule.TUNED_GRID``: every headline score within 0.005 of DDIM-20's, the default until
+    2026-12-07, at 0.3x its time; docs/generators.md), ``ddim`` (``eta``), ``parataa`` (MedDiff's
+    accelerated sampler: the DDIM trajectory solved by fixed-point iteration with triangular Anderson
+    acceleration; ``aa_window``, ``aa_tol``, ``aa_max_iter``: 0 iterates up to ``steps`` times, where it
+    is exact; a smaller cap warns) and ``ancestral`` (``steps = timesteps``: the original DDPM sampler).
+    ``spacing``: ``tuned``, ``uniform``, ``quadratic``, ``logsnr`` or ``fitted`` (``ddim``/``dpmpp2m``
+    under 20 steps: at the end of ``fit`` the grid whose code prevalences best match this model's own
+    DDIM-20 records'; :mod:`generators.meddiff.grid_fit`, no data read; ``grid_``,
+    ``diagnostics()["grid_gap"]``). ``diagnostics()["nfe"]``: sequential calls per record;
+    ``nfe_total``: every (record, timestep) evaluation. ParaTAA cuts the first, not the second: it pays
+    off only where one call evaluates many timesteps in parallel (a GPU; not measured).
 
     Precision while sampling (``precision``; training is always float32): ``auto`` multiplies in
-    bfloat16 (float32 accumulation, state float32) where the CPU does so in hardware (AVX512-BF16,
-    AMX), float32 elsewhere; ``diagnostics()["sample_bf16"]`` says which (2.8-3x faster on eunomia).
+    bfloat16 (float32 accumulation, state float32) where the CPU does so in hardware (AVX512-BF16, AMX),
+    float32 elsewhere; ``diagnostics()["sample_bf16"]`` says which (2.8-3x faster on eunomia). Rows
+    (:attr:`variants`): ``meddiff`` (``guidance_scale=1``) and ``meddiff:guidance_scale=2`` (guided; no
+    MedDiff document gives a value); no ParaTAA row (its scores were DDIM-20's).
 
-    Scaling from the published defaults (TabDDPM: MLPs of width 256-1024, tuned over 128-1024,
-    lr ~2e-3, batch 1024-4096, T = 1000, cosine; EHRDiff: width 1024+): width 256, 3 blocks,
-    batch 256, 500 epochs (~4,500 steps), set by a 3-minute budget on 2 CPU cores on eunomia
-    (width 128 lost on validation). ``guidance_scale`` re-checked on validation: 1 and 2 tie but
-    on label fidelity (AUROC 0.654 / 0.782, real 0.630), so it stays 1. No default was chosen on
-    test records. ``quick`` (the first run's and ``--quick``'s, the CI grid's): width 128, 2
-    blocks, ``T = 200``, DDIM-10 on the uniform grid, 60 epochs (480 updates on eunomia); it
-    beats independent by over 0.15. Budget: ``max_updates=N`` (0: off) trains ``N`` optimiser
-    updates instead (equal budgets, Lucic et al. 2018; the decay spans them); with no public
-    code, ``budget_`` and the diagnostics are relative to this class's defaults.
-
-    Rows (:attr:`variants`): ``meddiff`` (classifier-free, ``guidance_scale=1``) and
-    ``meddiff:guidance_scale=2`` (guided; no MedDiff document gives a value). ParaTAA is no row: it
-    solves DDIM's trajectory (scores equal to DDIM-20's to three decimals on every block).
+    Scaling from the published defaults (TabDDPM: MLPs of width 256-1024, tuned over 128-1024, lr ~2e-3,
+    batch 1024-4096, T = 1000, cosine; EHRDiff: width 1024+): width 256, 3 blocks, batch 256, 500 epochs
+    (~4,500 steps), set by a 3-minute budget on 2 CPU cores on eunomia (width 128 lost on validation).
+    ``guidance_scale`` re-checked on validation: 1 and 2 tie but on label fidelity (AUROC 0.654 / 0.782,
+    real 0.630), so it stays 1. No default was chosen on test records. ``quick`` (the first run's and
+    ``--quick``'s; the CI grid's network, with the default sampler at 10 calls): width 128, 2 blocks,
+    ``T = 200``, DDIM-10 on the uniform grid, 60 epochs (480 updates on eunomia); it beats independent
+    by over 0.15. Budget: ``max_updates=N`` (0: off) trains ``N`` optimiser updates instead (equal
+    budgets, Lucic et al. 2018; the decay spans them); with no public code, ``budget_`` and the
+    diagnostics are relative to this class's defaults.
     """
 
     #: the rows that show each contribution: row label -> generator spec
@@ -139,8 +135,8 @@ class MedDiff(Generator):
         guidance_scale: float = 1.0,
         label_dropout: float = 0.1,
         sampler: str = "dpmpp2m",
-        steps: int = 6,
-        spacing: str = "tuned",
+        steps: int | None = None,
+        spacing: str | None = None,
         eta: float = 0.0,
         aa_window: int = 3,
         aa_tol: float = 1e-3,
@@ -189,8 +185,8 @@ class MedDiff(Generator):
         return OptionError(f"generator {self.name!r}: option {option}={getattr(self, option)!r} {why}")
 
     def validate_params(self) -> None:
-        check_positive(self, "timesteps", "hidden_dim", "n_blocks", "time_dim", "epochs", "batch_size", "steps",
-                       "aa_window", "sample_batch")
+        check_positive(self, "timesteps", "hidden_dim", "n_blocks", "time_dim", "epochs", "batch_size",
+                       "aa_window", "sample_batch", *(("steps",) if self.steps is not None else ()))
         for opt in ("aa_max_iter", "max_updates"):
             v = getattr(self, opt)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
@@ -199,14 +195,16 @@ class MedDiff(Generator):
         check_choice(self, "schedule", SCHEDULES)
         check_choice(self, "guidance", GUIDANCE)
         check_choice(self, "sampler", SAMPLERS)
-        check_choice(self, "spacing", SPACING_CHOICES)
-        if self.spacing == "fitted" and not fittable(self.sampler, self.steps, self.timesteps):
+        if self.spacing is not None:
+            check_choice(self, "spacing", SPACING_CHOICES)
+        steps, spacing = sampler_setup(self.sampler, self.steps, self.spacing)
+        if spacing == "fitted" and not fittable(self.sampler, steps, self.timesteps):
             k = teacher_steps_for(self.timesteps)
             raise self._bad("spacing", f"needs sampler in {FITTABLE} and 2 <= steps < {k} (the grid reproduces "
-                            f"DDIM-{k}); got sampler={self.sampler!r}, steps={self.steps}, timesteps={self.timesteps}")
+                            f"DDIM-{k}); got sampler={self.sampler!r}, steps={steps}, timesteps={self.timesteps}")
         check_choice(self, "precision", PRECISIONS)
-        if self.steps > self.timesteps:
-            raise self._bad("steps", f"exceeds the number of diffusion steps timesteps={self.timesteps}")
+        if steps > self.timesteps:
+            raise self._bad("steps", f"({steps} for {self.sampler}) exceeds the diffusion steps timesteps={self.timesteps}")
         for opt in ("dropout", "ema_decay", "label_dropout", "threshold"):
             v = getattr(self, opt)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
@@ -341,8 +339,9 @@ class MedDiff(Generator):
         self.diagnostics_: dict[str, float] = {}
         self.fitted_ = True
         self.grid_, self.grid_info_ = None, {}
-        if self.spacing == "fitted":
-            self.grid_, self.grid_info_ = self.fitted_grid(self.sampler, self.steps)
+        steps, spacing = sampler_setup(self.sampler, self.steps, self.spacing)
+        if spacing == "fitted":
+            self.grid_, self.grid_info_ = self.fitted_grid(self.sampler, steps)
         return self
 
     # ------------------------------------------------------------------ sampling
@@ -356,9 +355,10 @@ class MedDiff(Generator):
         """A sampler over this model's schedule, defaults from the options; the ``spacing`` option is
         the configured sampler's (another sampler or step count: ``uniform``, unless ``spacing``)."""
         self._check_fitted()
-        name, steps = name or self.sampler, steps or self.steps
-        own = (name, steps) == (self.sampler, self.steps)  # the option's spacing is the configured sampler's
-        spacing = kw.get("spacing", self.spacing if own else "uniform")
+        own_steps, own_spacing = sampler_setup(self.sampler, self.steps, self.spacing)
+        name, steps = name or self.sampler, steps or own_steps
+        own = (name, steps) == (self.sampler, own_steps)  # the option's spacing is the configured sampler's
+        spacing = kw.get("spacing", own_spacing if own else "uniform")
         if spacing == "fitted":  # the configured sampler's grid was fitted with the model; others now
             spacing = self.grid_ if own and self.grid_ is not None else self.fitted_grid(name, steps)[0]
         return make_sampler(name, self.schedule_, steps, eta=kw.get("eta", self.eta),

@@ -392,6 +392,17 @@ class DPMSolverPP2M(Sampler):
 
 
 SAMPLERS = ("parataa", "ddim", "ancestral", "dpmpp2m")
+#: each sampler's ``(steps, spacing)`` where a generator's options leave them unset, so naming a
+#: sampler alone gets that sampler's own set-up: DPM-Solver++(2M) six calls on the tuned grid
+#: (MedDiff's default since 2026-12-07), the others twenty steps on the uniform grid
+SAMPLER_DEFAULTS = {"dpmpp2m": (6, "tuned"), "ddim": (20, "uniform"), "parataa": (20, "uniform"),
+                    "ancestral": (20, "uniform")}
+
+
+def sampler_setup(name: str, steps: int | None, spacing: Spacing | None) -> tuple[int, Spacing]:
+    """``(steps, spacing)`` as given, an unset (None) one sampler ``name``'s own (``SAMPLER_DEFAULTS``)."""
+    own_steps, own_spacing = SAMPLER_DEFAULTS[name]
+    return (own_steps if steps is None else steps, own_spacing if spacing is None else spacing)
 
 
 def make_sampler(
